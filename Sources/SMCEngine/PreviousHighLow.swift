@@ -1,0 +1,216 @@
+/// A parameter the engine cannot use (unknown time frame, session or time zone), with a stable code.
+public struct SMCParameterError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let code: String
+    public let message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A resampling period with pandas' `resample` bin rules (the reference's `previous_high_low` resamples).
+///
+/// Accepted spellings: `15m`/`15min`/`15T`, `1h`/`1H`, `1D`/`1d`/`D`, `W`/`1W`/`2W`/`W-MON`…, `1M`/`M`/`ME`
+/// (month end), `MS` (month start). Pandas 3 refuses `15m`, `1H` and `1M`; we read them as the minutes, hours and
+/// month-end periods they meant in earlier pandas.
+public struct TimeFrame: Sendable, Hashable, CustomStringConvertible {
+    public enum Unit: Sendable, Hashable {
+        case minute
+        case hour
+        case day
+        /// Weeks ending on `anchor` (0 = Monday … 6 = Sunday); pandas `W` is `W-SUN`.
+        case week(anchor: Int)
+        case monthEnd
+        case monthStart
+    }
+
+    public var count: Int
+    public var unit: Unit
+
+    public init(count: Int, unit: Unit) {
+        self.count = count
+        self.unit = unit
+    }
+
+    public static let day = TimeFrame(count: 1, unit: .day)
+
+    public init(parsing text: String) throws(SMCParameterError) {
+        let trimmed = text.trimmingWhitespace
+        var digits = ""
+        var rest = Substring(trimmed)
+        while let c = rest.first, c.isASCII, c.isNumber { digits.append(c); rest = rest.dropFirst() }
+        let n = digits.isEmpty ? 1 : (Int(digits) ?? 0)
+        let unitText = String(rest)
+        let invalid = SMCParameterError(code: "invalid_time_frame",
+                                        message: "unsupported time frame '\(text)' (use e.g. 15m, 1h, 4h, 1D, W, 1M)")
+        guard n >= 1 else { throw invalid }
+        let weekdays = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+        switch unitText {
+        case "m", "min", "T", "Min", "MIN": self.init(count: n, unit: .minute)
+        case "h", "H": self.init(count: n, unit: .hour)
+        case "D", "d": self.init(count: n, unit: .day)
+        case "W", "w": self.init(count: n, unit: .week(anchor: 6))
+        case "M", "ME":
+            guard n == 1 else { throw invalid }
+            self.init(count: 1, unit: .monthEnd)
+        case "MS":
+            guard n == 1 else { throw invalid }
+            self.init(count: 1, unit: .monthStart)
+        default:
+            let upper = unitText.uppercased()
+            if upper.hasPrefix("W-"), let anchor = weekdays.firstIndex(of: String(upper.dropFirst(2))) {
+                self.init(count: n, unit: .week(anchor: anchor))
+            } else {
+                throw invalid
+            }
+        }
+    }
+
+    /// The equivalent pandas 3 frequency alias (what the reference would be called with today).
+    public var pandasAlias: String {
+        switch unit {
+        case .minute: "\(count)min"
+        case .hour: "\(count)h"
+        case .day: "\(count)D"
+        case .week(let anchor): "\(count)W-" + ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"][anchor]
+        case .monthEnd: "ME"
+        case .monthStart: "MS"
+        }
+    }
+
+    public var description: String { pandasAlias }
+
+    /// Fixed length in seconds for minute/hour/day periods.
+    var fixedSeconds: Int64? {
+        switch unit {
+        case .minute: Int64(count) * 60
+        case .hour: Int64(count) * 3600
+        case .day: Int64(count) * CivilTime.secondsPerDay
+        default: nil
+        }
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s = s.dropFirst() }
+        while let c = s.last, c.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// Previous period's high and low for every candle (reference `smc.previous_high_low`).
+public struct PreviousHighLow: Sendable, Hashable, ReferenceTableConvertible {
+    /// High of the reference period (float32), NaN when there is none yet.
+    public var previousHigh: [Double]
+    public var previousLow: [Double]
+    /// 1 once a high since the reference period changed is above `previousHigh`, else 0.
+    public var brokenHigh: [Double]
+    public var brokenLow: [Double]
+
+    public var count: Int { previousHigh.count }
+
+    public var referenceTable: ReferenceTable {
+        ReferenceTable(columns: [
+            .init(name: "PreviousHigh", kind: .float32, values: previousHigh),
+            .init(name: "PreviousLow", kind: .float32, values: previousLow),
+            .init(name: "BrokenHigh", kind: .integer, values: brokenHigh),
+            .init(name: "BrokenLow", kind: .integer, values: brokenLow),
+        ])
+    }
+}
+
+extension SMC {
+    /// Previous high and low of a higher time frame.
+    ///
+    /// Candles are grouped into periods as pandas' `resample` does (minute/hour/day periods counted from
+    /// midnight of the first candle's day, left-closed and labelled by their start; weeks and month ends
+    /// right-closed and labelled by their last day), keeping only periods that have candles. A candle's reference
+    /// period is the second-to-last of the periods whose label is earlier than the candle.
+    ///
+    /// Reference quirks kept, which follow from that rule: a candle exactly at the start of a period (e.g. the
+    /// 00:00 candle for `1D`) gets the period two back, not the previous one; with weeks and month ends, whose
+    /// label is their last day, candles get the period two back except on that last day. Broken flags restart
+    /// whenever the reference period changes. Prices are float32.
+    public static func previousHighLow(_ candles: CandleSeries, timeFrame: TimeFrame = .day) -> PreviousHighLow {
+        let n = candles.count
+        var result = PreviousHighLow(previousHigh: .init(repeating: .nan, count: n),
+                                     previousLow: .init(repeating: .nan, count: n),
+                                     brokenHigh: .init(repeating: 0, count: n), brokenLow: .init(repeating: 0, count: n))
+        guard n > 0 else { return result }
+        let time = candles.time, high = candles.high, low = candles.low
+
+        // Period label of each candle (epoch seconds), per pandas' bin rules.
+        let firstDay = CivilTime.day(of: time[0])
+        let origin = firstDay * CivilTime.secondsPerDay
+        var weekStart: Int64 = 0
+        if case .week(let anchor) = timeFrame.unit {
+            let offset = (anchor - CivilTime.weekday(ofDay: firstDay) + 7) % 7
+            weekStart = firstDay + Int64(offset)
+        }
+        func label(_ t: Int64) -> Int64 {
+            switch timeFrame.unit {
+            case .minute, .hour, .day:
+                let length = timeFrame.fixedSeconds!
+                return origin + CivilTime.floorDiv(t - origin, length) * length
+            case .week:
+                let period = Int64(7 * timeFrame.count)
+                let day = CivilTime.day(of: t)
+                let k = Swift.max(0, -CivilTime.floorDiv(weekStart - day, period))
+                return (weekStart + k * period) * CivilTime.secondsPerDay
+            case .monthEnd:
+                let date = CivilTime.date(days: CivilTime.day(of: t))
+                let last = CivilTime.daysInMonth(year: date.year, month: date.month)
+                return CivilTime.days(year: date.year, month: date.month, day: last) * CivilTime.secondsPerDay
+            case .monthStart:
+                let date = CivilTime.date(days: CivilTime.day(of: t))
+                return CivilTime.days(year: date.year, month: date.month, day: 1) * CivilTime.secondsPerDay
+            }
+        }
+
+        // Periods in order with their extremes, and each candle's count of periods labelled before it.
+        var periodHigh: [Double] = []
+        var periodLow: [Double] = []
+        var before = [Int](repeating: 0, count: n)
+        var currentLabel = Int64.min
+        for i in 0..<n {
+            let l = label(time[i])
+            if l != currentLabel {
+                currentLabel = l
+                periodHigh.append(high[i])
+                periodLow.append(low[i])
+            } else {
+                periodHigh[periodHigh.count - 1] = Swift.max(periodHigh[periodHigh.count - 1], high[i])
+                periodLow[periodLow.count - 1] = Swift.min(periodLow[periodLow.count - 1], low[i])
+            }
+            before[i] = periodHigh.count - 1 + (l < time[i] ? 1 : 0)
+        }
+
+        var groupReference = Int.min
+        var runningHigh = -Double.infinity
+        var runningLow = Double.infinity
+        for i in 0..<n {
+            let reference = before[i] - 2
+            if reference != groupReference {
+                groupReference = reference
+                runningHigh = high[i]
+                runningLow = low[i]
+            } else {
+                runningHigh = Swift.max(runningHigh, high[i])
+                runningLow = Swift.min(runningLow, low[i])
+            }
+            guard reference >= 0 else { continue }
+            let ph = periodHigh[reference].float32Rounded
+            let pl = periodLow[reference].float32Rounded
+            result.previousHigh[i] = ph
+            result.previousLow[i] = pl
+            result.brokenHigh[i] = runningHigh > ph ? 1 : 0
+            result.brokenLow[i] = runningLow < pl ? 1 : 0
+        }
+        return result
+    }
+}
