@@ -1,0 +1,93 @@
+import Configuration
+import Foundation
+import Logging
+
+/// Everything the server reads from its environment, resolved once at start-up.
+///
+/// Sources, strongest first: command-line flags (applied by `smc-server`), environment variables, the JSON
+/// file named by `SMC_CONFIG_FILE`, then these defaults. Every setting is listed in `deploy/.env.example`.
+public struct AppConfiguration: Sendable {
+    public enum LogFormat: String, Sendable { case json, text }
+
+    /// `SMC_HOST`: the address to listen on.
+    public var host = "127.0.0.1"
+    /// `PORT`: the TCP port; 0 picks a free one (tests).
+    public var port = 8080
+    /// `DATABASE_URL`: an external PostgreSQL; when absent the embedded cluster is used.
+    public var databaseURL: String?
+    /// `SMC_DATA_DIR`: where the embedded cluster (and other local state) lives.
+    public var dataDirectory = ".smc"
+    /// `SMC_DATABASE_NAME`: the database inside the embedded cluster.
+    public var embeddedDatabaseName = "smc"
+    /// `SMC_MIGRATIONS_DIR`: where `NNNN_name.sql` files are; found automatically when unset.
+    public var migrationsDirectory: String?
+    /// Apply pending migrations at start-up instead of refusing to start (`serve --migrate`).
+    public var migrateOnStart = false
+    /// `SMC_DB_MAX_CONNECTIONS`: pool size.
+    public var databaseMaxConnections = 20
+    /// `SMC_MAX_BODY_BYTES`: the largest request body accepted (413 beyond).
+    public var maxBodyBytes = 4 * 1024 * 1024
+    /// `SMC_SHUTDOWN_TIMEOUT_SECONDS`: how long in-flight work may take to finish after SIGTERM.
+    public var shutdownTimeout: Duration = .seconds(25)
+    /// `SMC_LOG_LEVEL`: trace, debug, info, notice, warning, error, critical.
+    public var logLevel: Logger.Level = .info
+    /// `SMC_LOG_FORMAT`: `json` (one object per line, the default) or `text`.
+    public var logFormat: LogFormat = .json
+    /// `SMC_ADMIN_TOKEN`: guards the operator API; the operator API is off when unset.
+    public var adminToken: String?
+    /// `SMC_ALLOW_PRIVATE_TARGETS`: lets user-supplied URLs reach loopback/private addresses.
+    public var allowPrivateTargets = false
+    /// `SMC_TELEGRAM_BOT_TOKEN`
+    public var telegramBotToken: String?
+    /// `SMC_TELEGRAM_API_URL`
+    public var telegramAPIURL = "https://api.telegram.org"
+
+    public init() {}
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads every setting from `reader`, validating as it goes.
+    public init(reader: ConfigReader) throws {
+        self.init()
+        host = reader.string(forKey: "smc.host", default: host)
+        port = reader.int(forKey: "port", default: port)
+        guard (0...65535).contains(port) else { throw Invalid(description: "PORT must be 0…65535, not \(port)") }
+        databaseURL = reader.string(forKey: "database.url", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        dataDirectory = reader.string(forKey: "smc.data.dir", default: dataDirectory)
+        embeddedDatabaseName = reader.string(forKey: "smc.database.name", default: embeddedDatabaseName)
+        migrationsDirectory = reader.string(forKey: "smc.migrations.dir")
+        databaseMaxConnections = reader.int(forKey: "smc.db.max.connections", default: databaseMaxConnections)
+        guard databaseMaxConnections >= 2 else { throw Invalid(description: "SMC_DB_MAX_CONNECTIONS must be at least 2") }
+        maxBodyBytes = reader.int(forKey: "smc.max.body.bytes", default: maxBodyBytes)
+        guard maxBodyBytes >= 1024 else { throw Invalid(description: "SMC_MAX_BODY_BYTES must be at least 1024") }
+        let shutdownSeconds = reader.double(forKey: "smc.shutdown.timeout.seconds", default: 25)
+        guard shutdownSeconds > 0 else { throw Invalid(description: "SMC_SHUTDOWN_TIMEOUT_SECONDS must be positive") }
+        shutdownTimeout = .milliseconds(Int64(shutdownSeconds * 1000))
+        let level = reader.string(forKey: "smc.log.level", default: "info")
+        guard let parsedLevel = Logger.Level(rawValue: level.lowercased()) else {
+            throw Invalid(description: "SMC_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = parsedLevel
+        let format = reader.string(forKey: "smc.log.format", default: "json")
+        guard let parsedFormat = LogFormat(rawValue: format.lowercased()) else {
+            throw Invalid(description: "SMC_LOG_FORMAT must be json or text")
+        }
+        logFormat = parsedFormat
+        adminToken = reader.string(forKey: "smc.admin.token", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        allowPrivateTargets = reader.bool(forKey: "smc.allow.private.targets", default: false)
+        telegramBotToken = reader.string(forKey: "smc.telegram.bot.token", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        telegramAPIURL = reader.string(forKey: "smc.telegram.api.url", default: telegramAPIURL)
+    }
+
+    /// The standard sources: environment variables over the optional JSON file `SMC_CONFIG_FILE`.
+    public static func fromEnvironment() async throws -> AppConfiguration {
+        let environment = EnvironmentVariablesProvider()
+        var providers: [any ConfigProvider] = [environment]
+        if let file = ProcessInfo.processInfo.environment["SMC_CONFIG_FILE"], !file.isEmpty {
+            providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(file)))
+        }
+        return try AppConfiguration(reader: ConfigReader(providers: providers))
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Hummingbird
+import Logging
+import OpenAPIHummingbird
+import OpenAPIRuntime
+import PostgresNIO
+import Prometheus
+import SMCAPI
+import ServiceLifecycle
+
+/// Builds the whole server from configuration: database (external or embedded), migrations check,
+/// router with middleware and the generated OpenAPI handlers, and the services that run beside it.
+///
+/// Shutdown order (reverse of start): the HTTP server stops accepting and drains in-flight requests,
+/// then the connection pool closes, then the embedded PostgreSQL (if we started it) stops.
+public func buildApplication(
+    configuration: AppConfiguration,
+    logger: Logger = Logger(label: "smc"),
+    metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    let logger = {
+        var logger = logger
+        logger.logLevel = configuration.logLevel
+        return logger
+    }()
+
+    let migrator = Migrator(
+        migrations: try Migrator.load(directory: try Migrator.locateDirectory(configured: configuration.migrationsDirectory)),
+        logger: logger)
+
+    let backend = try await DatabaseBackend.start(configuration: configuration, logger: logger)
+    do {
+        let client = PostgresClient(
+            configuration: try backend.settings.clientConfiguration(maxConnections: configuration.databaseMaxConnections),
+            backgroundLogger: logger)
+        let database = Database(client: client, logger: logger)
+        let metrics = HTTPMetrics(registry: metricsRegistry)
+
+        let handlers = APIHandlers(operations: OperationsService(database: database, migrator: migrator, metrics: metrics))
+        // Hummingbird applies router middleware only to routes added after it, so the middleware goes
+        // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
+        let probe = Router(context: AppRequestContext.self)
+        try handlers.registerHandlers(on: probe, configuration: openAPIConfiguration)
+        let routes = RouteTable(routes: probe.routes.map { ("\($0.path)", $0.method.rawValue) })
+        let router = Router(context: AppRequestContext.self)
+        router.middlewares.add(ObservabilityMiddleware(metrics: metrics))
+        router.middlewares.add(ProblemMiddleware(routes: routes, bodyLimit: configuration.maxBodyBytes))
+        router.middlewares.add(BodyLimitMiddleware(limit: configuration.maxBodyBytes))
+        try handlers.registerHandlers(on: router, configuration: openAPIConfiguration)
+
+        var app = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: nil
+            ),
+            services: [],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info("serving", metadata: ["url": "http://\(configuration.host):\(port)"])
+                await onServerRunning(port)
+            },
+            logger: logger
+        )
+        if let embedded = backend.embedded {
+            app.addServices(EmbeddedPostgresService(cluster: embedded))
+        }
+        app.addServices(client)
+        app.beforeServerStarts {
+            if configuration.migrateOnStart {
+                let applied = try await migrator.migrate(client: client)
+                logger.info("migrations current", metadata: ["applied_now": "\(applied.map(\.name))"])
+            } else {
+                let status = try await migrator.status(client: client)
+                guard status.pending.isEmpty else { throw MigrationError.pending(status.pending.map(\.name)) }
+            }
+        }
+        return app
+    } catch {
+        await backend.embedded?.stop()
+        throw error
+    }
+}
+
+/// Compact JSON with stable key order; dates as ISO 8601 with fractional seconds.
+let openAPIConfiguration = OpenAPIRuntime.Configuration(
+    dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+
+/// The database the server talks to: `DATABASE_URL`, or the embedded development cluster.
+struct DatabaseBackend: Sendable {
+    var settings: DatabaseSettings
+    var embedded: EmbeddedPostgres?
+
+    static func start(
+        configuration: AppConfiguration, logger: Logger, role: EmbeddedPostgres.Role = .owner
+    ) async throws -> DatabaseBackend {
+        if let url = configuration.databaseURL {
+            let settings = try DatabaseSettings(url: url)
+            logger.info("using PostgreSQL from DATABASE_URL", metadata: ["database": "\(settings.redacted)"])
+            return DatabaseBackend(settings: settings, embedded: nil)
+        }
+        let root = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("postgres").path
+        logger.notice(
+            "no DATABASE_URL: using the embedded development PostgreSQL (set DATABASE_URL in production)",
+            metadata: ["root": "\(root)"])
+        let cluster = try EmbeddedPostgres(root: root, logger: logger)
+        try await cluster.start(role: role, database: configuration.embeddedDatabaseName)
+        return DatabaseBackend(settings: cluster.connectionSettings(database: configuration.embeddedDatabaseName), embedded: cluster)
+    }
+}
+
+/// Keeps the embedded cluster's lifetime inside the service group: it stops after everything that
+/// was started after it (the pool, the server) has shut down.
+struct EmbeddedPostgresService: Service {
+    let cluster: EmbeddedPostgres
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await cluster.stop()
+    }
+}

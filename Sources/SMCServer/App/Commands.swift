@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import Metrics
+import PostgresNIO
+import Prometheus
+import ServiceLifecycle
+
+/// The work behind `smc-server`'s subcommands, kept here so that tests can drive it without a process.
+public enum ServerCommands {
+    /// `smc-server serve`: runs until SIGTERM/SIGINT, then shuts down gracefully within the timeout.
+    public static func serve(configuration: AppConfiguration) async throws {
+        LoggingSetup.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "smc")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let app = try await buildApplication(configuration: configuration, logger: logger, metricsRegistry: registry)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: app)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        groupConfiguration.maximumCancellationDuration = .seconds(10)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        logger.info("stopped")
+    }
+
+    /// `smc-server migrate`: applies pending migrations (or, with `statusOnly`, lists them); returns
+    /// the lines to print.
+    public static func migrate(configuration: AppConfiguration, statusOnly: Bool) async throws -> [String] {
+        LoggingSetup.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "smc")
+        let migrator = Migrator(
+            migrations: try Migrator.load(directory: try Migrator.locateDirectory(configured: configuration.migrationsDirectory)),
+            logger: logger)
+        let backend = try await DatabaseBackend.start(configuration: configuration, logger: logger, role: .ownerOrGuest)
+        do {
+            let lines = try await PostgresClient.withRunning(backend.settings, logger: logger, maxConnections: 2) { client in
+                if statusOnly {
+                    let status = try await migrator.status(client: client)
+                    return status.applied.map { "applied  \($0.name)" } + status.pending.map { "pending  \($0.name)" }
+                }
+                let applied = try await migrator.migrate(client: client)
+                if applied.isEmpty { return ["migrations current: nothing to apply (\(migrator.migrations.count) known)"] }
+                return applied.map { "applied  \($0.name)" }
+            }
+            await backend.embedded?.stop()
+            return lines
+        } catch {
+            await backend.embedded?.stop()
+            throw error
+        }
+    }
+}

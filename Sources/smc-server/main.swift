@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import SMCServer
+
+@main
+struct SMCServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smc-server",
+        abstract: "The smc signal service.",
+        discussion: """
+            Settings come from the environment (see deploy/.env.example): DATABASE_URL (else an embedded
+            PostgreSQL under SMC_DATA_DIR, default ./.smc), PORT, SMC_HOST, SMC_LOG_LEVEL, SMC_LOG_FORMAT …
+            """,
+        version: SMCServerInfo.version,
+        subcommands: [Serve.self, Migrate.self]
+    )
+}
+
+/// Fails the command with a plain message (no stack trace) and exit status 1.
+func fail(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("smc-server: \(error)\n".utf8))
+    return ExitCode(1)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the REST API (and the workers).")
+
+    @Option(help: "Address to listen on (default SMC_HOST or 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (default PORT or 8080).") var port: Int?
+    @Flag(help: "Apply pending migrations before serving instead of refusing to start.") var migrate = false
+
+    func run() async throws {
+        do {
+            var configuration = try await AppConfiguration.fromEnvironment()
+            if let host { configuration.host = host }
+            if let port { configuration.port = port }
+            configuration.migrateOnStart = migrate
+            try await ServerCommands.serve(configuration: configuration)
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending database migrations (one transaction, under an advisory lock).")
+
+    @Flag(help: "Only list applied and pending migrations.") var status = false
+
+    func run() async throws {
+        do {
+            let configuration = try await AppConfiguration.fromEnvironment()
+            for line in try await ServerCommands.migrate(configuration: configuration, statusOnly: status) {
+                print(line)
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import OpenAPIURLSession
+import SMCAPI
+public enum SMCClient {}

@@ -1,0 +1,3 @@
+import SMCClient
+import ArgumentParser
+print("x")
