@@ -144,41 +144,14 @@ extension SMC {
         guard n > 0 else { return result }
         let time = candles.time, high = candles.high, low = candles.low
 
-        // Period label of each candle (epoch seconds), per pandas' bin rules.
-        let firstDay = CivilTime.day(of: time[0])
-        let origin = firstDay * CivilTime.secondsPerDay
-        var weekStart: Int64 = 0
-        if case .week(let anchor) = timeFrame.unit {
-            let offset = (anchor - CivilTime.weekday(ofDay: firstDay) + 7) % 7
-            weekStart = firstDay + Int64(offset)
-        }
-        func label(_ t: Int64) -> Int64 {
-            switch timeFrame.unit {
-            case .minute, .hour, .day:
-                let length = timeFrame.fixedSeconds!
-                return origin + CivilTime.floorDiv(t - origin, length) * length
-            case .week:
-                let period = Int64(7 * timeFrame.count)
-                let day = CivilTime.day(of: t)
-                let k = Swift.max(0, -CivilTime.floorDiv(weekStart - day, period))
-                return (weekStart + k * period) * CivilTime.secondsPerDay
-            case .monthEnd:
-                let date = CivilTime.date(days: CivilTime.day(of: t))
-                let last = CivilTime.daysInMonth(year: date.year, month: date.month)
-                return CivilTime.days(year: date.year, month: date.month, day: last) * CivilTime.secondsPerDay
-            case .monthStart:
-                let date = CivilTime.date(days: CivilTime.day(of: t))
-                return CivilTime.days(year: date.year, month: date.month, day: 1) * CivilTime.secondsPerDay
-            }
-        }
-
+        let periods = PeriodLabeler(timeFrame: timeFrame, firstTime: time[0])
         // Periods in order with their extremes, and each candle's count of periods labelled before it.
         var periodHigh: [Double] = []
         var periodLow: [Double] = []
         var before = [Int](repeating: 0, count: n)
         var currentLabel = Int64.min
         for i in 0..<n {
-            let l = label(time[i])
+            let l = periods.label(time[i])
             if l != currentLabel {
                 currentLabel = l
                 periodHigh.append(high[i])
@@ -212,5 +185,46 @@ extension SMC {
             result.brokenLow[i] = runningLow < pl ? 1 : 0
         }
         return result
+    }
+}
+
+/// Assigns candle times to resampling periods as pandas does, given the first candle (tick-like periods count
+/// from midnight of its day, weeks are phased from the first anchor day on or after it).
+struct PeriodLabeler: Sendable, Hashable {
+    let timeFrame: TimeFrame
+    let origin: Int64
+    let weekStart: Int64
+
+    init(timeFrame: TimeFrame, firstTime: Int64) {
+        self.timeFrame = timeFrame
+        let firstDay = CivilTime.day(of: firstTime)
+        origin = firstDay * CivilTime.secondsPerDay
+        if case .week(let anchor) = timeFrame.unit {
+            weekStart = firstDay + Int64((anchor - CivilTime.weekday(ofDay: firstDay) + 7) % 7)
+        } else {
+            weekStart = 0
+        }
+    }
+
+    /// The period's label in epoch seconds: its start for left-labelled periods, its last day for weeks and
+    /// month ends.
+    func label(_ t: Int64) -> Int64 {
+        switch timeFrame.unit {
+        case .minute, .hour, .day:
+            let length = timeFrame.fixedSeconds!
+            return origin + CivilTime.floorDiv(t - origin, length) * length
+        case .week:
+            let period = Int64(7 * timeFrame.count)
+            let day = CivilTime.day(of: t)
+            let k = Swift.max(0, -CivilTime.floorDiv(weekStart - day, period))
+            return (weekStart + k * period) * CivilTime.secondsPerDay
+        case .monthEnd:
+            let date = CivilTime.date(days: CivilTime.day(of: t))
+            let last = CivilTime.daysInMonth(year: date.year, month: date.month)
+            return CivilTime.days(year: date.year, month: date.month, day: last) * CivilTime.secondsPerDay
+        case .monthStart:
+            let date = CivilTime.date(days: CivilTime.day(of: t))
+            return CivilTime.days(year: date.year, month: date.month, day: 1) * CivilTime.secondsPerDay
+        }
     }
 }
