@@ -41,22 +41,29 @@ extension SMC {
         guard n >= 3 else {
             return FairValueGaps(direction: direction, top: top, bottom: bottom, mitigatedIndex: mitigated)
         }
-        let open = candles.open, high = candles.high, low = candles.low, close = candles.close
-        for i in 1..<(n - 1) {
-            if close[i] > open[i] {
-                if high[i - 1] < low[i + 1] {
-                    direction[i] = 1
-                    top[i] = low[i + 1]
-                    bottom[i] = high[i - 1]
-                }
-            } else if close[i] < open[i] {
-                if low[i - 1] > high[i + 1] {
-                    direction[i] = -1
-                    top[i] = low[i - 1]
-                    bottom[i] = high[i + 1]
+        candles.open.withUnsafeBufferPointer { open in
+        candles.high.withUnsafeBufferPointer { high in
+        candles.low.withUnsafeBufferPointer { low in
+        candles.close.withUnsafeBufferPointer { close in
+        direction.withUnsafeMutableBufferPointer { direction in
+        top.withUnsafeMutableBufferPointer { top in
+        bottom.withUnsafeMutableBufferPointer { bottom in
+            for i in 1..<(n - 1) {
+                if close[i] > open[i] {
+                    if high[i - 1] < low[i + 1] {
+                        direction[i] = 1
+                        top[i] = low[i + 1]
+                        bottom[i] = high[i - 1]
+                    }
+                } else if close[i] < open[i] {
+                    if low[i - 1] > high[i + 1] {
+                        direction[i] = -1
+                        top[i] = low[i - 1]
+                        bottom[i] = high[i + 1]
+                    }
                 }
             }
-        }
+        }}}}}}}
         if joinConsecutive {
             // Left to right, so a run keeps widening into its last member.
             for i in 0..<(n - 1) where !direction[i].isNaN && direction[i] == direction[i + 1] {
@@ -77,10 +84,10 @@ extension SMC {
                 bearStarts.append(i + 2); bearLevels.append(bottom[i]); bearRows.append(i)
             }
         }
-        let bullHits = FirstCrossing.resolve(values: low, direction: .atOrBelow, starts: bullStarts,
+        let bullHits = FirstCrossing.resolve(values: candles.low, direction: .atOrBelow, starts: bullStarts,
                                              thresholds: bullLevels)
         for (k, row) in bullRows.enumerated() { mitigated[row] = Double(bullHits[k] ?? 0) }
-        let bearHits = FirstCrossing.resolve(values: high, direction: .atOrAbove, starts: bearStarts,
+        let bearHits = FirstCrossing.resolve(values: candles.high, direction: .atOrAbove, starts: bearStarts,
                                              thresholds: bearLevels)
         for (k, row) in bearRows.enumerated() { mitigated[row] = Double(bearHits[k] ?? 0) }
         return FairValueGaps(direction: direction, top: top, bottom: bottom, mitigatedIndex: mitigated)

@@ -38,30 +38,38 @@ extension SMC {
         var deepest = [Double](repeating: 0, count: n)
         var top = 0.0
         var bottom = 0.0
-        for i in 0..<n {
-            let kind = swings.highLow[i]
-            if kind == 1 {
-                direction[i] = 1
-                top = swings.level[i]
-            } else if kind == -1 {
-                direction[i] = -1
-                bottom = swings.level[i]
-            } else {
-                direction[i] = i > 0 ? direction[i - 1] : 0
+        swings.highLow.withUnsafeBufferPointer { kinds in
+        swings.level.withUnsafeBufferPointer { levels in
+        candles.high.withUnsafeBufferPointer { high in
+        candles.low.withUnsafeBufferPointer { low in
+        direction.withUnsafeMutableBufferPointer { direction in
+        current.withUnsafeMutableBufferPointer { current in
+        deepest.withUnsafeMutableBufferPointer { deepest in
+            for i in 0..<n {
+                let kind = kinds[i]
+                if kind == 1 {
+                    direction[i] = 1
+                    top = levels[i]
+                } else if kind == -1 {
+                    direction[i] = -1
+                    bottom = levels[i]
+                } else {
+                    direction[i] = i > 0 ? direction[i - 1] : 0
+                }
+                // At i = 0 the reference reads direction[-1]: the still-zero last element (the only one if n == 1).
+                let previous = i > 0 ? direction[i - 1] : direction[n - 1]
+                if previous == 1 {
+                    let divisor = top - bottom
+                    current[i] = pythonRound1(divisor != 0 ? 100 - ((low[i] - bottom) / divisor) * 100 : 0)
+                    deepest[i] = Swift.max(i > 0 && direction[i - 1] == 1 ? deepest[i - 1] : 0, current[i])
+                }
+                if direction[i] == -1 {
+                    let divisor = bottom - top
+                    current[i] = pythonRound1(divisor != 0 ? 100 - ((high[i] - top) / divisor) * 100 : 0)
+                    deepest[i] = Swift.max(i > 0 && direction[i - 1] == -1 ? deepest[i - 1] : 0, current[i])
+                }
             }
-            // At i = 0 the reference reads direction[-1], the still-zero last element (the only element if n == 1).
-            let previous = i > 0 ? direction[i - 1] : direction[n - 1]
-            if previous == 1 {
-                let divisor = top - bottom
-                current[i] = pythonRound1(divisor != 0 ? 100 - ((candles.low[i] - bottom) / divisor) * 100 : 0)
-                deepest[i] = Swift.max(i > 0 && direction[i - 1] == 1 ? deepest[i - 1] : 0, current[i])
-            }
-            if direction[i] == -1 {
-                let divisor = bottom - top
-                current[i] = pythonRound1(divisor != 0 ? 100 - ((candles.high[i] - top) / divisor) * 100 : 0)
-                deepest[i] = Swift.max(i > 0 && direction[i - 1] == -1 ? deepest[i - 1] : 0, current[i])
-            }
-        }
+        }}}}}}}
 
         // Shift everything one row later, the last row wrapping to the first (numpy.roll).
         var outDirection = [Double](repeating: 0, count: n)
@@ -91,18 +99,23 @@ extension SMC {
 }
 
 /// Python's `round(x, 1)`: the exact binary value of `x` rounded to one decimal, ties to even, then the nearest
-/// double. `x * 10` is not exact, so its rounding error is recovered with a fused multiply-add and the tie test is
-/// made on the exact value.
+/// double. `x * 10` is not exact, so its rounding error is recovered and the tie test is made on the exact value:
+/// `10x = 8x + 2x` where both terms are exact, so the error of their sum (Knuth's two-sum) is the error of the
+/// product — no fused multiply-add needed (which would be a slow library call on baseline x86-64).
 func pythonRound1(_ x: Double) -> Double {
     guard x.isFinite else { return x }
     let magnitude = Swift.abs(x)
-    let product = magnitude * 10
-    let error = (-product).addingProduct(magnitude, 10)  // magnitude * 10 == product + error, exactly
+    let a = magnitude * 8
+    let b = magnitude * 2
+    let product = a + b
+    let bVirtual = product - a
+    let error = (a - (product - bVirtual)) + (b - bVirtual)  // magnitude * 10 == product + error, exactly
     let whole = product.rounded(.down)
     let fraction = product - whole  // exact for product >= 0
     let diff = (fraction - 0.5) + error  // its sign is the sign of the exact difference
     var k = whole
-    if diff > 0 || (diff == 0 && whole.truncatingRemainder(dividingBy: 2) != 0) { k += 1 }
+    // Doubles from 2^53 on are all even integers.
+    if diff > 0 || (diff == 0 && whole < 9_007_199_254_740_992 && Int64(whole) & 1 == 1) { k += 1 }
     let rounded = k / 10
     return x < 0 ? -rounded : rounded
 }

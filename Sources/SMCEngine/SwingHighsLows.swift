@@ -46,57 +46,76 @@ extension SMC {
         let lastCandidate = n - 1 - length
         guard firstCandidate <= lastCandidate else { return SwingHighsLows(highLow: highLow, level: level) }
 
-        let high = candles.high, low = candles.low
-        // Sliding window extremes over [i - length + 1, i + length] with monotonic deques (indices).
-        var maxDeque = [Int](repeating: 0, count: n)
-        var minDeque = [Int](repeating: 0, count: n)
-        var maxHead = 0, maxTail = 0, minHead = 0, minTail = 0
-        var nextToAdd = firstCandidate - length + 1
-        // Candidate kinds: 1 high, -1 low, 0 none; reduced on the fly run by run.
-        var runKind = 0
-        var runBest = -1
+        // Sliding window extremes over [i - length + 1, i + length] with monotonic deques (indices); candidates
+        // are reduced run by run on the fly.
         var firstSwing = -1
         var lastSwing = -1
+        candles.high.withUnsafeBufferPointer { high in
+        candles.low.withUnsafeBufferPointer { low in
+        highLow.withUnsafeMutableBufferPointer { highLow in
+            let maxDeque = UnsafeMutablePointer<Int>.allocate(capacity: n)
+            let minDeque = UnsafeMutablePointer<Int>.allocate(capacity: n)
+            defer { maxDeque.deallocate(); minDeque.deallocate() }
+            var maxHead = 0, maxTail = 0, minHead = 0, minTail = 0
+            var nextToAdd = firstCandidate - length + 1
+            var runKind = 0  // 1 highs, -1 lows, 0 before the first candidate
+            var runBest = -1
+            for i in firstCandidate...lastCandidate {
+                let windowStart = i - length + 1
+                let windowEnd = i + length
+                var windowHigh: Double
+                var windowLow: Double
+                if length <= 12 {
+                    // Short windows: a plain scan has no unpredictable branches and beats the deques.
+                    windowHigh = high[windowStart]
+                    windowLow = low[windowStart]
+                    for k in (windowStart + 1)...windowEnd {
+                        windowHigh = Swift.max(windowHigh, high[k])
+                        windowLow = Swift.min(windowLow, low[k])
+                    }
+                } else {
+                    while nextToAdd <= windowEnd {
+                        let h = high[nextToAdd]
+                        while maxTail > maxHead, high[maxDeque[maxTail - 1]] <= h { maxTail -= 1 }
+                        maxDeque[maxTail] = nextToAdd; maxTail += 1
+                        let l = low[nextToAdd]
+                        while minTail > minHead, low[minDeque[minTail - 1]] >= l { minTail -= 1 }
+                        minDeque[minTail] = nextToAdd; minTail += 1
+                        nextToAdd += 1
+                    }
+                    while maxDeque[maxHead] < windowStart { maxHead += 1 }
+                    while minDeque[minHead] < windowStart { minHead += 1 }
+                    windowHigh = high[maxDeque[maxHead]]
+                    windowLow = low[minDeque[minHead]]
+                }
 
-        func closeRun() {
-            guard runKind != 0 else { return }
-            highLow[runBest] = Double(runKind)
-            if firstSwing < 0 { firstSwing = runBest }
-            lastSwing = runBest
-        }
-
-        for i in firstCandidate...lastCandidate {
-            let windowStart = i - length + 1
-            let windowEnd = i + length
-            while nextToAdd <= windowEnd {
-                let h = high[nextToAdd]
-                while maxTail > maxHead, high[maxDeque[maxTail - 1]] <= h { maxTail -= 1 }
-                maxDeque[maxTail] = nextToAdd; maxTail += 1
-                let l = low[nextToAdd]
-                while minTail > minHead, low[minDeque[minTail - 1]] >= l { minTail -= 1 }
-                minDeque[minTail] = nextToAdd; minTail += 1
-                nextToAdd += 1
+                let kind: Int
+                if high[i] == windowHigh {
+                    kind = 1
+                } else if low[i] == windowLow {
+                    kind = -1
+                } else {
+                    continue
+                }
+                if kind == runKind {
+                    if kind == 1 ? high[i] > high[runBest] : low[i] < low[runBest] { runBest = i }
+                } else {
+                    if runKind != 0 {
+                        highLow[runBest] = Double(runKind)
+                        if firstSwing < 0 { firstSwing = runBest }
+                        lastSwing = runBest
+                    }
+                    runKind = kind
+                    runBest = i
+                }
             }
-            while maxDeque[maxHead] < windowStart { maxHead += 1 }
-            while minDeque[minHead] < windowStart { minHead += 1 }
-
-            let kind: Int
-            if high[i] == high[maxDeque[maxHead]] {
-                kind = 1
-            } else if low[i] == low[minDeque[minHead]] {
-                kind = -1
-            } else {
-                continue
+            if runKind != 0 {
+                highLow[runBest] = Double(runKind)
+                if firstSwing < 0 { firstSwing = runBest }
+                lastSwing = runBest
             }
-            if kind == runKind {
-                if kind == 1 ? high[i] > high[runBest] : low[i] < low[runBest] { runBest = i }
-            } else {
-                closeRun()
-                runKind = kind
-                runBest = i
-            }
-        }
-        closeRun()
+        }}}
+        let high = candles.high, low = candles.low
 
         if firstSwing >= 0 {
             // firstSwing >= 1 and lastSwing <= n - 2, so these never overwrite a real swing.

@@ -89,6 +89,51 @@ struct SwingTests {
         #expect(same(r.level, [0, 5, nan, nan, nan, 1.5]))
     }
 
+    /// The reference's rule written out plainly: brute-force windows, then pairwise removal of same-kind
+    /// neighbours repeated until none is left.
+    static func naiveSwings(_ s: CandleSeries, _ length: Int) -> [Double] {
+        let n = s.count
+        var kinds = [Double](repeating: .nan, count: n)
+        if 2 * length - 1 <= n - 1 - length {
+            for i in (2 * length - 1)...(n - 1 - length) {
+                let window = (i - length + 1)...(i + length)
+                if s.high[i] == window.map({ s.high[$0] }).max()! {
+                    kinds[i] = 1
+                } else if s.low[i] == window.map({ s.low[$0] }).min()! {
+                    kinds[i] = -1
+                }
+            }
+        }
+        while true {
+            let positions = kinds.indices.filter { !kinds[$0].isNaN }
+            var remove = Set<Int>()
+            for (p, q) in zip(positions, positions.dropFirst()) where kinds[p] == kinds[q] {
+                if kinds[p] == 1 {
+                    remove.insert(s.high[p] < s.high[q] ? p : q)
+                } else {
+                    remove.insert(s.low[p] > s.low[q] ? p : q)
+                }
+            }
+            if remove.isEmpty { break }
+            for r in remove { kinds[r] = .nan }
+        }
+        let positions = kinds.indices.filter { !kinds[$0].isNaN }
+        if let first = positions.first, let last = positions.last {
+            kinds[0] = -kinds[first]
+            kinds[n - 1] = -kinds[last]
+        }
+        return kinds
+    }
+
+    @Test(arguments: [1, 2, 5, 12, 13, 20, 50])
+    func agreesWithTheRuleWrittenOutPlainly(length: Int) {
+        for seed in UInt64(1)...3 {
+            let s = CandleSeries(randomWalk(count: 1500, seed: seed &* 101 &+ UInt64(length)))
+            #expect(same(SMC.swingHighsLows(s, swingLength: length).highLow, Self.naiveSwings(s, length)),
+                    "seed \(seed)")
+        }
+    }
+
     @Test func tooShortForTheWindowGivesNothing() {
         let s = series(Array(repeating: (1, 2, 0.5, 1.5), count: 10))
         let r = SMC.swingHighsLows(s, swingLength: 5)
@@ -391,16 +436,21 @@ struct RetracementTests {
 
 @Suite("First crossing search")
 struct FirstCrossingTests {
-    @Test(arguments: [FirstCrossing.Direction.above, .atOrAbove, .below, .atOrBelow])
-    func agreesWithAForwardScan(_ direction: FirstCrossing.Direction) {
-        var generator = SplitMix(seed: 7)
-        let values = (0..<500).map { _ in Double(generator.next() % 40) }
-        let starts = (0..<300).map { _ in Int(generator.next() % 520) }.sorted()
-        let thresholds = starts.map { _ in Double(generator.next() % 44) - 2 }
+    @Test(arguments: [FirstCrossing.Direction.above, .atOrAbove, .below, .atOrBelow], [500, 20_000])
+    func agreesWithAForwardScan(_ direction: FirstCrossing.Direction, count: Int) {
+        var generator = SplitMix(seed: 7 &+ UInt64(count))
+        // A slow random walk on a coarse grid: ties are common and many questions go unanswered for long.
+        var level = 0.0
+        let values = (0..<count).map { _ -> Double in
+            level += Double(Int(generator.next() % 3) - 1)
+            return level
+        }
+        let starts = (0..<300).map { _ in Int(generator.next() % UInt64(count + 20)) - 5 }.sorted()
+        let thresholds = starts.map { s in values[Swift.min(Swift.max(s, 0), count - 1)] + Double(Int(generator.next() % 41) - 20) }
         let got = FirstCrossing.resolve(values: values, direction: direction, starts: starts, thresholds: thresholds)
         for (q, start) in starts.enumerated() {
             let t = thresholds[q]
-            let expected = (start..<max(start, values.count)).first { j in
+            let expected = (Swift.max(start, 0)..<Swift.max(start, values.count)).first { j in
                 switch direction {
                 case .above: values[j] > t
                 case .atOrAbove: values[j] >= t
@@ -408,7 +458,7 @@ struct FirstCrossingTests {
                 case .atOrBelow: values[j] <= t
                 }
             }
-            #expect(got[q] == expected)
+            #expect(got[q] == expected, "start \(start), threshold \(t)")
         }
     }
 }

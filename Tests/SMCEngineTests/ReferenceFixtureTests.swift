@@ -30,6 +30,9 @@ let fixtureCases: [FixtureCase] = [
     .init(input: slice, output: "swing_highs_lows_3") { swings($0, 3).referenceTable },
     .init(input: slice, output: "swing_highs_lows_10") { swings($0, 10).referenceTable },
     .init(input: slice, output: "swing_highs_lows_1") { swings($0, 1).referenceTable },
+    .init(input: slice, output: "swing_highs_lows_13") { swings($0, 13).referenceTable },
+    .init(input: slice, output: "swing_highs_lows_50") { swings($0, 50).referenceTable },
+    .init(input: slice, output: "bos_choch_20") { SMC.breaksOfStructure($0, swings: swings($0, 20)).referenceTable },
     .init(input: slice, output: "fvg") { SMC.fairValueGaps($0).referenceTable },
     .init(input: slice, output: "fvg_join") { SMC.fairValueGaps($0, joinConsecutive: true).referenceTable },
     .init(input: slice, output: "bos_choch_5_high_low") {
