@@ -59,3 +59,19 @@ struct ReferenceTableTests {
         #expect(throws: SMCParameterError.self) { try SMC.reference(.ob, candles: candles, parameters: bad) }
     }
 }
+
+@Suite("Tiny inputs")
+struct TinyInputTests {
+    /// Every family runs on 0 to 4 candles (the reference's own early-data case is 3 candles with swing length 1)
+    /// and returns one row per candle.
+    @Test(arguments: 0...4)
+    func everyFamilyHandlesTinySeries(count: Int) throws {
+        let candles = CandleSeries(randomWalk(count: count, seed: 99))
+        var p = ReferenceParameters()
+        p.swingLength = 1
+        p.session = "London"
+        for indicator in ReferenceIndicator.allCases {
+            #expect(try SMC.reference(indicator, candles: candles, parameters: p).rowCount == count, "\(indicator)")
+        }
+    }
+}
