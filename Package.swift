@@ -102,28 +102,46 @@ let package = Package(
             path: "clients-cli/Sources/smc-client",
             swiftSettings: strict
         ),
-        .testTarget(name: "SMCEngineTests", dependencies: ["SMCEngine"], swiftSettings: strict),
+        .testTarget(name: "SMCEngineTests", dependencies: ["SMCEngine"], exclude: ["Fixtures"], swiftSettings: strict),
+        // `make bench`: engine speed figures (run in release mode, printed, never asserted).
+        .executableTarget(name: "smc-bench", dependencies: ["SMCEngine"], path: "Benchmarks/smc-bench", swiftSettings: strict),
         .testTarget(name: "SMCSyncTests", dependencies: ["SMCSync"], swiftSettings: strict),
         .testTarget(
             name: "SMCAPITests",
             dependencies: ["SMCAPI", .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
             swiftSettings: strict
         ),
-        .testTarget(
-            name: "SMCServerTests",
+        // Shared by the server and client tests: throwaway PostgreSQL cluster, fresh databases, a running app.
+        .target(
+            name: "SMCTestSupport",
             dependencies: [
-                "SMCServer", "SMCAPI",
+                "SMCServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/Support",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SMCServerTests",
+            dependencies: [
+                "SMCServer", "SMCAPI", "SMCTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SMCClientTests",
-            dependencies: ["SMCClient"],
+            dependencies: ["SMCClient", "SMCTestSupport"],
             swiftSettings: strict
         ),
     ]

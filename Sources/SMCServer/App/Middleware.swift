@@ -169,6 +169,8 @@ struct BodyLimitMiddleware: RouterMiddleware {
                 _ = try await request.collectBody(upTo: limit)
             } catch let error as HTTPError where error.status == .contentTooLarge {
                 throw Problem.payloadTooLarge(limit: limit)
+            } catch is NIOTooManyBytesError {
+                throw Problem.payloadTooLarge(limit: limit)
             }
         }
         return try await next(request, context)

@@ -85,15 +85,20 @@ public final class EmbeddedPostgres: Sendable {
                 try await initialise()
             }
             if try await isRunning() {
-                logger.warning(
-                    "adopting the embedded PostgreSQL a previous smc-server left running",
-                    metadata: ["root": "\(root)"]
-                )
+                // pg_ctl only checks that the recorded PID exists; a dying postmaster passes that too.
+                if try await waitUntilAccepting(timeout: .seconds(15)) {
+                    logger.warning(
+                        "adopting the embedded PostgreSQL a previous smc-server left running",
+                        metadata: ["root": "\(root)"])
+                } else {
+                    logger.warning(
+                        "the embedded PostgreSQL a previous smc-server left does not answer; restarting it",
+                        metadata: ["root": "\(root)"])
+                    try? await pgCtl(["-m", "immediate", "-w", "-t", "30", "stop"])
+                    try await startCluster()
+                }
             } else {
-                try await pgCtl([
-                    "-l", logPath, "-w", "-t", "120",
-                    "-o", "-k '\(root)' -c listen_addresses='' -p \(Self.port)", "start",
-                ])
+                try await startCluster()
             }
             state.withLock { $0.started = true }
         } else {
@@ -121,6 +126,21 @@ public final class EmbeddedPostgres: Sendable {
             close(fd)
         }
         state.withLock { $0 = (nil, false, false) }
+    }
+
+    /// Stops a cluster that no process owns any more (its owner crashed), without starting it first.
+    /// Returns false if another process still owns it.
+    public func stopAbandoned() async throws -> Bool {
+        guard FileManager.default.fileExists(atPath: root) else { return true }
+        guard let fd = try acquireOwnerLock() else { return false }
+        defer {
+            _ = flock(fd, LOCK_UN)
+            close(fd)
+        }
+        if FileManager.default.fileExists(atPath: dataDirectory + "/PG_VERSION"), try await isRunning() {
+            try await pgCtl(["-m", "immediate", "-w", "-t", "60", "stop"])
+        }
+        return true
     }
 
     /// Settings for connecting over the socket.
@@ -191,6 +211,28 @@ public final class EmbeddedPostgres: Sendable {
         handle.write(Data(settings.utf8))
         try handle.close()
         try FileManager.default.moveItem(atPath: scratch, toPath: dataDirectory)
+    }
+
+    private func startCluster() async throws {
+        try await pgCtl([
+            "-l", logPath, "-w", "-t", "120",
+            "-o", "-k '\(root)' -c listen_addresses='' -p \(Self.port)", "start",
+        ])
+    }
+
+    /// Polls `pg_isready` until the cluster accepts connections (true) or stops answering at all (false).
+    private func waitUntilAccepting(timeout: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let result = try await runPGResult([binDirectory + "/pg_isready", "-q", "-h", root, "-p", "\(Self.port)"])
+            switch result.status {
+            case 0: return true  // accepting
+            case 1: break  // starting up or shutting down: keep waiting
+            default: return false  // no response: nothing is listening
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
     }
 
     private func isRunning() async throws -> Bool {

@@ -31,20 +31,26 @@ struct Subprocess {
     /// seen to leave a child unreaped (and its termination handler never called) once `pg_ctl` had
     /// forked its daemon.
     static func run(_ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
-        precondition(!arguments.isEmpty)
-        let executable = arguments[0].hasPrefix("/") ? arguments[0] : (which(arguments[0]) ?? arguments[0])
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("smc-subprocess-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let pid = try spawn(arguments, environment: environment, outputPath: outputPath)
+        let status = await wait(pid)
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return Result(status: status, output: output)
+    }
 
+    /// Starts a command with stdin from /dev/null and stdout+stderr appended to `outputPath`.
+    static func spawn(_ arguments: [String], environment: [String: String]? = nil, outputPath: String) throws -> pid_t {
+        precondition(!arguments.isEmpty)
+        let executable = arguments[0].hasPrefix("/") ? arguments[0] : (which(arguments[0]) ?? arguments[0])
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
         var pid: pid_t = 0
         let argv = ([executable] + arguments.dropFirst()).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
@@ -56,19 +62,20 @@ struct Subprocess {
         guard spawned == 0 else {
             throw Failure(command: arguments.joined(separator: " "), status: -1, output: String(cString: strerror(spawned)))
         }
-        let child = pid
-        let status: Int32 = await withCheckedContinuation { continuation in
+        return pid
+    }
+
+    /// Waits for `pid` to exit; its status as a shell reports it (128 + signal when killed).
+    static func wait(_ pid: pid_t) async -> Int32 {
+        await withCheckedContinuation { continuation in
             let thread = Thread {
                 var raw: Int32 = 0
-                while waitpid(child, &raw, 0) == -1, errno == EINTR {}
-                // WIFEXITED / WEXITSTATUS, WIFSIGNALED → 128 + signal, as shells report it.
+                while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
                 let code = (raw & 0x7F) == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
                 continuation.resume(returning: code)
             }
             thread.start()
         }
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        return Result(status: status, output: output)
     }
 
     /// Like `run`, but a non-zero exit status is an error carrying the output.

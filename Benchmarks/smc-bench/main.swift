@@ -1,0 +1,2 @@
+// Filled by the engine work (issue 4): prints engine timings for `make bench`.
+print("smc-bench: no benchmarks yet")

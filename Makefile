@@ -1,0 +1,36 @@
+# smc — the commands others rely on (DESIGN.md §7). Each installs what is missing first.
+SWIFT ?= swift
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: setup build run test test-swift lint-spec bench clean
+
+setup:
+	@bash scripts/setup
+
+build: setup
+	$(SWIFT) build --product smc-server
+	$(SWIFT) build --product smc-client
+
+## Serve on http://$(HOST):$(PORT) with the embedded PostgreSQL under ./.smc, migrating first.
+run: build
+	SMC_LOG_FORMAT=$${SMC_LOG_FORMAT:-text} .build/debug/smc-server serve --migrate --host $(HOST) --port $(PORT)
+
+## Every test, against a real PostgreSQL that the tests start themselves.
+test: setup lint-spec test-swift
+
+test-swift:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## The REST contract must be valid OpenAPI 3.1.
+lint-spec:
+	@python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator
+	python3 -m openapi_spec_validator api-spec/openapi.yaml
+
+## Speed figures (release build), printed and never asserted; the engine beside the Python reference.
+bench: setup
+	@if [ -x scripts/bench ]; then bash scripts/bench; else $(SWIFT) run -c release smc-bench; fi
+
+clean:
+	rm -rf .build .build-*

@@ -1,0 +1,130 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import SMCServer
+import ServiceLifecycle
+
+/// The whole application, started on a random loopback port against a fresh migrated database, for
+/// tests that speak real HTTP to it.
+public struct TestApp: Sendable {
+    public let baseURL: String
+    public let port: Int
+    public let database: DatabaseSettings
+    public let configuration: AppConfiguration
+
+    /// Starts the application, runs `body`, then shuts it down gracefully (and waits for that).
+    public static func run<Result: Sendable>(
+        database: DatabaseSettings? = nil,
+        configure: @Sendable (inout AppConfiguration) -> Void = { _ in },
+        _ body: @Sendable (TestApp) async throws -> Result
+    ) async throws -> Result {
+        let settings: DatabaseSettings
+        if let database { settings = database } else { settings = try await TestDatabase.makeMigrated() }
+        var configuration = AppConfiguration()
+        configuration.port = 0
+        configuration.databaseURL = TestDatabase.url(for: settings)
+        configuration.migrationsDirectory = TestDatabase.migrationsDirectory
+        configuration.databaseMaxConnections = 8
+        configuration.logLevel = .warning
+        configure(&configuration)
+
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try await buildApplication(
+            configuration: configuration, logger: TestDatabase.logger,
+            onServerRunning: { port in portContinuation.yield(port) })
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: TestDatabase.logger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                defer { portContinuation.finish() }
+                try await group.run()
+            }
+            guard let port = await ports.first(where: { _ in true }) else {
+                // The group ended before serving: surface its error.
+                try await tasks.next()
+                throw TestFailure("the application stopped before it served")
+            }
+            let testApp = TestApp(
+                baseURL: "http://127.0.0.1:\(port)", port: port, database: settings, configuration: configuration)
+            do {
+                let result = try await body(testApp)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+
+    /// Sends a request and collects the whole response.
+    public func request(
+        _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: String? = nil,
+        chunked: Bool = false, timeout: TimeAmount = .seconds(30)
+    ) async throws -> TestResponse {
+        try await TestHTTP.request(method, baseURL + path, headers: headers, body: body, chunked: chunked, timeout: timeout)
+    }
+}
+
+public enum TestHTTP {
+    /// `chunked` streams the body in 1 KiB pieces with no Content-Length.
+    public static func request(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil,
+        chunked: Bool = false, timeout: TimeAmount = .seconds(30)
+    ) async throws -> TestResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            if chunked {
+                let bytes = Array(body.utf8)
+                let pieces = stride(from: 0, to: bytes.count, by: 1024).map {
+                    ByteBuffer(bytes: bytes[$0..<min($0 + 1024, bytes.count)])
+                }
+                request.body = .stream(pieces.async, length: .unknown)
+            } else {
+                request.body = .bytes(ByteBuffer(string: body))
+            }
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        return TestResponse(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+}
+
+extension Array where Element: Sendable {
+    /// The elements as an async sequence.
+    var async: AsyncStream<Element> {
+        AsyncStream { continuation in
+            for element in self { continuation.yield(element) }
+            continuation.finish()
+        }
+    }
+}
+
+public struct TestResponse: Sendable {
+    public let status: Int
+    public let headers: HTTPHeaders
+    public let body: String
+
+    /// The body as a JSON object (fails the test when it is not one).
+    public func json() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
+            throw TestFailure("body is not a JSON object: \(body)")
+        }
+        return object
+    }
+
+    public func header(_ name: String) -> String? { headers.first(name: name) }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

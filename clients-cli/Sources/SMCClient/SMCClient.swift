@@ -1,3 +1,0 @@
-import OpenAPIURLSession
-import SMCAPI
-public enum SMCClient {}
