@@ -36,21 +36,33 @@ extension SMC {
     /// produces); a pool search visits a swing above the range only if a level exceeds its candle's price.
     public static func liquidity(_ candles: CandleSeries, swings: SwingHighsLows,
                                  rangePercent: Double = 0.01) -> Liquidity {
+        liquidity(candles, swings: swings, range: liquidityRange(candles, rangePercent: rangePercent))
+    }
+
+    /// `liquidity` with the range given in price units instead of derived from the whole series: the rule that
+    /// `LiquidityStream` follows.
+    static func liquidity(_ candles: CandleSeries, swings: SwingHighsLows, range: Double) -> Liquidity {
         let n = candles.count
         precondition(swings.count == n, "swings must come from the same candles")
         var result = Liquidity(direction: .init(repeating: .nan, count: n), level: .init(repeating: .nan, count: n),
                                end: .init(repeating: .nan, count: n), swept: .init(repeating: .nan, count: n))
         guard n > 0 else { return result }
-        var highest = -Double.infinity
-        var lowest = Double.infinity
-        for i in 0..<n {
-            highest = Swift.max(highest, candles.high[i])
-            lowest = Swift.min(lowest, candles.low[i])
-        }
-        let range = (highest - lowest) * rangePercent
         pools(kind: 1, candles: candles, swings: swings, range: range, into: &result)
         pools(kind: -1, candles: candles, swings: swings, range: range, into: &result)
         return result
+    }
+
+    /// The price distance within which `liquidity` pools swings: `rangePercent` of the series' whole span
+    /// (highest high − lowest low). Give it to `LiquidityStream` to replay a batch result exactly. 0 when empty.
+    public static func liquidityRange(_ candles: CandleSeries, rangePercent: Double = 0.01) -> Double {
+        guard !candles.isEmpty else { return 0 }
+        var highest = -Double.infinity
+        var lowest = Double.infinity
+        for i in 0..<candles.count {
+            highest = Swift.max(highest, candles.high[i])
+            lowest = Swift.min(lowest, candles.low[i])
+        }
+        return (highest - lowest) * rangePercent
     }
 
     private static func pools(kind: Double, candles: CandleSeries, swings: SwingHighsLows, range: Double,

@@ -46,6 +46,15 @@ extension SMC {
                                    closeMitigation: Bool = false) -> OrderBlocks {
         let n = candles.count
         precondition(swings.count == n, "swings must come from the same candles")
+        return orderBlocks(candles, swings: swings, closeMitigation: closeMitigation, passes: [true, false])
+    }
+
+    /// The reference's passes in order (`true` bullish, `false` bearish) over one shared state. A single pass
+    /// gives one direction's blocks without the cross-pass quirk, which is what `OrderBlockStream` reproduces.
+    static func orderBlocks(_ candles: CandleSeries, swings: SwingHighsLows, closeMitigation: Bool,
+                            passes: [Bool]) -> OrderBlocks {
+        let n = candles.count
+        precondition(swings.count == n, "swings must come from the same candles")
         var state = OrderBlockState(count: n)
         candles.open.withUnsafeBufferPointer { open in
         candles.high.withUnsafeBufferPointer { high in
@@ -53,8 +62,9 @@ extension SMC {
         candles.close.withUnsafeBufferPointer { close in
         candles.volume.withUnsafeBufferPointer { volume in
             let prices = Prices(open: open, high: high, low: low, close: close, volume: volume)
-            state.run(bullish: true, prices: prices, swings: swings.highLow, closeMitigation: closeMitigation)
-            state.run(bullish: false, prices: prices, swings: swings.highLow, closeMitigation: closeMitigation)
+            for bullish in passes {
+                state.run(bullish: bullish, prices: prices, swings: swings.highLow, closeMitigation: closeMitigation)
+            }
         }}}}}
         return state.result()
     }

@@ -56,6 +56,21 @@ public struct SwingStream: StreamingDetector {
         lows = [Double](repeating: 0, count: 2 * swingLength)
     }
 
+    /// Swing highs at positions below this have all been emitted, and any later swing high lies at or after it.
+    /// Detectors that ask "which is the last swing high before candle i" (order blocks, retracements) can answer
+    /// exactly for every `i` up to this value.
+    public var settledHighs: Int { settled(kind: 1) }
+    /// `settledHighs` for swing lows.
+    public var settledLows: Int { settled(kind: -1) }
+
+    private func settled(kind: Int) -> Int {
+        // Before the first candidate the kind of the reference's fake swing on candle 0 is unknown; within a run
+        // its best candidate may still be replaced by a later one; a run of the other kind settles every candle
+        // whose window is complete.
+        if runKind == 0 { return 0 }
+        return runKind == kind ? runBest : candleCount - swingLength
+    }
+
     public mutating func feed(_ candle: Candle) -> [SwingEvent] {
         let t = candleCount
         let size = 2 * swingLength
