@@ -12,7 +12,7 @@ struct ServerConnectionTests {
             let connection = ServerConnection(serverURL: URL(string: app.baseURL)!)
             let status = try await connection.status()
             #expect(status.ready)
-            #expect(status.detail == "0001_tenancy")
+            #expect(status.detail == TestDatabase.latestMigration)
             #expect(!status.version.isEmpty)
         }
     }

@@ -27,7 +27,7 @@ struct HTTPTests {
             let body = try response.json()
             #expect(body["status"] as? String == "ready")
             let migrations = body["migrations"] as? [String: Any]
-            #expect(migrations?["latest"] as? String == "0001_tenancy")
+            #expect(migrations?["latest"] as? String == TestDatabase.latestMigration)
         }
     }
 

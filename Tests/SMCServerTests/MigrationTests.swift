@@ -157,7 +157,7 @@ struct RowLevelSecurityTests {
         try await db.withTenant(tenant) { connection in
             try await connection.query("INSERT INTO tenants (tenant_id, name) VALUES (\(tenant), 'T')", logger: logger)
             try await connection.query(
-                "INSERT INTO users (tenant_id, user_id, email) VALUES (\(tenant), \(UUID()), \(email))", logger: logger)
+                "INSERT INTO users (tenant_id, user_id, email, password_hash) VALUES (\(tenant), \(UUID()), \(email), '')", logger: logger)
         }
     }
 
@@ -190,7 +190,8 @@ struct RowLevelSecurityTests {
             await #expect(throws: PSQLError.self) {
                 try await db.withTenant(a) { connection in
                     try await connection.query(
-                        "INSERT INTO users (tenant_id, user_id, email) VALUES (\(b), \(UUID()), 'sneak@example.com')", logger: logger)
+                        "INSERT INTO users (tenant_id, user_id, email, password_hash) VALUES (\(b), \(UUID()), 'sneak@example.com', '')",
+                        logger: logger)
                 }
             }
             // Updates cannot reach the other tenant's rows either.

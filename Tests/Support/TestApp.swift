@@ -20,6 +20,8 @@ public struct TestApp: Sendable {
     public static func run<Result: Sendable>(
         database: DatabaseSettings? = nil,
         configure: @Sendable (inout AppConfiguration) -> Void = { _ in },
+        logger: Logger = TestDatabase.logger,
+        hasher: PasswordHasher? = nil,
         _ body: @Sendable (TestApp) async throws -> Result
     ) async throws -> Result {
         let settings: DatabaseSettings
@@ -29,12 +31,12 @@ public struct TestApp: Sendable {
         configuration.databaseURL = TestDatabase.url(for: settings)
         configuration.migrationsDirectory = TestDatabase.migrationsDirectory
         configuration.databaseMaxConnections = 8
-        configuration.logLevel = .warning
+        configuration.logLevel = logger.logLevel
         configure(&configuration)
 
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try await buildApplication(
-            configuration: configuration, logger: TestDatabase.logger,
+            configuration: configuration, logger: logger, hasher: hasher ?? PasswordHasher(),
             onServerRunning: { port in portContinuation.yield(port) })
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: TestDatabase.logger))
@@ -63,6 +65,32 @@ public struct TestApp: Sendable {
         }
     }
 
+    /// Sends a JSON request (`Authorization: Bearer token` when given).
+    public func json(
+        _ method: HTTPMethod, _ path: String, token: String? = nil, _ object: [String: Any]? = nil,
+        headers: [(String, String)] = []
+    ) async throws -> TestResponse {
+        var all = headers
+        if let token { all.append(("authorization", "Bearer \(token)")) }
+        var body: String?
+        if let object {
+            all.append(("content-type", "application/json"))
+            body = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        }
+        return try await request(method, path, headers: all, body: body)
+    }
+
+    /// Signs a new user up; returns the token and the session JSON.
+    public func signup(
+        email: String = "user-\(UUID().uuidString.prefix(8).lowercased())@example.com", password: String = "correct horse battery"
+    ) async throws -> (token: String, session: [String: Any], email: String) {
+        let response = try await json(.POST, "/v1/auth/signup", ["email": email, "password": password])
+        guard response.status == 201, let session = try? response.json(), let token = session["token"] as? String else {
+            throw TestFailure("signup failed: \(response.status) \(response.body)")
+        }
+        return (token, session, email)
+    }
+
     /// Sends a request and collects the whole response.
     public func request(
         _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: String? = nil,
@@ -76,7 +104,7 @@ public enum TestHTTP {
     /// `chunked` streams the body in 1 KiB pieces with no Content-Length.
     public static func request(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil,
-        chunked: Bool = false, timeout: TimeAmount = .seconds(30)
+        chunked: Bool = false, rawBody: Data? = nil, timeout: TimeAmount = .seconds(30)
     ) async throws -> TestResponse {
         var request = HTTPClientRequest(url: url)
         request.method = method
@@ -92,6 +120,7 @@ public enum TestHTTP {
                 request.body = .bytes(ByteBuffer(string: body))
             }
         }
+        if let rawBody { request.body = .bytes(ByteBuffer(bytes: rawBody)) }
         let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
         return TestResponse(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
@@ -122,6 +151,9 @@ public struct TestResponse: Sendable {
     }
 
     public func header(_ name: String) -> String? { headers.first(name: name) }
+
+    /// `code` of a problem body (nil when the body is not a problem).
+    public var problemCode: String? { (try? json())?["code"] as? String }
 }
 
 public struct TestFailure: Error, CustomStringConvertible {

@@ -18,6 +18,11 @@ public enum TestDatabase {
 
     public static var migrationsDirectory: String { repositoryRoot.appendingPathComponent("migrations").path }
 
+    /// The newest migration's name, e.g. `0002_accounts`.
+    public static var latestMigration: String {
+        ((try? Migrator.load(directory: migrationsDirectory)) ?? []).last?.name ?? "?"
+    }
+
     public static let logger: Logger = {
         var logger = Logger(label: "smc-test")
         logger.logLevel = .warning

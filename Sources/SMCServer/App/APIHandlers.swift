@@ -8,6 +8,13 @@ import SMCAPI
 /// not implemented here fails the build.
 struct APIHandlers: APIProtocol {
     let operations: OperationsService
+    let accounts: AccountsService
+    let plans: PlansService
+
+    /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.
+    func authenticate() async throws -> Principal {
+        try await accounts.authenticate(authorization: RequestScope.current?.headers[.authorization])
+    }
 
     func getHealth(_ input: Operations.GetHealth.Input) async throws -> Operations.GetHealth.Output {
         .ok(.init(body: .json(.init(status: .ok, version: SMCServerInfo.version))))

@@ -33,6 +33,8 @@ public struct AppConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// `SMC_LOG_FORMAT`: `json` (one object per line, the default) or `text`.
     public var logFormat: LogFormat = .json
+    /// `SMC_SESSION_TTL_DAYS`: a device token unused this long expires (each use slides it forward).
+    public var sessionTTL: Duration = .seconds(30 * 86400)
     /// `SMC_ADMIN_TOKEN`: guards the operator API; the operator API is off when unset.
     public var adminToken: String?
     /// `SMC_ALLOW_PRIVATE_TARGETS`: lets user-supplied URLs reach loopback/private addresses.
@@ -75,6 +77,9 @@ public struct AppConfiguration: Sendable {
             throw Invalid(description: "SMC_LOG_FORMAT must be json or text")
         }
         logFormat = parsedFormat
+        let ttlDays = reader.double(forKey: "smc.session.ttl.days", default: 30)
+        guard ttlDays > 0, ttlDays <= 3650 else { throw Invalid(description: "SMC_SESSION_TTL_DAYS must be in (0, 3650]") }
+        sessionTTL = .seconds(Int64(ttlDays * 86400))
         adminToken = reader.string(forKey: "smc.admin.token", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
         allowPrivateTargets = reader.bool(forKey: "smc.allow.private.targets", default: false)
         telegramBotToken = reader.string(forKey: "smc.telegram.bot.token", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }

@@ -17,6 +17,7 @@ public func buildApplication(
     configuration: AppConfiguration,
     logger: Logger = Logger(label: "smc"),
     metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    hasher: PasswordHasher = PasswordHasher(),
     onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let logger = {
@@ -37,7 +38,13 @@ public func buildApplication(
         let database = Database(client: client, logger: logger)
         let metrics = HTTPMetrics(registry: metricsRegistry)
 
-        let handlers = APIHandlers(operations: OperationsService(database: database, migrator: migrator, metrics: metrics))
+        let plans = PlansService(database: database)
+        let accounts = AccountsService(
+            database: database, hasher: hasher, plans: plans, throttle: LoginThrottle(database: database),
+            sessionTTL: configuration.sessionTTL)
+        let handlers = APIHandlers(
+            operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
+            accounts: accounts, plans: plans)
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
         let probe = Router(context: AppRequestContext.self)

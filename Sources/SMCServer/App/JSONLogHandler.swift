@@ -68,7 +68,7 @@ public final class LogOutput: Sendable {
     public static let standardOutput = LogOutput(fd: 1)
     public static let standardError = LogOutput(fd: 2)
 
-    init(fd: Int32) { self.fd = fd }
+    public init(fd: Int32) { self.fd = fd }
 
     func write(_ line: String) {
         lock.withLock { _ in

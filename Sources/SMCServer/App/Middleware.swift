@@ -18,7 +18,8 @@ struct ObservabilityMiddleware: RouterMiddleware {
         context.logger[metadataKey: "request_id"] = .string(requestID)
         context.logger[metadataKey: "hb.request.id"] = nil
         let started = ContinuousClock.now
-        let scope = RequestScope(requestID: requestID, logger: context.logger, headers: request.headers)
+        let scope = RequestScope(
+            requestID: requestID, logger: context.logger, headers: request.headers, clientAddress: context.clientAddress)
         var response: Response
         do {
             response = try await RequestScope.$current.withValue(scope) { try await next(request, context) }
@@ -56,12 +57,15 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let problem = classify(error, request: request, context: context)
-            if problem.status.code >= 500 {
-                context.logger.error(
-                    "request failed", metadata: ["error": "\(String(reflecting: error))", "code": "\(problem.code)"])
+            // Never log a ServerError whole: its description carries the request's headers (bearer tokens).
+            var metadata: Logger.Metadata = ["code": .string(problem.code)]
+            if let serverError = error as? ServerError {
+                metadata["operation"] = .string(serverError.operationID)
+                metadata["error"] = .string(String(reflecting: serverError.underlyingError))
             } else {
-                context.logger.debug("request refused", metadata: ["error": "\(error)", "code": "\(problem.code)"])
+                metadata["error"] = .string(String(reflecting: error))
             }
+            context.logger.log(level: problem.status.code >= 500 ? .error : .debug, "request failed", metadata: metadata)
             return problem.response(path: request.uri.path, requestID: context.requestID)
         }
     }
@@ -166,7 +170,10 @@ struct BodyLimitMiddleware: RouterMiddleware {
         var request = request
         if request.method != .get, request.method != .head {
             do {
-                _ = try await request.collectBody(upTo: limit)
+                let body = try await request.collectBody(upTo: limit)
+                if body.readableBytes > 0, request.headers[.contentType] == nil {
+                    throw Problem.unsupportedMediaType("a request body needs a Content-Type (application/json)")
+                }
             } catch let error as HTTPError where error.status == .contentTooLarge {
                 throw Problem.payloadTooLarge(limit: limit)
             } catch is NIOTooManyBytesError {

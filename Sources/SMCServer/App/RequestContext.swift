@@ -9,9 +9,12 @@ import SMCSync
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var requestID: String = ""
+    /// The peer's IP address (the socket's: a proxy in front must be configured to pass the real one).
+    public var clientAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 }
 
@@ -21,6 +24,7 @@ public struct RequestScope: Sendable {
     public var logger: Logger
     /// The request's HTTP headers (for handlers of generated operations that need more than their inputs).
     public var headers: HTTPFields
+    public var clientAddress: String
 
     @TaskLocal public static var current: RequestScope?
 }

@@ -1,0 +1,116 @@
+import Foundation
+import OpenAPIRuntime
+import SMCAPI
+
+/// Accounts and plans operations: authenticate, call the service, map the result.
+extension APIHandlers {
+    func signup(_ input: Operations.Signup.Input) async throws -> Operations.Signup.Output {
+        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
+        let session = try await accounts.signup(
+            email: body.email, password: body.password, name: body.name, deviceName: body.deviceName)
+        return .created(.init(body: .json(session.schema(currentDevice: session.device.id))))
+    }
+
+    func login(_ input: Operations.Login.Input) async throws -> Operations.Login.Output {
+        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
+        let session = try await accounts.login(
+            email: body.email, password: body.password, deviceName: body.deviceName,
+            clientAddress: RequestScope.current?.clientAddress ?? "unknown")
+        return .created(.init(body: .json(session.schema(currentDevice: session.device.id))))
+    }
+
+    func logout(_ input: Operations.Logout.Input) async throws -> Operations.Logout.Output {
+        try await accounts.logout(try await authenticate())
+        return .noContent(.init())
+    }
+
+    func changePassword(_ input: Operations.ChangePassword.Input) async throws -> Operations.ChangePassword.Output {
+        let principal = try await authenticate()
+        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
+        try await accounts.changePassword(principal, current: body.currentPassword, new: body.newPassword)
+        return .noContent(.init())
+    }
+
+    func listDevices(_ input: Operations.ListDevices.Input) async throws -> Operations.ListDevices.Output {
+        let principal = try await authenticate()
+        let devices = try await accounts.devices(principal)
+        return .ok(.init(body: .json(.init(devices: devices.map { $0.schema(current: $0.id == principal.deviceID) }))))
+    }
+
+    func revokeDevice(_ input: Operations.RevokeDevice.Input) async throws -> Operations.RevokeDevice.Output {
+        let principal = try await authenticate()
+        guard let device = UUID(uuidString: input.path.deviceId) else { throw Problem.notFound("no such device") }
+        try await accounts.revokeDevice(principal, device: device)
+        return .noContent(.init())
+    }
+
+    func getMe(_ input: Operations.GetMe.Input) async throws -> Operations.GetMe.Output {
+        let (user, tenant) = try await accounts.me(try await authenticate())
+        return .ok(.init(body: .json(.init(user: user.schema, tenant: tenant.schema))))
+    }
+
+    func updateMe(_ input: Operations.UpdateMe.Input) async throws -> Operations.UpdateMe.Output {
+        let principal = try await authenticate()
+        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
+        let (user, tenant) = try await accounts.updateMe(principal, name: body.name, email: body.email)
+        return .ok(.init(body: .json(.init(user: user.schema, tenant: tenant.schema))))
+    }
+
+    func deleteMe(_ input: Operations.DeleteMe.Input) async throws -> Operations.DeleteMe.Output {
+        try await accounts.deleteMe(try await authenticate())
+        return .noContent(.init())
+    }
+
+    func listPlans(_ input: Operations.ListPlans.Input) async throws -> Operations.ListPlans.Output {
+        .ok(.init(body: .json(.init(plans: try await plans.all().map(\.schema)))))
+    }
+
+    func getSubscription(_ input: Operations.GetSubscription.Input) async throws -> Operations.GetSubscription.Output {
+        let principal = try await authenticate()
+        let subscription = try await plans.subscription(principal)
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        plan: subscription.plan.schema,
+                        usage: .init(additionalProperties: subscription.usage),
+                        overLimit: subscription.overLimit.map {
+                            .init(limit: $0.limit, allowed: $0.allowed, used: $0.used, effect: $0.effect)
+                        }))))
+    }
+}
+
+extension UserRecord {
+    var schema: Components.Schemas.User {
+        .init(id: id.uuidString.lowercased(), email: email, name: name, role: role == "owner" ? .owner : .member, createdAt: createdAt)
+    }
+}
+
+extension TenantRecord {
+    var schema: Components.Schemas.Tenant { .init(id: id.uuidString.lowercased(), name: name, plan: plan) }
+}
+
+extension DeviceRecord {
+    func schema(current: Bool) -> Components.Schemas.Device {
+        .init(
+            id: id.uuidString.lowercased(), name: name, createdAt: createdAt, lastSeenAt: lastSeenAt, expiresAt: expiresAt,
+            current: current)
+    }
+}
+
+extension SessionRecord {
+    func schema(currentDevice: UUID) -> Components.Schemas.Session {
+        .init(token: token, user: user.schema, tenant: tenant.schema, device: device.schema(current: true))
+    }
+}
+
+extension PlanRecord {
+    var schema: Components.Schemas.Plan {
+        .init(
+            id: id, name: name, rank: rank, priceCentsMonth: priceCentsMonth,
+            limits: .init(
+                symbols: maxSymbols, timeframesPerSymbol: maxTimeframesPerSymbol, webhooks: maxWebhooks, telegram: telegram,
+                alertsPerDay: alertsPerDay, historyDays: historyDays, devices: maxDevices,
+                apiRequestsPerMinute: apiRequestsPerMinute, apiKeys: maxAPIKeys))
+    }
+}

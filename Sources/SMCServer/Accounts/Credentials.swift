@@ -1,0 +1,145 @@
+import CArgon2
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// argon2id password hashing through libargon2, on a thread pool of its own.
+///
+/// A hash costs tens of milliseconds and 19 MiB: on the event loop or the cooperative pool, a burst of
+/// logins would stall every other request. The pool is bounded (one thread per core), so a flood of
+/// logins queues instead of exhausting memory.
+public final class PasswordHasher: Sendable {
+    /// OWASP's argon2id minimum: m = 19 MiB, t = 2, p = 1.
+    public struct Parameters: Sendable, Equatable {
+        public var memoryKiB: UInt32 = 19 * 1024
+        public var iterations: UInt32 = 2
+        public var parallelism: UInt32 = 1
+        public init() {}
+    }
+
+    public let parameters: Parameters
+    private let pool: NIOThreadPool
+    /// Verified against when an email is unknown, so that both paths cost the same time.
+    private let decoy: String
+    private let verificationCount = Atomic<Int>(0)
+
+    /// How many verifications ran (the unknown-email path must run one too).
+    public var verifications: Int { verificationCount.load(ordering: .relaxed) }
+
+    public init(parameters: Parameters = .init(), threads: Int = System.coreCount) {
+        self.parameters = parameters
+        self.pool = NIOThreadPool(numberOfThreads: max(1, threads))
+        pool.start()
+        self.decoy = (try? Self.hashSync("decoy-\(UUID().uuidString)", parameters: parameters)) ?? ""
+    }
+
+    deinit {
+        pool.shutdownGracefully { _ in }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var code: Int32
+        public var description: String { "argon2 failed: \(String(cString: argon2_error_message(code)))" }
+    }
+
+    /// The encoded PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for `password`, with a fresh salt.
+    public func hash(_ password: String) async throws -> String {
+        let parameters = parameters
+        return try await pool.runIfActive { try Self.hashSync(password, parameters: parameters) }
+    }
+
+    /// Whether `password` matches `encoded`; a malformed or empty `encoded` is simply no match.
+    public func verify(_ password: String, against encoded: String?) async throws -> Bool {
+        let target = (encoded?.isEmpty == false ? encoded : nil) ?? decoy
+        let isDecoy = target == decoy && encoded != decoy
+        let matches = try await pool.runIfActive { Self.verifySync(password, encoded: target) }
+        verificationCount.add(1, ordering: .relaxed)
+        return matches && !isDecoy
+    }
+
+    static func hashSync(_ password: String, parameters: Parameters) throws -> String {
+        var salt = [UInt8](repeating: 0, count: 16)
+        var generator = SystemRandomNumberGenerator()
+        for i in salt.indices { salt[i] = generator.next() }
+        let hashLength = 32
+        let encodedLength = argon2_encodedlen(
+            parameters.iterations, parameters.memoryKiB, parameters.parallelism, UInt32(salt.count), UInt32(hashLength),
+            Argon2_id)
+        var encoded = [CChar](repeating: 0, count: encodedLength)
+        let bytes = Array(password.utf8)
+        let status = bytes.withUnsafeBytes { pwd in
+            argon2id_hash_encoded(
+                parameters.iterations, parameters.memoryKiB, parameters.parallelism, pwd.baseAddress, bytes.count,
+                salt, salt.count, hashLength, &encoded, encodedLength)
+        }
+        guard status == ARGON2_OK.rawValue else { throw Failure(code: status) }
+        return String(cString: encoded)
+    }
+
+    static func verifySync(_ password: String, encoded: String) -> Bool {
+        let bytes = Array(password.utf8)
+        return bytes.withUnsafeBytes { pwd in
+            argon2id_verify(encoded, pwd.baseAddress, bytes.count) == ARGON2_OK.rawValue
+        }
+    }
+}
+
+/// Bearer secrets: device tokens and API keys.
+///
+/// Format: a kind prefix, then base64url of the 16-byte tenant id followed by 32 random bytes (256 bits).
+/// Carrying the tenant lets authentication set `smc.tenant_id` before it looks the token up, so token rows
+/// stay under row-level security like every tenant-owned row. Only the SHA-256 of the whole token is stored.
+public struct BearerSecret: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case device = "smcd_"
+        case apiKey = "smck_"
+        case feeder = "smcf_"
+    }
+
+    public let kind: Kind
+    public let tenantID: UUID
+    public let text: String
+
+    /// A fresh secret for `tenant` (feeder keys use the nil tenant).
+    public static func generate(_ kind: Kind, tenant: UUID) -> BearerSecret {
+        var bytes = withUnsafeBytes(of: tenant.uuid) { Array($0) }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<32 { bytes.append(generator.next()) }
+        return BearerSecret(kind: kind, tenantID: tenant, text: kind.rawValue + Base64URL.encode(bytes))
+    }
+
+    /// Parses a presented secret; nil when it has the wrong shape (which is simply "not authenticated").
+    public static func parse(_ text: String, expecting kind: Kind) -> BearerSecret? {
+        guard text.hasPrefix(kind.rawValue), text.utf8.count == kind.rawValue.utf8.count + 64,
+            let bytes = Base64URL.decode(String(text.dropFirst(kind.rawValue.count))), bytes.count == 48
+        else { return nil }
+        let tenant = bytes.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+        return BearerSecret(kind: kind, tenantID: tenant, text: text)
+    }
+
+    /// What the database stores: SHA-256 of the whole token.
+    public var hash: [UInt8] { Array(SHA256.hash(data: Data(text.utf8))) }
+
+    /// The hash as a `bytea` bind (postgres-nio binds `[UInt8]` as `"char"[]`).
+    public var hashBytes: ByteBuffer { ByteBuffer(bytes: hash) }
+
+    /// The last characters, to recognise a key in a list without revealing it.
+    public var hint: String { "…" + text.suffix(6) }
+}
+
+enum Base64URL {
+    static func encode(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        guard text.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) })
+        else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).map { Array($0) }
+    }
+}
