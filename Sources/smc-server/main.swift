@@ -12,7 +12,7 @@ struct SMCServerCommand: AsyncParsableCommand {
             PostgreSQL under SMC_DATA_DIR, default ./.smc), PORT, SMC_HOST, SMC_LOG_LEVEL, SMC_LOG_FORMAT …
             """,
         version: SMCServerInfo.version,
-        subcommands: [Serve.self, Migrate.self]
+        subcommands: [Serve.self, Migrate.self, Admin.self]
     )
 }
 
@@ -57,5 +57,44 @@ struct Migrate: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
+    }
+}
+
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Operator actions against the configured database.",
+        subcommands: [SetPlan.self, CreateFeederKey.self])
+
+    struct SetPlan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-plan", abstract: "Move the tenant of EMAIL to PLAN (free, pro, team); says what a downgrade disabled.")
+        @Argument var email: String
+        @Argument var plan: String
+
+        func run() async throws {
+            try await runAdmin(.setPlan(email: email, plan: plan))
+        }
+    }
+
+    struct CreateFeederKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create-feeder-key", abstract: "Issue a market-data feeder key (printed once).")
+        @Argument var name: String
+
+        func run() async throws {
+            try await runAdmin(.createFeederKey(name: name))
+        }
+    }
+}
+
+func runAdmin(_ action: ServerCommands.AdminAction) async throws {
+    do {
+        let configuration = try await AppConfiguration.fromEnvironment()
+        for line in try await ServerCommands.admin(configuration: configuration, action) { print(line) }
+    } catch let problem as Problem {
+        FileHandle.standardError.write(Data("smc-server: \(problem.detail ?? problem.code)\n".utf8))
+        throw ExitCode(2)
+    } catch {
+        throw fail(error)
     }
 }

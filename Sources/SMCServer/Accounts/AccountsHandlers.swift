@@ -65,18 +65,21 @@ extension APIHandlers {
         .ok(.init(body: .json(.init(plans: try await plans.all().map(\.schema)))))
     }
 
-    func getSubscription(_ input: Operations.GetSubscription.Input) async throws -> Operations.GetSubscription.Output {
-        let principal = try await authenticate()
-        let subscription = try await plans.subscription(principal)
+    func changePlan(_ input: Operations.ChangePlan.Input) async throws -> Operations.ChangePlan.Output {
+        try AdminService.authorize(presented: RequestScope.current?.headers[.authorization], configured: adminToken)
+        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
+        let change = try await admin.setPlan(email: body.email, planID: body.plan)
         return .ok(
             .init(
                 body: .json(
                     .init(
-                        plan: subscription.plan.schema,
-                        usage: .init(additionalProperties: subscription.usage),
-                        overLimit: subscription.overLimit.map {
-                            .init(limit: $0.limit, allowed: $0.allowed, used: $0.used, effect: $0.effect)
-                        }))))
+                        tenantId: change.tenantID.uuidString.lowercased(), previousPlan: change.previousPlan,
+                        subscription: change.subscription.schema, applied: change.applied))))
+    }
+
+    func getSubscription(_ input: Operations.GetSubscription.Input) async throws -> Operations.GetSubscription.Output {
+        let principal = try await authenticate()
+        return .ok(.init(body: .json(try await plans.subscription(principal).schema)))
     }
 }
 
@@ -101,6 +104,14 @@ extension DeviceRecord {
 extension SessionRecord {
     func schema(currentDevice: UUID) -> Components.Schemas.Session {
         .init(token: token, user: user.schema, tenant: tenant.schema, device: device.schema(current: true))
+    }
+}
+
+extension SubscriptionRecord {
+    var schema: Components.Schemas.Subscription {
+        .init(
+            plan: plan.schema, usage: .init(additionalProperties: usage),
+            overLimit: overLimit.map { .init(limit: $0.limit, allowed: $0.allowed, used: $0.used, effect: $0.effect) })
     }
 }
 

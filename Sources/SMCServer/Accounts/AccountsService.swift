@@ -47,6 +47,7 @@ struct AccountsService: Sendable {
     let hasher: PasswordHasher
     let plans: PlansService
     let throttle: LoginThrottle
+    let rateLimiter: RateLimiter
     /// How long a device token lives without being used (sliding).
     let sessionTTL: Duration
     var logger: Logger { database.logger }
@@ -176,14 +177,17 @@ struct AccountsService: Sendable {
         return try await database.withTenant(tenant) { connection in
             let row = try await connection.query(
                 """
-                SELECT device_id, user_id, revoked_at IS NOT NULL, expires_at <= now(), last_seen_at < now() - interval '60 seconds'
-                FROM devices WHERE tenant_id = \(tenant) AND token_hash = \(secret.hashBytes)
+                SELECT d.device_id, d.user_id, d.revoked_at IS NOT NULL, d.expires_at <= now(),
+                       d.last_seen_at < now() - interval '60 seconds', p.api_requests_per_minute
+                FROM devices d JOIN tenants t ON t.tenant_id = d.tenant_id JOIN plans p ON p.plan_id = t.plan_id
+                WHERE d.tenant_id = \(tenant) AND d.token_hash = \(secret.hashBytes)
                 """, logger: logger
             ).collect().first
             guard let row else { throw Problem.unauthenticated("the token is not valid") }
-            let (device, user, revoked, expired, stale) = try row.decode((UUID, UUID, Bool, Bool, Bool).self)
+            let (device, user, revoked, expired, stale, perMinute) = try row.decode((UUID, UUID, Bool, Bool, Bool, Int).self)
             if revoked { throw Problem(.unauthorized, code: "token_revoked", detail: "this device was signed out; sign in again") }
             if expired { throw Problem(.unauthorized, code: "token_expired", detail: "the session expired; sign in again") }
+            try rateLimiter.admit(tenant: tenant, limit: perMinute)
             if stale {
                 try await connection.query(
                     """

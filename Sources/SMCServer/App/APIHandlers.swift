@@ -10,6 +10,8 @@ struct APIHandlers: APIProtocol {
     let operations: OperationsService
     let accounts: AccountsService
     let plans: PlansService
+    let admin: AdminService
+    let adminToken: String?
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.
     func authenticate() async throws -> Principal {

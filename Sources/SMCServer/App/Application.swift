@@ -40,11 +40,12 @@ public func buildApplication(
 
         let plans = PlansService(database: database)
         let accounts = AccountsService(
-            database: database, hasher: hasher, plans: plans, throttle: LoginThrottle(database: database),
+            database: database, hasher: hasher, plans: plans, throttle: LoginThrottle(database: database), rateLimiter: RateLimiter(),
             sessionTTL: configuration.sessionTTL)
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
-            accounts: accounts, plans: plans)
+            accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
+            adminToken: configuration.adminToken)
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
         let probe = Router(context: AppRequestContext.self)

@@ -24,6 +24,37 @@ public enum ServerCommands {
         logger.info("stopped")
     }
 
+    /// `smc-server admin …`: runs an operator action against the configured database; returns lines to print.
+    public enum AdminAction: Sendable {
+        case setPlan(email: String, plan: String)
+        case createFeederKey(name: String)
+    }
+
+    public static func admin(configuration: AppConfiguration, _ action: AdminAction) async throws -> [String] {
+        LoggingSetup.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "smc")
+        let backend = try await DatabaseBackend.start(configuration: configuration, logger: logger, role: .ownerOrGuest)
+        do {
+            let lines = try await PostgresClient.withRunning(backend.settings, logger: logger, maxConnections: 2) { client in
+                let database = Database(client: client, logger: logger)
+                let admin = AdminService(database: database, plans: PlansService(database: database))
+                switch action {
+                case .setPlan(let email, let plan):
+                    let change = try await admin.setPlan(email: email, planID: plan)
+                    return ["\(email): \(change.previousPlan) → \(change.subscription.plan.id)"] + change.applied.map { "  " + $0 }
+                case .createFeederKey(let name):
+                    let key = try await admin.createFeederKey(name: name)
+                    return [key, "(feeder key \"\(name)\": shown once; give it to the feeder as SMC_FEEDER_KEY)"]
+                }
+            }
+            await backend.embedded?.stop()
+            return lines
+        } catch {
+            await backend.embedded?.stop()
+            throw error
+        }
+    }
+
     /// `smc-server migrate`: applies pending migrations (or, with `statusOnly`, lists them); returns
     /// the lines to print.
     public static func migrate(configuration: AppConfiguration, statusOnly: Bool) async throws -> [String] {

@@ -1,0 +1,38 @@
+import Foundation
+import HTTPTypes
+import Synchronization
+
+/// The plan's API request budget per tenant: a fixed one-minute window, counted in this process.
+///
+/// Counting in memory keeps the check off the database on every request. With several server processes
+/// behind a balancer each allows the full budget, so the effective limit is at most processes × budget;
+/// SCALING notes say to move the counter to a shared store when that matters.
+final class RateLimiter: Sendable {
+    private struct Window {
+        var minute: Int64
+        var count: Int
+    }
+    private let windows = Mutex<[UUID: Window]>([:])
+
+    /// Counts one request; throws 429 `rate_limited` with `Retry-After` when the tenant is over `limit`.
+    func admit(tenant: UUID, limit: Int, now: Date = Date()) throws {
+        let seconds = Int64(now.timeIntervalSince1970)
+        let minute = seconds / 60
+        let count = windows.withLock { windows -> Int in
+            var window = windows[tenant] ?? Window(minute: minute, count: 0)
+            if window.minute != minute { window = Window(minute: minute, count: 0) }
+            window.count += 1
+            windows[tenant] = window
+            if windows.count > 100_000 { windows = windows.filter { $0.value.minute == minute } }  // forget idle tenants
+            return window.count
+        }
+        guard count > limit else { return }
+        let retryAfter = Int(60 - seconds % 60)
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(retryAfter)
+        throw Problem(
+            .tooManyRequests, code: "rate_limited",
+            detail: "your plan allows \(limit) API requests a minute; retry in \(retryAfter) s", headers: headers,
+            extensions: ["limit": .string("api_requests_per_minute"), "limit_value": .int(limit), "retry_after_seconds": .int(retryAfter)])
+    }
+}
