@@ -311,6 +311,32 @@ struct StructureStreamingTests {
         #expect(shared.isEmpty, "rows with both directions: \(shared)")
     }
 
+    /// Gappy candles (found by a random search over small integer prices) that put a bullish and a bearish block
+    /// on candle 2: there the batch row is what the shared-state rule predicts from the stream's two histories,
+    /// not the two zones the stream reports.
+    @Test func orderBlocksDifferFromBatchOnlyWhereBothDirectionsShareARow() {
+        let rows: [(Double, Double, Double, Double, Double)] = [
+            (14, 17, 3, 4, 2), (5, 9, 2, 7, 4), (0, 9, -2, 9, 4), (9, 9, -1, 0, 2), (3, 6, 0, 4, 4), (11, 15, 8, 14, 2),
+            (6, 9, 6, 7, 0), (10, 20, 8, 18, 4), (6, 9, -3, 0, 4), (10, 13, 0, 0, 4), (10, 10, 3, 6, 2),
+            (9, 14, 9, 14, 2), (18, 19, 18, 19, 2), (15, 17, 10, 13, 4), (7, 14, 5, 13, 0),
+        ]
+        let candles = CandleSeries(rows.enumerated().map { i, r in
+            Candle(time: Int64(i) * 900, open: r.0, high: r.1, low: r.2, close: r.3, volume: r.4)
+        })
+        var stream = OrderBlockStream(swingLength: 1)
+        let events = stream.feed(candles)
+        let bullish = blockHistories(events, direction: 1), bearish = blockHistories(events, direction: -1)
+        #expect(bullish[2] != nil && bearish[2] != nil, "two zones on candle 2")
+        // The bearish block forms at candle 3; the bullish one on the same candle is mitigated only at candle 8,
+        // yet the reference's bearish pass already treats the bearish block as a breaker from candle 3 on.
+        #expect(bearish[2]?.brokenAt == 3 && bullish[2]?.mitigatedIndex == 7)
+        let shared = StructureStreamCheck.orderBlocksTwoPass(candles, swingLength: 1, closeMitigation: false)
+        #expect(shared == [2])
+        // Batch mode shows one of them at most.
+        let batch = SMC.orderBlocks(candles, swings: SMC.swingHighsLows(candles, swingLength: 1))
+        #expect(batch.direction[2].isNaN || batch.direction[2] == -1)
+    }
+
     @Test(arguments: [UInt64(100), 101, 102, 103])
     func orderBlocksOnRandomWalksMatchTheTwoPassBatch(seed: UInt64) {
         let candles = randomWalkWithVolume(count: 3000, seed: seed)
@@ -356,8 +382,25 @@ struct StructureStreamingTests {
     }
 
     @Test func retracementReplayOfEURUSDMatchesBatchAfterTheWarmUp() throws {
-        let (equal, _) = StructureStreamCheck.retracements(try eurusd.get(), swingLength: 5)
-        #expect(equal > 24_000)
+        // The whole history has an even number of swings: the replay equals the batch result on every row.
+        let (equal, different) = StructureStreamCheck.retracements(try eurusd.get(), swingLength: 5)
+        #expect(equal > 24_000 && different == 0)
+    }
+
+    /// Cut where the number of swings is odd, the EURUSD history shows the one difference: the batch zeroes the
+    /// rows from the second to the third swing, the stream does not (checked row by row in the helper).
+    @Test func retracementWarmUpOnEURUSDPrefixes() throws {
+        let candles = try eurusd.get()
+        var outcomes: [Bool: Int] = [:]
+        for length in stride(from: 1000, to: 1400, by: 40) {
+            let part = candles[0..<length]
+            let swings = SMC.swingHighsLows(part, swingLength: 5)
+            let odd = (1..<(length - 1)).filter { !swings.highLow[$0].isNaN }.count % 2 == 1
+            let (_, different) = StructureStreamCheck.retracements(part, swingLength: 5)
+            #expect((different > 0) == odd, "prefix \(length)")
+            outcomes[odd, default: 0] += 1
+        }
+        #expect(outcomes[true, default: 0] > 0 && outcomes[false, default: 0] > 0)
     }
 
     @Test func retracementWarmUpDiffersOnlyWhenTheSwingCountIsOdd() {
