@@ -29,8 +29,9 @@ extension SwingHighsLows {
 /// file's timeframe and on the higher ones it aggregates to, the zones price has not yet traded back into, the
 /// last structure break, and the nearest liquidity pools above and below the last close.
 ///
-/// Everything is computed from confirmed swings (`SwingHighsLows.confirmed`), so the summary does not repaint:
-/// what it says about a past candle stays true when more candles arrive (apart from zones getting mitigated).
+/// Structure is computed from confirmed swings (`SwingHighsLows.confirmed`) only, so the summary never rests on a
+/// swing that a later candle could move or remove (the batch result's last swing and its end-of-data marker). A
+/// later break can still supersede the last one under the reference's BOS/CHoCH rule, and zones get mitigated.
 public struct MarketSummary: Sendable, Hashable {
     public enum Bias: String, Sendable, Hashable {
         case bullish

@@ -67,7 +67,9 @@ public enum OrderBlockEvent: Sendable, Hashable {
 /// reference computes all bullish blocks over the whole series before the bearish ones, in shared per-candle
 /// arrays, so on a candle that holds blocks of both directions its row shows only the bearish one, and that one
 /// inherits the bullish block's breaker flag (even when the bullish block is mitigated later than the bearish
-/// block forms: look-ahead no stream can reproduce). Everywhere else the replay equals the batch result.
+/// block forms: look-ahead no stream can reproduce). Everywhere else the replay equals the batch result. Such
+/// candles are rare (one must be the lowest low after a swing high and the highest high after a swing low): there
+/// are none in the EURUSD 15m history, where the replay is the batch result.
 public struct OrderBlockStream: StreamingDetector {
     public let closeMitigation: Bool
     public private(set) var candleCount = 0

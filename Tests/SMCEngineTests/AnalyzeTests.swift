@@ -318,12 +318,16 @@ struct MarketSummaryTests {
         _ = summary.json()
     }
 
-    /// Structure comes from confirmed swings: adding candles never changes a break the summary already reported.
-    @Test func lastBreakDoesNotRepaint() {
-        let candles = uptrend()
-        let early = MarketSummary(candles[0..<600], swingLength: 3)
-        let late = MarketSummary(candles, swingLength: 3)
-        let earlyBreak = early.lastBreak!
-        #expect(late.lastBreak!.brokenTime >= earlyBreak.brokenTime)
+    /// The summary's structure uses exactly the swings a stream has confirmed after the same candles.
+    @Test(arguments: [(UInt64(3), 2), (4, 5), (5, 1)])
+    func confirmedSwingsAreWhatTheStreamEmitted(seed: UInt64, swingLength: Int) {
+        let candles = CandleSeries(randomWalk(count: 1500, seed: seed))
+        var stream = SwingStream(swingLength: swingLength)
+        let emitted = stream.feed(candles)
+        let confirmed = SMC.swingHighsLows(candles, swingLength: swingLength).confirmed
+        let positions = (0..<candles.count).filter { !confirmed.highLow[$0].isNaN }
+        #expect(positions == emitted.map(\.index))
+        #expect(positions.map { confirmed.highLow[$0] } == emitted.map { Double($0.kind) })
+        #expect(positions.map { confirmed.level[$0] } == emitted.map(\.level))
     }
 }
