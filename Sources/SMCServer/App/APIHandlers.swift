@@ -11,6 +11,7 @@ struct APIHandlers: APIProtocol {
     let accounts: AccountsService
     let plans: PlansService
     let admin: AdminService
+    let settings: SettingsService
     let adminToken: String?
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.

@@ -29,6 +29,11 @@ struct ObservabilityMiddleware: RouterMiddleware {
             response = Problem.internalError.response(path: request.uri.path, requestID: requestID)
         }
         response.headers[.requestID] = requestID
+        // The OpenAPI runtime serialises header parameters URI-style, turning the quotes every ETag must
+        // have (RFC 9110) into %22; send them as written.
+        if let etag = response.headers[.eTag], etag.contains("%"), let decoded = etag.removingPercentEncoding {
+            response.headers[.eTag] = decoded
+        }
         let elapsed = ContinuousClock.now - started
         let route = context.endpointPath.flatMap { $0 == "NotFound" ? nil : $0 } ?? "unmatched"
         metrics.record(method: request.method.rawValue, route: route, status: Int(response.status.code), duration: elapsed)

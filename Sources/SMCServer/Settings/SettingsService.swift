@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import OpenAPIRuntime
+import PostgresNIO
+
+/// A per-user configuration document: its storage kind, its defaults, and how to check and normalise it.
+protocol SettingsDocument: Codable, Sendable {
+    static var kind: String { get }
+    static var defaults: Self { get }
+    /// Checks the whole document (throws `validation_failed` or `plan_limit_exceeded`) and returns it
+    /// normalised, as it will be stored and shown.
+    func validated(_ context: SettingsContext) async throws -> Self
+    /// Derived, read-only fields for display (recomputed on every read).
+    func annotated(_ context: SettingsContext) async throws -> Self
+}
+
+/// What validation may consult: the tenant's plan and the shared registries, inside the write transaction.
+struct SettingsContext: Sendable {
+    let connection: PostgresConnection
+    let plan: PlanRecord
+    let plans: PlansService
+    let logger: Logger
+}
+
+/// Versioned documents with optimistic concurrency: every write names the version it is based on
+/// (`If-Match`), a stale one is 412 and a missing one 428, so that two devices cannot silently overwrite
+/// each other. Version 0 is "never written": the defaults.
+struct SettingsService: Sendable {
+    let database: Database
+    let plans: PlansService
+    var logger: Logger { database.logger }
+
+    static func etag(_ version: Int) -> String { "\"\(version)\"" }
+
+    func read<D: SettingsDocument>(_ type: D.Type, _ principal: Principal) async throws -> (D, Int) {
+        try await database.withTenant(principal.tenantID, readOnly: true) { connection in
+            let stored = try await load(D.self, principal, connection, lock: false)
+            guard let (document, version) = stored else { return (D.defaults, 0) }
+            // Recompute derived fields (e.g. which entries the plan allows) on read: the plan may have changed.
+            let plan = try await plans.plan(forTenant: principal.tenantID, connection)
+            let context = SettingsContext(connection: connection, plan: plan, plans: plans, logger: logger)
+            return ((try? await document.annotated(context)) ?? document, version)
+        }
+    }
+
+    func replace<D: SettingsDocument>(_ document: D, _ principal: Principal, ifMatch: String?) async throws -> (D, Int) {
+        try await write(D.self, principal, ifMatch: ifMatch) { _ in document }
+    }
+
+    /// Applies a JSON Merge Patch (RFC 7386) to the current document, then validates the result whole.
+    func patch<D: SettingsDocument>(_ type: D.Type, _ patch: OpenAPIObjectContainer, _ principal: Principal, ifMatch: String?)
+        async throws -> (D, Int)
+    {
+        let patchData = try JSONEncoder().encode(patch)
+        return try await write(D.self, principal, ifMatch: ifMatch) { current in
+            let base = try JSONSerialization.jsonObject(with: JSONEncoder().encode(current))
+            let patchObject = try JSONSerialization.jsonObject(with: patchData)
+            let merged = MergePatch.apply(patchObject, to: base)
+            do {
+                return try JSONDecoder().decode(D.self, from: JSONSerialization.data(withJSONObject: merged))
+            } catch let error as DecodingError {
+                throw Problem.validation([.init(field: "body", message: ProblemMiddleware.describe(error))])
+            }
+        }
+    }
+
+    private func write<D: SettingsDocument>(
+        _ type: D.Type, _ principal: Principal, ifMatch: String?, _ change: @Sendable (D) throws -> D
+    ) async throws -> (D, Int) {
+        guard let ifMatch else {
+            throw Problem(
+                .preconditionRequired, code: "precondition_required",
+                detail: "send If-Match with the ETag of the version you changed (GET it first), or If-Match: * to overwrite")
+        }
+        return try await database.withTenant(principal.tenantID) { connection in
+            let stored = try await load(D.self, principal, connection, lock: true)
+            let (current, version) = stored ?? (D.defaults, 0)
+            guard Self.matches(ifMatch, version: version) else {
+                throw Problem(
+                    .preconditionFailed, code: "precondition_failed",
+                    detail: "the \(D.kind) settings changed since version \(ifMatch); GET them again and reapply your change",
+                    extensions: ["current_etag": .string(Self.etag(version))])
+            }
+            let plan = try await plans.plan(forTenant: principal.tenantID, connection)
+            let context = SettingsContext(connection: connection, plan: plan, plans: plans, logger: logger)
+            let next = try await change(current).validated(context)
+            let body = String(decoding: try JSONEncoder().encode(next), as: UTF8.self)
+            let newVersion = version + 1
+            try await connection.query(
+                """
+                INSERT INTO user_settings (tenant_id, user_id, kind, version, body)
+                VALUES (\(principal.tenantID), \(principal.userID), \(D.kind), \(newVersion), \(body)::jsonb)
+                ON CONFLICT (tenant_id, user_id, kind) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body, updated_at = now()
+                """, logger: logger)
+            return (next, newVersion)
+        }
+    }
+
+    private func load<D: SettingsDocument>(_ type: D.Type, _ principal: Principal, _ connection: PostgresConnection, lock: Bool)
+        async throws -> (D, Int)?
+    {
+        let sql: PostgresQuery =
+            lock
+            ? "SELECT version, body::text FROM user_settings WHERE tenant_id = \(principal.tenantID) AND user_id = \(principal.userID) AND kind = \(D.kind) FOR UPDATE"
+            : "SELECT version, body::text FROM user_settings WHERE tenant_id = \(principal.tenantID) AND user_id = \(principal.userID) AND kind = \(D.kind)"
+        guard let row = try await connection.query(sql, logger: logger).collect().first else { return nil }
+        let (version, body) = try row.decode((Int, String).self)
+        return (try JSONDecoder().decode(D.self, from: Data(body.utf8)), version)
+    }
+
+    /// `If-Match` against a version: `*`, `"N"` or `W/"N"`, possibly a list.
+    static func matches(_ header: String, version: Int) -> Bool {
+        header.split(separator: ",").contains { raw in
+            var tag = raw.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            return tag == etag(version)
+        }
+    }
+}
+
+extension SettingsDocument {
+    func annotated(_ context: SettingsContext) async throws -> Self { self }
+}
+
+/// RFC 7386: objects merge key by key, `null` removes, anything else replaces.
+enum MergePatch {
+    static func apply(_ patch: Any, to target: Any) -> Any {
+        guard let patchObject = patch as? [String: Any] else { return patch }
+        var result = (target as? [String: Any]) ?? [:]
+        for (key, value) in patchObject {
+            if value is NSNull {
+                result.removeValue(forKey: key)
+            } else {
+                result[key] = apply(value, to: result[key] ?? NSNull())
+            }
+        }
+        return result
+    }
+}
