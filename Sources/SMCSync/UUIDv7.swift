@@ -4,28 +4,25 @@ import Synchronization
 /// UUID version 7 (RFC 9562): 48-bit Unix milliseconds, then random bits; time-ordered, so ids minted
 /// offline by a client sort and index like the server's own.
 ///
-/// Within one process, ids minted in the same millisecond stay strictly increasing: the 12 bits after
-/// the version (`rand_a`) act as a counter seeded randomly each new millisecond (RFC 9562 §6.2, method 1).
-public enum UUIDv7 {
-    private static let state = Mutex<(millis: UInt64, counter: UInt16)>((0, 0))
+/// Ids from one generator stay strictly increasing, even within one millisecond or when the clock steps
+/// back: the 12 bits after the version (`rand_a`) act as a counter seeded randomly each new millisecond
+/// (RFC 9562 §6.2, method 1), and an exhausted counter borrows the next millisecond.
+public struct UUIDv7Generator: Sendable {
+    private var millis: UInt64 = 0
+    private var counter: UInt16 = 0
 
-    /// A fresh id for the current time.
-    public static func generate() -> UUID {
-        generate(now: Date())
-    }
+    public init() {}
 
-    /// A fresh id for `now` (monotonic even if the clock steps back within the process).
-    public static func generate(now: Date) -> UUID {
+    public mutating func next(now: Date) -> UUID {
         let wall = UInt64(max(0, now.timeIntervalSince1970 * 1000))
-        let (millis, counter) = state.withLock { state -> (UInt64, UInt16) in
-            if wall > state.millis {
-                state = (wall, UInt16.random(in: 0...0x7FF))  // leave headroom for increments
-            } else if state.counter < 0xFFF {
-                state.counter += 1
-            } else {
-                state = (state.millis + 1, UInt16.random(in: 0...0x7FF))  // counter exhausted: borrow the next ms
-            }
-            return (state.millis, state.counter)
+        if wall > millis {
+            millis = wall
+            counter = UInt16.random(in: 0...0x7FF)  // leave headroom for increments
+        } else if counter < 0xFFF {
+            counter += 1
+        } else {
+            millis += 1
+            counter = UInt16.random(in: 0...0x7FF)
         }
         var bytes = [UInt8](repeating: 0, count: 16)
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - i))) }
@@ -36,6 +33,17 @@ public enum UUIDv7 {
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
         return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
                            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
+
+/// The process-wide generator.
+public enum UUIDv7 {
+    private static let shared = Mutex(UUIDv7Generator())
+
+    /// A fresh id for the current time.
+    public static func generate() -> UUID {
+        let now = Date()
+        return shared.withLock { $0.next(now: now) }
     }
 
     /// The millisecond timestamp inside a v7 id, or nil for other versions.

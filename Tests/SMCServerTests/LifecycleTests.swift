@@ -16,16 +16,7 @@ final class ServerProcess: Sendable {
     /// Set once the process has exited.
     private let exited = LockedBox<Int32?>(nil)
 
-    static var binary: String {
-        if let configured = ProcessInfo.processInfo.environment["SMC_SERVER_BINARY"] { return configured }
-        // The test bundle sits in the build products folder beside the executables.
-        let products = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for candidate in [products, products.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("smc-server").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return TestDatabase.repositoryRoot.appendingPathComponent(".build/debug/smc-server").path
-    }
+    static var binary: String { Executables.path("smc-server") }
 
     init(_ arguments: [String], environment: [String: String]) throws {
         let binary = Self.binary

@@ -7,8 +7,8 @@ import Testing
 struct UUIDv7Tests {
     @Test("version and variant bits, and the embedded timestamp")
     func layout() throws {
-        let now = Date(timeIntervalSince1970: 1_790_000_000.123)
-        let id = UUIDv7.generate(now: now)
+        var generator = UUIDv7Generator()
+        let id = generator.next(now: Date(timeIntervalSince1970: 1_790_000_000.123))
         let bytes = id.uuid
         #expect(bytes.6 >> 4 == 7)
         #expect(bytes.8 >> 6 == 0b10)
@@ -19,11 +19,12 @@ struct UUIDv7Tests {
 
     @Test("ids are strictly increasing, even many in one millisecond and when the clock steps back")
     func monotonic() {
+        var generator = UUIDv7Generator()
         let base = Date()
-        var previous = UUIDv7.generate(now: base).uuidString.lowercased()
+        var previous = generator.next(now: base).uuidString.lowercased()
         for i in 0..<20_000 {
             let when = i == 10_000 ? base.addingTimeInterval(-5) : base
-            let next = UUIDv7.generate(now: when).uuidString.lowercased()
+            let next = generator.next(now: when).uuidString.lowercased()
             #expect(next > previous)
             previous = next
         }

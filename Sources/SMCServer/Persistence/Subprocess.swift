@@ -10,10 +10,10 @@ import Darwin
 ///
 /// Output goes to a temporary file rather than a pipe: `pg_ctl start` leaves a daemon behind that could
 /// inherit the pipe and keep it open long after `pg_ctl` itself exits.
-struct Subprocess {
-    struct Result: Sendable {
-        var status: Int32
-        var output: String
+package struct Subprocess {
+    package struct Result: Sendable {
+        package var status: Int32
+        package var output: String
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -30,7 +30,7 @@ struct Subprocess {
     /// posix_spawn and a blocking `waitpid` on a thread of its own: Foundation's `Process` on Linux was
     /// seen to leave a child unreaped (and its termination handler never called) once `pg_ctl` had
     /// forked its daemon.
-    static func run(_ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
+    package static func run(_ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("smc-subprocess-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
@@ -40,8 +40,11 @@ struct Subprocess {
         return Result(status: status, output: output)
     }
 
-    /// Starts a command with stdin from /dev/null and stdout+stderr appended to `outputPath`.
-    static func spawn(_ arguments: [String], environment: [String: String]? = nil, outputPath: String) throws -> pid_t {
+    /// Starts a command with stdin from /dev/null and stdout appended to `outputPath`; stderr too, unless
+    /// `errorPath` names a file of its own.
+    package static func spawn(
+        _ arguments: [String], environment: [String: String]? = nil, outputPath: String, errorPath: String? = nil
+    ) throws -> pid_t {
         precondition(!arguments.isEmpty)
         let executable = arguments[0].hasPrefix("/") ? arguments[0] : (which(arguments[0]) ?? arguments[0])
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
@@ -50,7 +53,11 @@ struct Subprocess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         var pid: pid_t = 0
         let argv = ([executable] + arguments.dropFirst()).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
@@ -66,7 +73,7 @@ struct Subprocess {
     }
 
     /// Waits for `pid` to exit; its status as a shell reports it (128 + signal when killed).
-    static func wait(_ pid: pid_t) async -> Int32 {
+    package static func wait(_ pid: pid_t) async -> Int32 {
         await withCheckedContinuation { continuation in
             let thread = Thread {
                 var raw: Int32 = 0
