@@ -183,8 +183,8 @@ public enum AnalyzeResult: Sendable, Hashable {
 extension ReferenceTable {
     /// The table as JSON (see `AnalyzeRequest` for the layout); NaN and infinities as `null`.
     public func json(indicator: String) -> String {
-        var out = "{\"indicator\":\(JSON.string(indicator)),\"columns\":["
-        out += columns.map { JSON.string($0.name) }.joined(separator: ",")
+        var out = "{\"indicator\":\(JSONString.quoted(indicator)),\"columns\":["
+        out += columns.map { JSONString.quoted($0.name) }.joined(separator: ",")
         out += "],\"types\":["
         out += columns.map { column -> String in
             switch column.kind {
@@ -209,9 +209,10 @@ extension ReferenceTable {
     }
 }
 
-/// Minimal JSON writing (the engine has no Foundation encoder dependency for this).
-enum JSON {
-    static func string(_ text: String) -> String {
+/// A JSON string literal for `text`, quotes included: the one escaper for everything we write by hand
+/// (analyze output here, log lines in the server).
+public enum JSONString {
+    public static func quoted(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -349,30 +349,30 @@ public struct MarketSummary: Sendable, Hashable {
     /// JSON object with every field (times as ISO 8601 UTC strings, prices as round-trip numbers); ends with a
     /// newline.
     public func json() -> String {
-        func time(_ t: Int64) -> String { JSON.string(Self.timeText(t).replacingOccurrences(of: " ", with: "T") + ":00Z") }
+        func time(_ t: Int64) -> String { JSONString.quoted(Self.timeText(t).replacingOccurrences(of: " ", with: "T") + ":00Z") }
         func structure(_ s: StructureBreak?) -> String {
             guard let s else { return "null" }
-            return "{\"kind\":\(JSON.string(s.kind)),\"direction\":\(s.direction),\"level\":\(JSON.number(s.level)),"
+            return "{\"kind\":\(JSONString.quoted(s.kind)),\"direction\":\(s.direction),\"level\":\(JSONString.number(s.level)),"
                 + "\"swingTime\":\(time(s.swingTime)),\"brokenTime\":\(time(s.brokenTime)),\"candlesAgo\":\(s.candlesAgo)}"
         }
         func pool(_ p: LiquidityPool?) -> String {
             guard let p else { return "null" }
-            return "{\"direction\":\(p.direction),\"level\":\(JSON.number(p.level)),\"swings\":\(p.swings),"
+            return "{\"direction\":\(p.direction),\"level\":\(JSONString.number(p.level)),\"swings\":\(p.swings),"
                 + "\"firstTime\":\(time(p.firstTime)),\"lastTime\":\(time(p.lastTime))}"
         }
-        var out = "{\"candles\":\(candles),\"timeFrame\":\(JSON.string(timeFrame)),\"swingLength\":\(swingLength),"
+        var out = "{\"candles\":\(candles),\"timeFrame\":\(JSONString.quoted(timeFrame)),\"swingLength\":\(swingLength),"
         out += "\"firstTime\":\(candles > 0 ? time(firstTime) : "null"),\"lastTime\":\(candles > 0 ? time(lastTime) : "null"),"
-        out += "\"lastClose\":\(JSON.number(lastClose)),\n\"biases\":["
+        out += "\"lastClose\":\(JSONString.number(lastClose)),\n\"biases\":["
         out += biases.map { b in
-            "\n{\"timeFrame\":\(JSON.string(b.timeFrame)),\"candles\":\(b.candles),\"swingLength\":\(b.swingLength),"
-                + "\"bias\":\(JSON.string(b.bias.rawValue)),\"reason\":\(JSON.string(b.reason)),"
+            "\n{\"timeFrame\":\(JSONString.quoted(b.timeFrame)),\"candles\":\(b.candles),\"swingLength\":\(b.swingLength),"
+                + "\"bias\":\(JSONString.quoted(b.bias.rawValue)),\"reason\":\(JSONString.quoted(b.reason)),"
                 + "\"lastBreak\":\(structure(b.lastBreak))}"
         }.joined(separator: ",")
         out += "],\n\"lastBreak\":\(structure(lastBreak)),\n\"zones\":["
         out += zones.map { z in
-            "\n{\"kind\":\(JSON.string(z.kind == .orderBlock ? "order_block" : "fair_value_gap")),"
-                + "\"direction\":\(z.direction),\"top\":\(JSON.number(z.top)),\"bottom\":\(JSON.number(z.bottom)),"
-                + "\"time\":\(time(z.time)),\"ageCandles\":\(z.ageCandles),\"distance\":\(JSON.number(z.distance))}"
+            "\n{\"kind\":\(JSONString.quoted(z.kind == .orderBlock ? "order_block" : "fair_value_gap")),"
+                + "\"direction\":\(z.direction),\"top\":\(JSONString.number(z.top)),\"bottom\":\(JSONString.number(z.bottom)),"
+                + "\"time\":\(time(z.time)),\"ageCandles\":\(z.ageCandles),\"distance\":\(JSONString.number(z.distance))}"
         }.joined(separator: ",")
         out += "],\n\"liquidityAbove\":\(pool(liquidityAbove)),\"liquidityBelow\":\(pool(liquidityBelow))}\n"
         return out

@@ -216,7 +216,7 @@ struct AnalyzeTests {
     }
 
     @Test func jsonEscapesStrings() {
-        #expect(JSON.string("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
+        #expect(JSONString.quoted("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SMCEngine
 import Synchronization
 
 /// swift-log handler writing one JSON object per line to standard output, for log shippers:
@@ -87,20 +88,7 @@ public final class LogOutput: Sendable {
 
 enum JSONText {
     static func appendString(_ string: String, to out: inout String) {
-        out += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                out += String(format: "\\u%04x", c.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        out += JSONString.quoted(string)
     }
 
     static func appendValue(_ value: Logger.Metadata.Value, to out: inout String) {

@@ -212,7 +212,7 @@ public struct Migrator: Sendable {
                 try await connection.query("COMMIT", logger: logger)
                 return pending
             } catch {
-                try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw error
             }
         }

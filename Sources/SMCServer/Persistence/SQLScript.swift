@@ -48,40 +48,17 @@ public enum SQLScript {
                 append(i, j)
                 i = j
             case "'":
+                // E'…' strings also escape with backslashes.
                 let escapes = i > 0 && (chars[i - 1] == "E" || chars[i - 1] == "e") && !isIdentifierChar(at: i - 2, chars)
-                var j = i + 1
-                while j < chars.count {
-                    if escapes, chars[j] == "\\" {
-                        j += 2
-                        continue
-                    }
-                    if chars[j] == "'" {
-                        if j + 1 < chars.count, chars[j + 1] == "'" {
-                            j += 2
-                            continue
-                        }
-                        break
-                    }
-                    j += 1
-                }
-                append(i, j + 1)
+                let end = quotedEnd(chars, from: i, quote: "'", backslashEscapes: escapes)
+                append(i, end)
                 hasCode = true
-                i = j + 1
+                i = end
             case "\"":
-                var j = i + 1
-                while j < chars.count {
-                    if chars[j] == "\"" {
-                        if j + 1 < chars.count, chars[j + 1] == "\"" {
-                            j += 2
-                            continue
-                        }
-                        break
-                    }
-                    j += 1
-                }
-                append(i, j + 1)
+                let end = quotedEnd(chars, from: i, quote: "\"", backslashEscapes: false)
+                append(i, end)
                 hasCode = true
-                i = j + 1
+                i = end
             case "$" where !isIdentifierChar(at: i - 1, chars):
                 // A dollar quote opens with $tag$ where tag is empty or an identifier; `$1` is a parameter.
                 var j = i + 1
@@ -116,6 +93,27 @@ public enum SQLScript {
         }
         flush()
         return statements
+    }
+
+    /// The index just past the literal that opens at `start` with `quote`, where a doubled quote stands
+    /// for itself (and, if asked, a backslash escapes the next character).
+    private static func quotedEnd(_ chars: [Unicode.Scalar], from start: Int, quote: Unicode.Scalar, backslashEscapes: Bool) -> Int {
+        var j = start + 1
+        while j < chars.count {
+            if backslashEscapes, chars[j] == "\\" {
+                j += 2
+                continue
+            }
+            if chars[j] == quote {
+                if j + 1 < chars.count, chars[j + 1] == quote {
+                    j += 2
+                    continue
+                }
+                return j + 1
+            }
+            j += 1
+        }
+        return chars.count
     }
 
     private static func isIdentifierChar(at index: Int, _ chars: [Unicode.Scalar]) -> Bool {
