@@ -44,6 +44,25 @@ extension APIHandlers {
         return .noContent(.init())
     }
 
+    func listAPIKeys(_ input: Operations.ListAPIKeys.Input) async throws -> Operations.ListAPIKeys.Output {
+        let keys = try await apiKeys.list(try await authenticate())
+        return .ok(.init(body: .json(.init(apiKeys: keys.map(\.schema)))))
+    }
+
+    func createAPIKey(_ input: Operations.CreateAPIKey.Input) async throws -> Operations.CreateAPIKey.Output {
+        let principal = try await authenticate()
+        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
+        let (key, record) = try await apiKeys.create(principal, name: body.name, scopes: body.scopes.map(\.rawValue))
+        return .created(.init(body: .json(.init(key: key, apiKey: record.schema))))
+    }
+
+    func revokeAPIKey(_ input: Operations.RevokeAPIKey.Input) async throws -> Operations.RevokeAPIKey.Output {
+        let principal = try await authenticate()
+        guard let key = UUID(uuidString: input.path.keyId) else { throw Problem.notFound("no such API key") }
+        try await apiKeys.revoke(principal, key: key)
+        return .noContent(.init())
+    }
+
     func getMe(_ input: Operations.GetMe.Input) async throws -> Operations.GetMe.Output {
         let (user, tenant) = try await accounts.me(try await authenticate())
         return .ok(.init(body: .json(.init(user: user.schema, tenant: tenant.schema))))
@@ -104,6 +123,14 @@ extension DeviceRecord {
 extension SessionRecord {
     func schema(currentDevice: UUID) -> Components.Schemas.Session {
         .init(token: token, user: user.schema, tenant: tenant.schema, device: device.schema(current: true))
+    }
+}
+
+extension APIKeyRecord {
+    var schema: Components.Schemas.APIKey {
+        .init(
+            id: id.uuidString.lowercased(), name: name, scopes: scopes.compactMap(Components.Schemas.APIKeyScope.init(rawValue:)),
+            hint: hint, createdAt: createdAt, lastUsedAt: lastUsedAt)
     }
 }
 

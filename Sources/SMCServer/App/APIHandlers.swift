@@ -12,6 +12,7 @@ struct APIHandlers: APIProtocol {
     let plans: PlansService
     let admin: AdminService
     let settings: SettingsService
+    let apiKeys: APIKeysService
     let adminToken: String?
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.

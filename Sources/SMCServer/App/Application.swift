@@ -46,6 +46,7 @@ public func buildApplication(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
             settings: SettingsService(database: database, plans: plans),
+            apiKeys: APIKeysService(database: database, plans: plans),
             adminToken: configuration.adminToken)
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
