@@ -179,6 +179,12 @@ struct BodyLimitMiddleware: RouterMiddleware {
                 if body.readableBytes > 0, request.headers[.contentType] == nil {
                     throw Problem.unsupportedMediaType("a request body needs a Content-Type (application/json)")
                 }
+                // JSON is UTF-8 (RFC 8259); some decoders would quietly repair broken bytes instead of refusing them.
+                if let type = request.headers[.contentType]?.lowercased(), type.contains("json"),
+                    body.readableBytesView.withContiguousStorageIfAvailable({ String(validating: $0, as: UTF8.self) == nil }) ?? false
+                {
+                    throw Problem.malformedJSON("the body is not valid UTF-8")
+                }
             } catch let error as HTTPError where error.status == .contentTooLarge {
                 throw Problem.payloadTooLarge(limit: limit)
             } catch is NIOTooManyBytesError {

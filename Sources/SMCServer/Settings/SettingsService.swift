@@ -56,11 +56,18 @@ struct SettingsService: Sendable {
             let base = try JSONSerialization.jsonObject(with: JSONEncoder().encode(current))
             let patchObject = try JSONSerialization.jsonObject(with: patchData)
             let merged = MergePatch.apply(patchObject, to: base)
+            let result: D
             do {
-                return try JSONDecoder().decode(D.self, from: JSONSerialization.data(withJSONObject: merged))
+                result = try JSONDecoder().decode(D.self, from: JSONSerialization.data(withJSONObject: merged))
             } catch let error as DecodingError {
                 throw Problem.validation([.init(field: "body", message: ProblemMiddleware.describe(error))])
             }
+            // A patch may only name fields the document has: an unknown one is a mistake, not a no-op.
+            let unknown = MergePatch.unknownFields(patchObject, in: try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)))
+            guard unknown.isEmpty else {
+                throw Problem.validation(unknown.map { .init(field: $0, message: "is not a field of the \(D.kind) settings") })
+            }
+            return result
         }
     }
 
@@ -125,6 +132,18 @@ extension SettingsDocument {
 
 /// RFC 7386: objects merge key by key, `null` removes, anything else replaces.
 enum MergePatch {
+    /// JSON pointers of the patch's non-null members that the resulting document does not have.
+    static func unknownFields(_ patch: Any, in document: Any, path: String = "") -> [String] {
+        guard let patch = patch as? [String: Any] else { return [] }
+        let object = document as? [String: Any] ?? [:]
+        return patch.keys.sorted().flatMap { key -> [String] in
+            let value = patch[key]!
+            if value is NSNull { return [] }
+            guard let present = object[key] else { return [path + "/" + key] }
+            return unknownFields(value, in: present, path: path + "/" + key)
+        }
+    }
+
     static func apply(_ patch: Any, to target: Any) -> Any {
         guard let patchObject = patch as? [String: Any] else { return patch }
         var result = (target as? [String: Any]) ?? [:]
