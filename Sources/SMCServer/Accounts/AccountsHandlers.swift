@@ -8,7 +8,7 @@ extension APIHandlers {
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
         let session = try await accounts.signup(
             email: body.email, password: body.password, name: body.name, deviceName: body.deviceName)
-        return .created(.init(body: .json(session.schema(currentDevice: session.device.id))))
+        return .created(.init(body: .json(session.schema)))
     }
 
     func login(_ input: Operations.Login.Input) async throws -> Operations.Login.Output {
@@ -16,7 +16,7 @@ extension APIHandlers {
         let session = try await accounts.login(
             email: body.email, password: body.password, deviceName: body.deviceName,
             clientAddress: RequestScope.current?.clientAddress ?? "unknown")
-        return .created(.init(body: .json(session.schema(currentDevice: session.device.id))))
+        return .created(.init(body: .json(session.schema)))
     }
 
     func logout(_ input: Operations.Logout.Input) async throws -> Operations.Logout.Output {
@@ -121,7 +121,8 @@ extension DeviceRecord {
 }
 
 extension SessionRecord {
-    func schema(currentDevice: UUID) -> Components.Schemas.Session {
+    /// The session answers the device that just signed in, so its device is the current one.
+    var schema: Components.Schemas.Session {
         .init(token: token, user: user.schema, tenant: tenant.schema, device: device.schema(current: true))
     }
 }

@@ -52,11 +52,11 @@ public final class PasswordHasher: Sendable {
 
     /// Whether `password` matches `encoded`; a malformed or empty `encoded` is simply no match.
     public func verify(_ password: String, against encoded: String?) async throws -> Bool {
-        let target = (encoded?.isEmpty == false ? encoded : nil) ?? decoy
-        let isDecoy = target == decoy && encoded != decoy
+        let known = encoded.flatMap { $0.isEmpty ? nil : $0 }
+        let target = known ?? decoy
         let matches = try await pool.runIfActive { Self.verifySync(password, encoded: target) }
         verificationCount.add(1, ordering: .relaxed)
-        return matches && !isDecoy
+        return matches && known != nil
     }
 
     static func hashSync(_ password: String, parameters: Parameters) throws -> String {

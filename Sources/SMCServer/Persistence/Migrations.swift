@@ -101,9 +101,7 @@ public struct Migrator: Sendable {
     /// The migrations folder: `SMC_MIGRATIONS_DIR`, else `./migrations`, else beside the executable
     /// (`migrations/` or `../share/smc/migrations`), else the source tree this was built from.
     public static func locateDirectory(configured: String?, sourceFile: String = #filePath) throws -> String {
-        var candidates: [String] = []
-        if let configured, !configured.isEmpty { candidates.append(configured) }
-        candidates.append(FileManager.default.currentDirectoryPath + "/migrations")
+        var candidates = [FileManager.default.currentDirectoryPath + "/migrations"]
         let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
         candidates.append(executable.appendingPathComponent("migrations").path)
         candidates.append(executable.appendingPathComponent("../share/smc/migrations").standardizedFileURL.path)
