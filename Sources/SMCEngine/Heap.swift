@@ -1,6 +1,8 @@
 /// A binary max-heap of (key, index) pairs; a min-heap is the same with negated keys (negation is exact).
-struct IndexHeap {
-    private var keys: [Double] = []
+///
+/// `Codable` as part of a stream's state: keys are stored `@JSONSafe` (an infinite key is legitimate), the sign is ±1.
+struct IndexHeap: Sendable, Hashable, Codable {
+    @JSONSafe private var keys: [Double] = []
     private var indices: [Int] = []
     private let sign: Double
 

@@ -19,10 +19,133 @@ extension StreamingDetector {
     }
 }
 
+// MARK: - Serialisable state
+
+/// How a stream's state encodes the values that could make a plain `JSONEncoder` fail.
+///
+/// Every stream but `PreviousHighLowStream` and `SessionStream` is `Codable` and `Hashable`, so a server can store
+/// it between candles and resume it after a restart without replaying history; a decoded stream continues exactly
+/// as the original would have. State is meant to go through a plain `JSONEncoder()`, which refuses ±infinity and
+/// NaN, and a state can hold them: candles are not checked, and float32 rounding, sums and ratios of prices
+/// beyond the float32 range overflow. So the Doubles of a state are stored `@JSONSafe`, which encodes a finite
+/// value as a JSON number (JSONEncoder writes round-trip digits: the same Double comes back, -0.0 included) and
+/// the others as strings: "inf", "-inf", "nan" (`Double.nan`), "-nan" (its negation, what x86 arithmetic
+/// produces) and "nan:" with the 16 hex digits of any other NaN, so that decoding restores every value bit for
+/// bit. The Doubles stored plainly are finite by construction (a heap's sign, the liquidity range). Candles in a
+/// state are encoded as `[time, open, high, low, close, volume]`, swings as `[index, confirmedAt, kind, level]`.
+///
+/// The encoding mirrors the stream's internals: it is meant to be decoded by the same engine version that wrote
+/// it, and decoding trusts it (a tampered state can break the stream's invariants). Equality compares the states
+/// as Doubles do, so a state holding a NaN is not equal to itself.
+///
+/// The events are `Codable` too, synthesized: their numbers are plain JSON numbers, so an event holding a
+/// non-finite value (only from non-finite candles or prices beyond the float32 range) needs
+/// `JSONEncoder.nonConformingFloatEncodingStrategy`.
+protocol JSONSafeCodable: Sendable, Hashable {
+    func encodeJSONSafe(to encoder: any Encoder) throws
+    init(jsonSafeFrom decoder: any Decoder) throws
+}
+
+/// A stored value of a stream's state, encoded by `JSONSafeCodable` rules (see there).
+@propertyWrapper
+struct JSONSafe<Value: JSONSafeCodable>: Sendable, Hashable, Codable {
+    var wrappedValue: Value
+
+    init(wrappedValue: Value) { self.wrappedValue = wrappedValue }
+    init(from decoder: any Decoder) throws { wrappedValue = try Value(jsonSafeFrom: decoder) }
+    func encode(to encoder: any Encoder) throws { try wrappedValue.encodeJSONSafe(to: encoder) }
+}
+
+extension Double: JSONSafeCodable {
+    func encodeJSONSafe(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if isFinite {
+            try container.encode(self)
+        } else if isInfinite {
+            try container.encode(self > 0 ? "inf" : "-inf")
+        } else if bitPattern == Double.nan.bitPattern {
+            try container.encode("nan")
+        } else if bitPattern == (-Double.nan).bitPattern {
+            try container.encode("-nan")
+        } else {
+            let digits = String(bitPattern, radix: 16)
+            try container.encode("nan:" + String(repeating: "0", count: 16 - digits.count) + digits)
+        }
+    }
+
+    init(jsonSafeFrom decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Double.self) {
+            self = value
+            return
+        }
+        let text = try container.decode(String.self)
+        switch text {
+        case "inf": self = .infinity
+        case "-inf": self = -.infinity
+        case "nan": self = .nan
+        case "-nan": self = -.nan
+        default:
+            guard text.hasPrefix("nan:"), let bits = UInt64(text.dropFirst(4), radix: 16),
+                  Double(bitPattern: bits).isNaN else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not a number")
+            }
+            self = Double(bitPattern: bits)
+        }
+    }
+}
+
+extension Array: JSONSafeCodable where Element: JSONSafeCodable {
+    func encodeJSONSafe(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        for element in self { try container.encode(JSONSafe(wrappedValue: element)) }
+    }
+
+    init(jsonSafeFrom decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        self = []
+        while !container.isAtEnd { append(try container.decode(JSONSafe<Element>.self).wrappedValue) }
+    }
+}
+
+extension Candle: JSONSafeCodable {
+    func encodeJSONSafe(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(time)
+        for value in [open, high, low, close, volume] { try container.encode(JSONSafe(wrappedValue: value)) }
+    }
+
+    init(jsonSafeFrom decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let time = try container.decode(Int64.self)
+        var values: [Double] = []
+        for _ in 0..<5 { values.append(try container.decode(JSONSafe<Double>.self).wrappedValue) }
+        self.init(time: time, open: values[0], high: values[1], low: values[2], close: values[3], volume: values[4])
+    }
+}
+
+extension SwingEvent: JSONSafeCodable {
+    func encodeJSONSafe(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(index)
+        try container.encode(confirmedAt)
+        try container.encode(kind)
+        try container.encode(JSONSafe(wrappedValue: level))
+    }
+
+    init(jsonSafeFrom decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        index = try container.decode(Int.self)
+        confirmedAt = try container.decode(Int.self)
+        kind = try container.decode(Int.self)
+        level = try container.decode(JSONSafe<Double>.self).wrappedValue
+    }
+}
+
 // MARK: - Swings
 
 /// A swing that can no longer change.
-public struct SwingEvent: Sendable, Hashable {
+public struct SwingEvent: Sendable, Hashable, Codable {
     /// The swing candle.
     public var index: Int
     /// The candle at which the swing became certain.
@@ -38,16 +161,19 @@ public struct SwingEvent: Sendable, Hashable {
 /// up (until then a later, more extreme candidate of the same kind could replace it). The reference's fake swing
 /// on candle 0 (opposite to the first swing) is emitted when the first candidate appears; its fake swing on the
 /// last candle is never emitted, as it only marks the end of the data.
-public struct SwingStream: StreamingDetector {
+///
+/// Its state is `Codable` (about 4·`swingLength` numbers; JSON-safe, see `JSONSafeCodable`) and `Hashable`: a
+/// decoded stream continues exactly as the original.
+public struct SwingStream: StreamingDetector, Codable, Hashable {
     public let swingLength: Int
     public private(set) var candleCount = 0
-    private var highs: [Double]
-    private var lows: [Double]
-    private var firstHigh = 0.0
-    private var firstLow = 0.0
+    @JSONSafe private var highs: [Double]
+    @JSONSafe private var lows: [Double]
+    @JSONSafe private var firstHigh = 0.0
+    @JSONSafe private var firstLow = 0.0
     private var runKind = 0
     private var runBest = -1
-    private var runBestLevel = 0.0
+    @JSONSafe private var runBestLevel = 0.0
 
     public init(swingLength: Int = 50) {
         precondition(swingLength >= 1, "swingLength must be at least 1")
@@ -118,7 +244,7 @@ public struct SwingStream: StreamingDetector {
 // MARK: - Fair value gaps
 
 /// Events of `FairValueGapStream`.
-public enum FairValueGapEvent: Sendable, Hashable {
+public enum FairValueGapEvent: Sendable, Hashable, Codable {
     /// A gap on candle `index` (1 bullish, -1 bearish), final from `confirmedAt` on.
     case gap(index: Int, confirmedAt: Int, direction: Int, top: Double, bottom: Double)
     /// The gap on `index` was traded into by candle `confirmedAt`.
@@ -127,12 +253,23 @@ public enum FairValueGapEvent: Sendable, Hashable {
 
 /// Streaming `SMC.fairValueGaps`: a gap is final one candle after its middle candle (two with `joinConsecutive`,
 /// when the next candle shows whether the run goes on); its mitigation is reported on the mitigating candle.
-public struct FairValueGapStream: StreamingDetector {
+///
+/// Its state (the last two candles and the unmitigated gaps) is `Codable` (JSON-safe, see `JSONSafeCodable`) and
+/// `Hashable`: a decoded stream continues exactly as the original.
+public struct FairValueGapStream: StreamingDetector, Codable, Hashable {
     public let joinConsecutive: Bool
     public private(set) var candleCount = 0
-    private var lastTwo: [Candle] = []
+    @JSONSafe private var lastTwo: [Candle] = []
+
+    private struct Gap: Hashable, Codable {
+        var index: Int
+        var direction: Int
+        @JSONSafe var top: Double
+        @JSONSafe var bottom: Double
+    }
+
     /// A (joined) gap whose run may still grow.
-    private var pending: (index: Int, direction: Int, top: Double, bottom: Double)?
+    private var pending: Gap?
     /// Bullish gaps, mitigated when a low reaches the top: largest top first.
     private var bullish = IndexHeap(largestFirst: true)
     /// Bearish gaps, mitigated when a high reaches the bottom: smallest bottom first.
@@ -161,18 +298,19 @@ public struct FairValueGapStream: StreamingDetector {
         guard lastTwo.count == 2 else { return events }
         let left = lastTwo[0], middle = lastTwo[1]
         let i = t - 1
-        var gap: (index: Int, direction: Int, top: Double, bottom: Double)?
+        var gap: Gap?
         if middle.close > middle.open, left.high < candle.low {
-            gap = (i, 1, candle.low, left.high)
+            gap = Gap(index: i, direction: 1, top: candle.low, bottom: left.high)
         } else if middle.close < middle.open, left.low > candle.high {
-            gap = (i, -1, left.low, candle.high)
+            gap = Gap(index: i, direction: -1, top: left.low, bottom: candle.high)
         }
         if !joinConsecutive {
             if let gap { finalize(gap, at: t, into: &events) }
             return events
         }
         if let run = pending, let gap, gap.direction == run.direction, gap.index == run.index + 1 {
-            pending = (gap.index, gap.direction, Swift.max(run.top, gap.top), Swift.min(run.bottom, gap.bottom))
+            pending = Gap(index: gap.index, direction: gap.direction, top: Swift.max(run.top, gap.top),
+                          bottom: Swift.min(run.bottom, gap.bottom))
             return events
         }
         if let run = pending {
@@ -183,8 +321,8 @@ public struct FairValueGapStream: StreamingDetector {
         return events
     }
 
-    private mutating func finalize(_ gap: (index: Int, direction: Int, top: Double, bottom: Double), at t: Int,
-                                   into events: inout [FairValueGapEvent], alsoCheck candle: Candle? = nil) {
+    private mutating func finalize(_ gap: Gap, at t: Int, into events: inout [FairValueGapEvent],
+                                   alsoCheck candle: Candle? = nil) {
         events.append(.gap(index: gap.index, confirmedAt: t, direction: gap.direction, top: gap.top,
                            bottom: gap.bottom))
         if let candle, gap.direction == 1 ? candle.low <= gap.top : candle.high >= gap.bottom {
@@ -202,8 +340,8 @@ public struct FairValueGapStream: StreamingDetector {
 // MARK: - BOS / CHoCH
 
 /// A break of structure or change of character that can no longer be dropped.
-public struct StructureBreakEvent: Sendable, Hashable {
-    public enum Kind: Sendable, Hashable {
+public struct StructureBreakEvent: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
         case bos
         case choch
     }
@@ -226,24 +364,33 @@ public struct StructureBreakEvent: Sendable, Hashable {
 /// final only when no later event can still drop it under the reference's rule (an event breaking at or before
 /// its break): that is, once two swings after `brokenIndex - 2` are confirmed. Events the batch result drops are
 /// never emitted (the batch keeps their `BrokenIndex`, which has no event here).
-public struct StructureBreakStream: StreamingDetector {
+///
+/// Its state is `Codable` (JSON-safe, see `JSONSafeCodable`) and `Hashable`: a decoded stream continues exactly as
+/// the original.
+public struct StructureBreakStream: StreamingDetector, Codable, Hashable {
     public let closeBreak: Bool
     public private(set) var candleCount = 0
     private var swings: SwingStream
     /// The last four confirmed swings, oldest first.
-    private var recent: [SwingEvent] = []
+    @JSONSafe private var recent: [SwingEvent] = []
     /// Positions of recently confirmed swings (for the finality rule), ascending.
     private var swingPositions: [Int] = []
     /// Candle values from `base` on, for the break search of new events.
     private var base = 0
-    private var breakValuesUp: [Double] = []
-    private var breakValuesDown: [Double] = []
+    @JSONSafe private var breakValuesUp: [Double] = []
+    @JSONSafe private var breakValuesDown: [Double] = []
 
-    private struct Candidate: Hashable {
+    private struct Candidate: Hashable, Codable {
         var index: Int
         var kind: StructureBreakEvent.Kind
         var direction: Int
-        var level: Double
+        @JSONSafe var level: Double
+    }
+
+    /// An event and the candle that broke it.
+    private struct BrokenCandidate: Hashable, Codable {
+        var candidate: Candidate
+        var broken: Int
     }
 
     /// Unbroken events by index.
@@ -252,7 +399,7 @@ public struct StructureBreakStream: StreamingDetector {
     private var waitingUp = IndexHeap(largestFirst: false)
     private var waitingDown = IndexHeap(largestFirst: true)
     /// Broken events that a later event could still drop, ascending by index.
-    private var pending: [(Candidate, broken: Int)] = []
+    private var pending: [BrokenCandidate] = []
     /// Largest index of any event broken so far.
     private var largestBrokenIndex = -1
 
@@ -309,14 +456,15 @@ public struct StructureBreakStream: StreamingDetector {
 
         // 3. Events no later event can drop any more.
         var events: [StructureBreakEvent] = []
-        var remaining: [(Candidate, broken: Int)] = []
-        for (event, broken) in pending {
+        var remaining: [BrokenCandidate] = []
+        for entry in pending {
+            let event = entry.candidate, broken = entry.broken
             let later = swingPositions.reversed().prefix { $0 > broken - 2 }.count
             if later >= 2 {
                 events.append(StructureBreakEvent(index: event.index, confirmedAt: t, kind: event.kind,
                                                   direction: event.direction, level: event.level, brokenIndex: broken))
             } else {
-                remaining.append((event, broken))
+                remaining.append(entry)
             }
         }
         pending = remaining
@@ -331,10 +479,10 @@ public struct StructureBreakStream: StreamingDetector {
     /// Adds a newly broken event: it drops older pending events broken at or after it, then waits for finality
     /// unless a later event already broke (which drops it).
     private mutating func record(_ event: Candidate, brokenAt j: Int, droppedOnArrival: Bool) {
-        pending.removeAll { $0.0.index < event.index && $0.broken >= j }
+        pending.removeAll { $0.candidate.index < event.index && $0.broken >= j }
         if !droppedOnArrival {
-            let position = pending.firstIndex { $0.0.index > event.index } ?? pending.endIndex
-            pending.insert((event, j), at: position)
+            let position = pending.firstIndex { $0.candidate.index > event.index } ?? pending.endIndex
+            pending.insert(BrokenCandidate(candidate: event, broken: j), at: position)
         }
     }
 
@@ -379,7 +527,7 @@ public struct StructureBreakStream: StreamingDetector {
 // MARK: - Per-candle indicators
 
 /// One candle's previous-period values (a row of the batch result), known on that candle.
-public struct PreviousHighLowRow: Sendable, Hashable {
+public struct PreviousHighLowRow: Sendable, Hashable, Codable {
     public var index: Int
     public var confirmedAt: Int
     /// NaN until there is a reference period.
@@ -444,7 +592,7 @@ public struct PreviousHighLowStream: StreamingDetector {
 }
 
 /// One candle's session values (a row of the batch result), known on that candle.
-public struct SessionRow: Sendable, Hashable {
+public struct SessionRow: Sendable, Hashable, Codable {
     public var index: Int
     public var confirmedAt: Int
     public var active: Bool

@@ -3,9 +3,9 @@
 /// swing confirmation delay and buffer the candles in between.
 
 /// The most recent candles, addressed by their index in the stream.
-struct CandleWindow: Sendable {
+struct CandleWindow: Sendable, Hashable, Codable {
     private(set) var base = 0
-    private var candles: [Candle] = []
+    @JSONSafe private var candles: [Candle] = []
 
     /// Index the next appended candle gets.
     var end: Int { base + candles.count }
@@ -27,7 +27,7 @@ struct CandleWindow: Sendable {
 
 /// Events of `OrderBlockStream`. `index` is the block's candle, `confirmedAt` the candle whose arrival made the
 /// event certain, `direction` 1 bullish / -1 bearish.
-public enum OrderBlockEvent: Sendable, Hashable {
+public enum OrderBlockEvent: Sendable, Hashable, Codable {
     /// A block formed when candle `brokenAt` closed beyond the last swing (values as the batch rows: float32).
     case formed(index: Int, confirmedAt: Int, direction: Int, top: Double, bottom: Double, volume: Double,
                 percentage: Double, brokenAt: Int)
@@ -70,7 +70,10 @@ public enum OrderBlockEvent: Sendable, Hashable {
 /// block forms: look-ahead no stream can reproduce). Everywhere else the replay equals the batch result. Such
 /// candles are rare (one must be the lowest low after a swing high and the highest high after a swing low): there
 /// are none in the EURUSD 15m history, where the replay is the batch result.
-public struct OrderBlockStream: StreamingDetector {
+///
+/// Its state (the candles not yet processed and the live blocks) is `Codable` (JSON-safe, see `JSONSafeCodable`)
+/// and `Hashable`: a decoded stream continues exactly as the original.
+public struct OrderBlockStream: StreamingDetector, Codable, Hashable {
     public let closeMitigation: Bool
     public private(set) var candleCount = 0
     private var swings: SwingStream
@@ -101,7 +104,13 @@ public struct OrderBlockStream: StreamingDetector {
 }
 
 /// One direction of `OrderBlockStream`: the batch pass, one candle at a time.
-private struct OrderBlockSide: Sendable {
+private struct OrderBlockSide: Sendable, Hashable, Codable {
+    /// A block's zone (float32 values).
+    struct Block: Hashable, Codable {
+        @JSONSafe var top: Double
+        @JSONSafe var bottom: Double
+    }
+
     let bullish: Bool
     /// Next candle to process.
     var cursor = 0
@@ -109,14 +118,15 @@ private struct OrderBlockSide: Sendable {
     var swingPositions: [Int] = []
     private var swingHead = 0
     private var lastSwing = -1
-    private var lastSwingPrice = 0.0
+    @JSONSafe private var lastSwingPrice = 0.0
     private var crossed = false
     /// Most extreme candle strictly between the last swing and the cursor (lowest low for bullish, the last on
     /// ties), with its high and low.
     private var extreme = -1
-    private var extremeHigh = 0.0
-    private var extremeLow = 0.0
-    private var blocks: [Int: (top: Double, bottom: Double)] = [:]
+    @JSONSafe private var extremeHigh = 0.0
+    @JSONSafe private var extremeLow = 0.0
+    /// Blocks not yet invalidated, by candle.
+    private var blocks: [Int: Block] = [:]
     private var waiting: IndexHeap
     private var breakers: IndexHeap
 
@@ -202,7 +212,7 @@ private struct OrderBlockSide: Sendable {
             let highSide = Float(bullish ? current + previous1 : previous2)
             let largest = Swift.max(highSide, lowSide)
             let percentage = largest != 0 ? Double(Swift.min(highSide, lowSide) / largest * 100) : 100
-            let block = (top: top.float32Rounded, bottom: bottom.float32Rounded)
+            let block = Block(top: top.float32Rounded, bottom: bottom.float32Rounded)
             blocks[index] = block
             waiting.push(key: bullish ? block.bottom : block.top, index: index)
             events.append(.formed(index: index, confirmedAt: t, direction: direction, top: block.top,
@@ -220,7 +230,7 @@ private struct OrderBlockSide: Sendable {
 // MARK: - Liquidity
 
 /// Events of `LiquidityStream`. `index` is the pool's first swing, `direction` 1 for swing highs, -1 for lows.
-public enum LiquidityEvent: Sendable, Hashable {
+public enum LiquidityEvent: Sendable, Hashable, Codable {
     /// The pool now holds `members` swings (2 when it first appears), the last one on candle `end`; `level` is
     /// their mean as float32, as in the batch rows. A pool that gains a member gets a new event, never an edit.
     case pool(index: Int, confirmedAt: Int, direction: Int, level: Double, end: Int, members: Int)
@@ -251,7 +261,10 @@ public enum LiquidityEvent: Sendable, Hashable {
 ///
 /// Cost per candle is constant on average: unused unswept swings lie in price buckets of width `range`, and two of
 /// them never share a bucket (the later one would have joined the earlier one).
-public struct LiquidityStream: StreamingDetector {
+///
+/// Its state (unused swings and the candles since the last settled swing) is `Codable` (JSON-safe, see
+/// `JSONSafeCodable`) and `Hashable`: a decoded stream continues exactly as the original.
+public struct LiquidityStream: StreamingDetector, Codable, Hashable {
     public let range: Double
     public private(set) var candleCount = 0
     private var swings: SwingStream
@@ -287,10 +300,10 @@ public struct LiquidityStream: StreamingDetector {
 }
 
 /// One kind of `LiquidityStream` (swing highs or swing lows).
-private struct LiquiditySide: Sendable {
-    struct Opener: Sendable {
-        var level: Double
-        var sum: Double
+private struct LiquiditySide: Sendable, Hashable, Codable {
+    struct Opener: Sendable, Hashable, Codable {
+        @JSONSafe var level: Double
+        @JSONSafe var sum: Double
         var members = 1
         var sweep: Int?
     }
@@ -398,7 +411,7 @@ private struct LiquiditySide: Sendable {
 // MARK: - Retracements
 
 /// One candle's retracement (a row of the batch result, which shows it one row later).
-public struct RetracementRow: Sendable, Hashable {
+public struct RetracementRow: Sendable, Hashable, Codable {
     /// The candle the values are computed on. The batch result shows them on row `index + 1`: the reference
     /// shifts its whole output one candle later.
     public var index: Int
@@ -419,19 +432,22 @@ public struct RetracementRow: Sendable, Hashable {
 /// bottom both come from real swings is the first with values): equal to the batch result when the series has an
 /// even number of real swings, and otherwise different on the rows between the second and the third swing,
 /// which the batch zeroes.
-public struct RetracementStream: StreamingDetector {
+///
+/// Its state is `Codable` (JSON-safe, see `JSONSafeCodable`) and `Hashable`: a decoded stream continues exactly as
+/// the original.
+public struct RetracementStream: StreamingDetector, Codable, Hashable {
     public private(set) var candleCount = 0
     private var swings: SwingStream
     private var window = CandleWindow()
-    private var pending: [SwingEvent] = []
+    @JSONSafe private var pending: [SwingEvent] = []
     private var pendingHead = 0
     private var cursor = 0
     private var realSwings = 0
     private var warmUpEnd = Int.max
     private var direction = 0
-    private var top = 0.0
-    private var bottom = 0.0
-    private var deepest = 0.0
+    @JSONSafe private var top = 0.0
+    @JSONSafe private var bottom = 0.0
+    @JSONSafe private var deepest = 0.0
 
     public init(swingLength: Int = 50) {
         swings = SwingStream(swingLength: swingLength)
