@@ -218,6 +218,53 @@ if million {
     printTable(["1M-candle streaming", "ns/candle"], bigStreams.map { [$0.0, String(format: "%.1f", $0.1.median * 1e9)] })
 }
 
+// MARK: Signal layer
+
+// The whole per-candle pipeline a tenant costs on this file (shared analyzer + tenant evaluator with the default
+// settings), the backtest's statistics, and the learned member's walk-forward evaluation on the labelled setups.
+if let m15 = SignalTimeframe.inferred(from: candles) {
+    let all = (0..<n).map { candles[$0] }
+    var lastEngine: SignalEngine?
+    let engineTime = try measure(runs: max(3, runs / 5)) {
+        var engine = try SignalEngine(timeframe: m15)
+        var produced = 0
+        for candle in all { produced &+= engine.process(candle).signals.count }
+        lastEngine = engine
+        return produced
+    }
+    var analyzerOnly = MarketAnalyzer(DetectorParameters(timeframe: m15))
+    let analyzerStart = now()
+    for candle in all { sink &+= analyzerOnly.update(candle).candidates.count }
+    let analyzerSeconds = Double(now() - analyzerStart) / 1e9
+    print("")
+    printTable(["signal layer (default settings)", "median ms", "ns/candle"], [
+        ["analyzer + tenant evaluator", milliseconds(engineTime.median), String(format: "%.0f", engineTime.median / Double(n) * 1e9)],
+        ["shared analyzer alone", milliseconds(analyzerSeconds), String(format: "%.0f", analyzerSeconds / Double(n) * 1e9)],
+    ])
+    if let engine = lastEngine {
+        let state = try JSONEncoder().encode(engine)
+        print("engine state after \(n) candles: \(state.count) bytes of JSON")
+    }
+    let backtest = try Backtest(candles: candles, timeframe: m15,
+                                configuration: BacktestConfiguration(costs: .init(spread: 0.0001)))
+    let st = backtest.statistics
+    print("")
+    print("backtest (default settings, spread 0.0001): \(st.trades) trades, win rate \(String(format: "%.1f", st.winRate * 100)) %, "
+        + "average R \(String(format: "%+.2f", st.averageR)), profit factor \(String(format: "%.2f", st.profitFactor)), "
+        + "max drawdown \(String(format: "%.2f", st.maxDrawdownR)) R")
+
+    // The learned member: every setup of the file (signalled or not) labelled target/stop, walk-forward.
+    var learning = try SignalEngine(timeframe: m15)
+    for candle in all { _ = learning.process(candle) }
+    let samples = learning.evaluator.ensemble.samples
+    print("")
+    print("learned member: walk-forward on \(samples.count) labelled setups of \(csvPath.split(separator: "/").last ?? "")")
+    print(WalkForward.evaluate(samples, featureNames: SetupFeatures.names).text())
+} else {
+    print("")
+    print("signal layer skipped: the file's candle spacing is not a standard timeframe")
+}
+
 if let tsvPath {
     do {
         try tsv.write(toFile: tsvPath, atomically: true, encoding: .utf8)

@@ -1,5 +1,5 @@
 /// One closed candle. Used where candles arrive one at a time (streaming); batch code reads `CandleSeries`.
-public struct Candle: Sendable, Hashable {
+public struct Candle: Sendable, Hashable, Codable {
     /// Open time of the candle, seconds since 1970-01-01 00:00 UTC.
     public var time: Int64
     public var open: Double

@@ -255,7 +255,7 @@ public struct MarketSummary: Sendable, Hashable {
         }
     }
 
-    static func decimals(_ candles: CandleSeries) -> Int {
+    public static func decimals(_ candles: CandleSeries) -> Int {
         var result = 0
         for i in 0..<Swift.min(candles.count, 500) {
             for value in [candles.open[i], candles.high[i], candles.low[i], candles.close[i]] {

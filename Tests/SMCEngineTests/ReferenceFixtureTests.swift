@@ -26,7 +26,7 @@ private func frame(_ text: String) throws -> TimeFrame { try TimeFrame(parsing: 
 private let slice = "eurusd_slice.csv"
 private let synthetic = "synthetic_1h.csv"
 
-let fixtureCases: [FixtureCase] = [
+private let fixtureCasesA: [FixtureCase] = [
     .init(input: slice, output: "swing_highs_lows_3") { swings($0, 3).referenceTable },
     .init(input: slice, output: "swing_highs_lows_10") { swings($0, 10).referenceTable },
     .init(input: slice, output: "swing_highs_lows_1") { swings($0, 1).referenceTable },
@@ -63,12 +63,14 @@ let fixtureCases: [FixtureCase] = [
     .init(input: slice, output: "previous_high_low_2D") {
         SMC.previousHighLow($0, timeFrame: try frame("2D")).referenceTable
     },
-] + ["Sydney", "Tokyo", "New York", "Asian kill zone", "London open kill zone", "New York kill zone",
+]
+private let fixtureCasesB: [FixtureCase] = ["Sydney", "Tokyo", "New York", "Asian kill zone", "London open kill zone", "New York kill zone",
      "london close kill zone"].map { name in
     FixtureCase(input: slice, output: "sessions_\(name)") {
         try SMC.sessions($0, session: TradingSession(named: name)).referenceTable
     }
-} + [
+}
+private let fixtureCasesC: [FixtureCase] = [
     .init(input: slice, output: "sessions_custom_22:30_03:15") {
         try SMC.sessions($0, session: TradingSession(named: "Custom", start: "22:30", end: "03:15")).referenceTable
     },
@@ -93,15 +95,19 @@ let fixtureCases: [FixtureCase] = [
     },
     .init(input: synthetic, output: "liquidity_5") { SMC.liquidity($0, swings: swings($0, 5)).referenceTable },
     .init(input: synthetic, output: "retracements_5") { SMC.retracements($0, swings: swings($0, 5)).referenceTable },
-] + ["4h", "1D", "W", "2W", "W-MON", "1M", "MS"].map { tf in
+]
+private let fixtureCasesD: [FixtureCase] = ["4h", "1D", "W", "2W", "W-MON", "1M", "MS"].map { tf in
     FixtureCase(input: synthetic, output: "previous_high_low_\(tf)") {
         SMC.previousHighLow($0, timeFrame: try frame(tf)).referenceTable
     }
-} + [
+}
+private let fixtureCasesE: [FixtureCase] = [
     .init(input: synthetic, output: "sessions_Sydney") {
         try SMC.sessions($0, session: TradingSession(named: "Sydney")).referenceTable
     },
 ]
+// Split in parts: one literal joined with `+` takes the type checker too long.
+let fixtureCases: [FixtureCase] = fixtureCasesA + fixtureCasesB + fixtureCasesC + fixtureCasesD + fixtureCasesE
 
 @Suite("Reference outputs for non-default parameters")
 struct ReferenceFixtureTests {

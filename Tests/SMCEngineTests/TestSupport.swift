@@ -93,3 +93,27 @@ func expectConforms(_ got: ReferenceTable, _ expected: ExpectedTable, label: Str
         Issue.record("\(label): \(total) differing cells; first ones:\n\(listing)", sourceLocation: sourceLocation)
     }
 }
+
+/// Small deterministic generator for tests (SplitMix64).
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// Standard normal (Box–Muller).
+    mutating func normal() -> Double {
+        let u1 = 1 - uniform()  // (0, 1]
+        let u2 = uniform()
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+    }
+}

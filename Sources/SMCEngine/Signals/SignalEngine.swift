@@ -1,0 +1,321 @@
+import Foundation  // tanh
+/// A tenant's killzones (the REST `killzones` document): the windows, and what happens outside them.
+public struct KillzoneSettings: Sendable, Hashable, Codable {
+    public enum Mode: String, Sendable, Hashable, Codable {
+        /// Signals outside every window are dropped.
+        case suppress
+        /// Signals outside every window are kept, with no killzone named.
+        case tag
+    }
+
+    public var mode: Mode
+    public var zones: [Killzone]
+
+    public init(mode: Mode = .tag, zones: [Killzone] = Killzone.ictDefaults) {
+        self.mode = mode
+        self.zones = zones
+    }
+
+    /// The REST document's shape: `{"mode", "zones": [{"name", "start": "HH:MM", "end", "time_zone", "enabled"}]}`;
+    /// a missing `mode` is `tag`, missing `zones` the ICT defaults, a missing `enabled` true.
+    struct Window: Codable {
+        var name: String
+        var start: String
+        var end: String
+        var timeZone: String
+        var enabled: Bool?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, start, end, timeZone = "time_zone", enabled }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case mode, zones }
+
+    public init(from decoder: any Decoder) throws {
+        try StrictKeys.check(decoder, CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? .tag
+        guard var list = try? c.nestedUnkeyedContainer(forKey: .zones) else {
+            if c.contains(.zones) { _ = try c.decode([Window].self, forKey: .zones) }  // throws the type error
+            zones = Killzone.ictDefaults
+            return
+        }
+        var zones: [Killzone] = []
+        while !list.isAtEnd {
+            let inner = try list.superDecoder()
+            try StrictKeys.check(inner, Window.CodingKeys.self)
+            let w = try Window(from: inner)
+            do {
+                zones.append(try Killzone(name: w.name, start: w.start, end: w.end, timeZone: w.timeZone,
+                                          enabled: w.enabled ?? true))
+            } catch {
+                throw DecodingError.dataCorrupted(.init(codingPath: inner.codingPath, debugDescription: error.message))
+            }
+        }
+        self.zones = zones
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode, forKey: .mode)
+        func clock(_ m: Int) -> String { (m / 60 < 10 ? "0" : "") + "\(m / 60):" + (m % 60 < 10 ? "0" : "") + "\(m % 60)" }
+        try c.encode(zones.map { Window(name: $0.name, start: clock($0.start), end: clock($0.end), timeZone: $0.timeZone,
+                                        enabled: $0.enabled) }, forKey: .zones)
+    }
+}
+
+/// A signal: a setup the tenant's ensemble agreed on, with everything needed to understand it later.
+public struct Signal: Sendable, Hashable, Codable {
+    /// `<zone id>@<signal candle open time>`: unique per (tenant, symbol, timeframe), the same on every replay.
+    public var id: String
+    public var timeframe: String
+    /// Open time of the candle whose close produced the signal, and that close's time.
+    public var candleTime: Int64
+    public var closeTime: Int64
+    public var direction: Int
+    /// 0–100, and how it reads under the tenant's levels.
+    public var confidence: Double
+    public var level: ConfidenceLevel
+    public var setup: TradeSetup
+    public var votes: [MemberVote]
+    public var regime: MarketRegime?
+    /// The first of the tenant's killzones the signal candle opened in; nil outside all of them.
+    public var killzone: String?
+    /// The base timeframe's bias first, then the higher timeframes'.
+    public var biases: [Bias]
+    /// −1…1: the higher timeframes' bias in the setup's direction, weighted by the tenant's timeframe weights.
+    public var confluence: Double
+}
+
+/// What one candle produced for a tenant.
+public struct EvaluationStep: Sendable, Hashable {
+    public var signals: [Signal] = []
+    /// Outcomes of earlier signals that this candle decided.
+    public var outcomes: [SignalOutcome] = []
+}
+
+/// The per-tenant half of the signal layer: the tenant's settings and ensemble state, applied to the shared
+/// snapshots one candle at a time.
+///
+/// On each snapshot, in this order: (1) this candle decides outcomes of earlier setups, which update the
+/// members' accuracy (signals only) and the learned member's samples (every setup, signalled or not, so it
+/// learns from more than what it let through); (2) each retest candidate becomes a setup if its reward:risk is
+/// enough; (3) the members vote, gated by regime and weighted by settings × adaptive factor; (4) a setup whose
+/// weighted vote in its own direction reaches `minConfidence` is a signal, unless killzones suppress it.
+/// The state is `Codable`: a decoded evaluator continues exactly as the original.
+public struct TenantEvaluator: Sendable, Codable {
+    public let settings: StrategySettings
+    public let killzones: KillzoneSettings
+    public let timeframe: SignalTimeframe
+    public private(set) var ensemble = EnsembleState()
+    public private(set) var lastExternal: ExternalAlert?
+    private var pending: [Pending] = []
+    private let calendar: KillzoneCalendar
+
+    /// An external alert counts for this many candles after it arrives.
+    public static let externalLifetimeCandles: Int64 = 4
+
+    struct Pending: Sendable, Codable {
+        var id: String
+        var labeler: OutcomeLabeler
+        var signalTime: Int64
+        var features: [Double]
+        /// Votes when it was a signal; nil for a setup the tenant did not get (learning only).
+        var votes: [MemberVote]?
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case settings, killzones, timeframe, ensemble, lastExternal = "last_external", pending
+    }
+
+    public init(settings: StrategySettings, killzones: KillzoneSettings, timeframe: SignalTimeframe) throws(SMCParameterError) {
+        if let problem = settings.problems().first {
+            throw SMCParameterError(code: "invalid_strategy", message: "\(problem.field) \(problem.message)")
+        }
+        self.settings = settings
+        self.killzones = killzones
+        self.timeframe = timeframe
+        calendar = try KillzoneCalendar(killzones.zones)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        settings = try c.decode(StrategySettings.self, forKey: .settings)
+        killzones = try c.decode(KillzoneSettings.self, forKey: .killzones)
+        timeframe = try c.decode(SignalTimeframe.self, forKey: .timeframe)
+        ensemble = try c.decode(EnsembleState.self, forKey: .ensemble)
+        lastExternal = try c.decodeIfPresent(ExternalAlert.self, forKey: .lastExternal)
+        pending = try c.decode([Pending].self, forKey: .pending)
+        calendar = try KillzoneCalendar(killzones.zones)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(settings, forKey: .settings)
+        try c.encode(killzones, forKey: .killzones)
+        try c.encode(timeframe, forKey: .timeframe)
+        try c.encode(ensemble, forKey: .ensemble)
+        try c.encodeIfPresent(lastExternal, forKey: .lastExternal)
+        try c.encode(pending, forKey: .pending)
+    }
+
+    /// Setups still waiting for their outcome.
+    public var openSetups: Int { pending.count }
+
+    /// Takes an external alert for this symbol; it votes on setups in the next few candles.
+    public mutating func receive(_ alert: ExternalAlert) {
+        if lastExternal.map({ alert.time >= $0.time }) ?? true { lastExternal = alert }
+    }
+
+    public mutating func evaluate(_ snapshot: MarketSnapshot) -> EvaluationStep {
+        var step = EvaluationStep()
+        let candle = snapshot.candle
+
+        // 1. Outcomes decided by this candle.
+        pending.removeAll { p in
+            guard let outcome = p.labeler.label(candle, index: snapshot.index, signalID: p.id) else { return false }
+            if outcome.kind != .expired {
+                ensemble.learn(LabelledSample(time: p.signalTime, resolvedAt: candle.time, features: p.features,
+                                              label: outcome.kind == .target))
+            }
+            if let votes = p.votes {
+                step.outcomes.append(outcome)
+                if settings.ensemble.adaptive {
+                    ensemble.record(votes: votes, direction: p.labeler.setup.direction, r: outcome.r,
+                                    decay: settings.ensemble.decay)
+                }
+            }
+            return true
+        }
+
+        // 2–4. New setups.
+        guard !snapshot.candidates.isEmpty else { return step }
+        let biases = [Bias(timeframe: timeframe, components: snapshot.base.components, settings: settings)]
+            + snapshot.higher.map { Bias(timeframe: $0.timeframe, components: $0.components, settings: settings) }
+        let killzone = calendar.first(at: candle.time)
+        for candidate in snapshot.candidates {
+            guard let setup = TradeSetup(candidate: candidate, snapshot: snapshot, settings: settings) else { continue }
+            let d = setup.direction
+            let confluence = self.confluence(biases.dropFirst(), direction: d)
+            let features = SetupFeatures.compute(setup, candidate: candidate, snapshot: snapshot,
+                                                 baseBias: biases[0].score, confluence: confluence)
+            let votes = vote(setup: setup, snapshot: snapshot, baseBias: biases[0].score, confluence: confluence,
+                             features: features)
+            let totalWeight = votes.reduce(0) { $0 + $1.weight }
+            let support = totalWeight > 0 ? votes.reduce(0) { $0 + $1.weight * $1.vote } / totalWeight : 0
+            let confidence = Swift.max(0, Swift.min(100, 100 * support * Double(d)))
+            let id = "\(setup.zone.id)@\(candle.time)"
+            let passes = confidence >= settings.minConfidence && confidence > 0
+                && (killzone != nil || killzones.mode == .tag)
+            if passes {
+                step.signals.append(Signal(
+                    id: id, timeframe: timeframe.label, candleTime: candle.time,
+                    closeTime: candle.time + timeframe.seconds, direction: d, confidence: confidence,
+                    level: settings.confidenceLevels.level(confidence), setup: setup, votes: votes,
+                    regime: snapshot.base.regime, killzone: killzone, biases: biases, confluence: confluence))
+            }
+            pending.append(Pending(
+                id: id, labeler: OutcomeLabeler(setup: setup, signalIndex: snapshot.index,
+                                                expiryCandles: settings.expiryCandles),
+                signalTime: candle.time, features: features, votes: passes ? votes : nil))
+        }
+        return step
+    }
+
+    /// The higher timeframes' bias in `direction`, weighted by the tenant's timeframe weights: −1…1.
+    func confluence(_ higher: ArraySlice<Bias>, direction: Int) -> Double {
+        var sum = 0.0, weights = 0.0
+        for bias in higher {
+            let w = settings.timeframeWeights[bias.timeframe] ?? 1
+            sum += w * bias.score / 100 * Double(direction)
+            weights += w
+        }
+        return weights > 0 ? sum / weights : 0
+    }
+
+    func vote(setup: TradeSetup, snapshot: MarketSnapshot, baseBias: Double, confluence: Double,
+              features: [Double]) -> [MemberVote]
+    {
+        let d = Double(setup.direction)
+        let regime = snapshot.base.regime
+        var votes: [MemberVote] = []
+        for member in EnsembleMember.allCases {
+            let configured = settings.ensemble.members[member]
+            let gate = RegimeGates.gate(member, regime)
+            var vote = 0.0
+            var reason: String
+            var abstained = false
+            switch member {
+            case .smc:
+                // A rejection from the zone is evidence for the setup's side (0.25); the base bias and the higher
+                // timeframes' confluence in that direction add to it or take it away.
+                let aligned = baseBias / 100 * d
+                vote = Swift.min(Swift.max(0.25 + 0.35 * aligned + 0.4 * confluence, -1), 1) * d
+                reason = "\(setup.zone.kind.rawValue) retest, bias \(fmt(baseBias)), confluence \(fmt(confluence)), R:R \(fmt(setup.rewardRisk))"
+            case .technical:
+                if let (v, why) = TechnicalModel.vote(snapshot.base.indicators) {
+                    vote = v
+                    reason = why
+                } else {
+                    abstained = true
+                    reason = "indicators warming up"
+                }
+            case .learned:
+                if let model = ensemble.model {
+                    // The model estimates P(target before stop); what matters is whether that pays at this
+                    // setup's reward:risk: expected R = p·RR − (1 − p), squashed to −1…1.
+                    let p = model.probability(features)
+                    let expected = p * setup.rewardRisk - (1 - p)
+                    vote = tanh(expected) * d
+                    reason = "P(target first) \(fmt(p)) at R:R \(fmt(setup.rewardRisk)): expected \(fmt(expected)) R "
+                        + "(model of \(model.trainedSamples) labelled setups)"
+                } else {
+                    abstained = true
+                    reason = "not trained yet (\(ensemble.samples.count) of \(EnsembleState.minimumSamples) labelled setups)"
+                }
+            case .external:
+                if let alert = lastExternal, alert.time <= snapshot.candle.time + timeframe.seconds,
+                   alert.time > snapshot.candle.time - Self.externalLifetimeCandles * timeframe.seconds
+                {
+                    vote = Double(alert.direction) * alert.strength
+                    reason = "external alert \(alert.direction > 0 ? "buy" : "sell") at \(alert.time)"
+                        + (alert.text.isEmpty ? "" : ": \(alert.text.prefix(80))")
+                } else {
+                    abstained = true
+                    reason = "no recent external alert"
+                }
+            }
+            if !configured.enabled {
+                abstained = true
+                reason = "disabled"
+                vote = 0
+            }
+            let factor = settings.ensemble.adaptive ? ensemble.factor(member) : 1
+            let weight = abstained ? 0 : configured.weight * factor * gate
+            votes.append(MemberVote(member: member, vote: vote, weight: weight, gate: gate, abstained: abstained,
+                                    reason: reason))
+        }
+        return votes
+    }
+}
+
+/// The signal layer for one tenant on one series: a `MarketAnalyzer` and a `TenantEvaluator` together. What the
+/// CLI's backtest uses; the server keeps the two halves apart to share the analyzer between tenants.
+public struct SignalEngine: Sendable, Codable {
+    public private(set) var analyzer: MarketAnalyzer
+    public private(set) var evaluator: TenantEvaluator
+
+    public init(timeframe: SignalTimeframe, settings: StrategySettings = .init(),
+                killzones: KillzoneSettings = .init()) throws(SMCParameterError)
+    {
+        evaluator = try TenantEvaluator(settings: settings, killzones: killzones, timeframe: timeframe)
+        analyzer = MarketAnalyzer(DetectorParameters(timeframe: timeframe, strategy: settings))
+    }
+
+    public mutating func process(_ candle: Candle) -> EvaluationStep {
+        evaluator.evaluate(analyzer.update(candle))
+    }
+
+    public mutating func receive(_ alert: ExternalAlert) {
+        evaluator.receive(alert)
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import SMCEngine
+
+/// `smc-client backtest`: the signal engine replayed over a CSV of candles in streaming mode, offline — the same
+/// code the server runs per candle — with the trades and their statistics.
+struct BacktestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backtest",
+        abstract: "Replay a CSV of candles through the signal engine and print the trades and statistics.",
+        discussion: """
+            FILE is a candle CSV as for `analyze`. --config takes a strategy JSON: either the server's strategy
+            settings document, or {"strategy": {...}, "killzones": {...}, "costs": {"spread": P, "commission": P}}
+            (every part optional; defaults otherwise). Costs are price units per round trip; --spread and
+            --commission override the file's. Trades use fixed risk (1 R each); R is net of costs.
+            Bad input exits with status 2 and prints nothing to standard output.
+            """)
+
+    @Argument(help: "The candles, oldest first.") var file: String
+    @Option(help: "Strategy / killzones / costs JSON.") var config: String?
+    @Option(help: "The candles' timeframe (1m 5m 15m 30m 1h 4h 1d 1w); default: read from the candle spacing.")
+    var timeframe: String?
+    @Option(help: "Spread paid per trade, in price units (e.g. 0.0001).") var spread: Double?
+    @Option(help: "Commission per trade, in price units.") var commission: Double?
+    @Flag(help: "Print JSON (trades and statistics) instead of tables.") var json = false
+
+    func run() throws {
+        var configuration = BacktestConfiguration()
+        if let config {
+            guard let data = FileManager.default.contents(atPath: config) else { throw usage("cannot read \(config)") }
+            do {
+                configuration = try BacktestConfiguration(json: data)
+            } catch {
+                throw usage("\(config): \(error.message)")
+            }
+        }
+        for (name, value) in [("--spread", spread), ("--commission", commission)] {
+            if let value, !(value.isFinite && value >= 0) { throw usage("\(name) must be 0 or more") }
+        }
+        if let spread { configuration.costs.spread = spread }
+        if let commission { configuration.costs.commission = commission }
+        guard let data = FileManager.default.contents(atPath: file) else { throw usage("cannot read \(file)") }
+        let candles: CandleSeries
+        do {
+            candles = try CandleCSV.parse(bytes: Array(data))
+        } catch {
+            throw usage("\(file): \(error)")
+        }
+        let tf: SignalTimeframe
+        if let timeframe {
+            guard let t = SignalTimeframe(label: timeframe) else {
+                throw usage("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
+            }
+            tf = t
+        } else {
+            guard let t = SignalTimeframe.inferred(from: candles) else {
+                throw usage("cannot tell the timeframe from the candle spacing; give --timeframe")
+            }
+            tf = t
+        }
+        let result: Backtest
+        do {
+            result = try Backtest(candles: candles, timeframe: tf, configuration: configuration)
+        } catch {
+            throw usage(error.message)
+        }
+        let output = json ? try result.json() : result.text(decimals: MarketSummary.decimals(candles))
+        FileHandle.standardOutput.write(Data((output.hasSuffix("\n") ? output : output + "\n").utf8))
+    }
+
+    private func usage(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("smc-client backtest: \(message)\n".utf8))
+        return ExitCode(2)
+    }
+}
