@@ -279,3 +279,146 @@ struct BacktestRuleTests {
         }
     }
 }
+
+@Suite("Bias, confluence and voting")
+struct VotingTests {
+    static let m15 = SignalTimeframe(label: "15m")!
+    static let noon: Int64 = 1_700_049_600  // 2023-11-15 12:00 UTC = 07:00 New York (New York open)
+    static let night: Int64 = 1_700_010_000  // 2023-11-15 01:00 UTC = 20:00 New York (Asian)
+    static let afternoon: Int64 = 1_700_074_800  // 2023-11-15 19:00 UTC = 14:00 New York: in no ICT killzone
+
+    static func components(_ x: Double) -> BiasComponents {
+        var c = BiasComponents()
+        c.structure = x
+        c.orderBlocks = x
+        c.fairValueGaps = x
+        c.momentum = x
+        c.volume = x
+        return c
+    }
+
+    static func state(_ tf: String, _ bias: Double, regime: MarketRegime? = nil, warm: Bool = false) -> TimeframeState {
+        var ind = IndicatorSnapshot(close: 1.105)
+        ind.atr = 0.01
+        if warm {
+            ind = IndicatorSnapshot(close: 1.105, ema20: 1.10, ema50: 1.09, ema200: 1.08, rsi: 60,
+                                    macd: MACDValue(macd: 0.001, signal: 0.0005, histogram: 0.0005), atr: 0.01,
+                                    atrAverage: 0.01, adx: ADXValue(adx: 30, plusDI: 25, minusDI: 10), volumeAverage: 1)
+        }
+        return TimeframeState(timeframe: SignalTimeframe(label: tf)!, candleTime: 0, components: components(bias),
+                              lastBreak: nil, breakMomentum: 0, indicators: ind, regime: regime)
+    }
+
+    /// A long retest of a demand zone at `time` with the given higher-timeframe bias.
+    static func snapshot(time: Int64 = noon, higher: Double = 0, base: TimeframeState = state("15m", 0)) -> MarketSnapshot {
+        let z = Zone(kind: .fairValueGap, direction: 1, top: 1.10, bottom: 1.09, time: time - 9000, formedIndex: 5,
+                     formedTime: time - 8100)
+        return MarketSnapshot(index: 20, candle: Candle(time: time, open: 1.101, high: 1.106, low: 1.099, close: 1.105),
+                              base: base, higher: [state("1h", higher), state("4h", higher), state("1d", higher)],
+                              candidates: [SetupCandidate(zone: z, age: 15)], liquidityAbove: [1.2], liquidityBelow: [])
+    }
+
+    static func evaluator(_ configure: (inout StrategySettings) -> Void = { _ in },
+                          mode: KillzoneSettings.Mode = .tag) throws -> TenantEvaluator {
+        var s = StrategySettings()
+        s.minConfidence = 0
+        configure(&s)
+        return try TenantEvaluator(settings: s, killzones: KillzoneSettings(mode: mode), timeframe: m15)
+    }
+
+    @Test func biasScoreAndLevels() {
+        let w = SignalWeights()
+        #expect(abs(Self.components(1).score(w) - 100) < 1e-9)
+        var c = BiasComponents()
+        c.structure = 1  // 35
+        c.orderBlocks = 1  // 30
+        #expect(abs(c.score(w) - 65) < 1e-9)
+        let bias = Bias(timeframe: Self.m15, components: c, settings: .init())
+        #expect(bias.level == .medium && bias.direction == 1)
+        c.orderBlocks = -1
+        let weak = Bias(timeframe: Self.m15, components: c, settings: .init())
+        #expect(weak.level == .neutral && weak.direction == 0)  // 5 points
+        let levels = ConfidenceLevels()
+        #expect([80.0, 75, 74.9, 55, 54.9, 40, 39.9].map(levels.level) == [.high, .high, .medium, .medium, .low, .low, .neutral])
+    }
+
+    @Test func higherTimeframesAlignedScoreHigher() throws {
+        var aligned = try Self.evaluator()
+        var opposed = try Self.evaluator()
+        var flat = try Self.evaluator()
+        let up = try #require(aligned.evaluate(Self.snapshot(higher: 0.8)).signals.first)
+        let none = try #require(flat.evaluate(Self.snapshot(higher: 0)).signals.first)
+        let down = opposed.evaluate(Self.snapshot(higher: -0.8)).signals.first
+        #expect(up.confluence > 0.79 && none.confluence == 0)
+        #expect(up.confidence > none.confidence)
+        // Against the higher timeframes the SMC member turns against the long: no signal, or a weaker one.
+        #expect((down?.confidence ?? 0) < none.confidence)
+        #expect(up.biases.map(\.timeframe) == ["15m", "1h", "4h", "1d"])
+    }
+
+    @Test func externalAlertVotesWhileRecent() throws {
+        var without = try Self.evaluator()
+        let base = try #require(without.evaluate(Self.snapshot()).signals.first)
+        #expect(base.votes.first { $0.member == .external }?.abstained == true)
+
+        var buy = try Self.evaluator()
+        buy.receive(ExternalAlert(time: Self.noon - 900, direction: 1, text: "TV long"))
+        let withBuy = try #require(buy.evaluate(Self.snapshot()).signals.first)
+        let vote = try #require(withBuy.votes.first { $0.member == .external })
+        #expect(!vote.abstained && vote.vote == 1 && vote.reason.contains("TV long"))
+        #expect(withBuy.confidence > base.confidence)
+
+        var sell = try Self.evaluator()
+        sell.receive(ExternalAlert(time: Self.noon, direction: -1))
+        #expect((sell.evaluate(Self.snapshot()).signals.first?.confidence ?? 0) < base.confidence)
+
+        var stale = try Self.evaluator()
+        stale.receive(ExternalAlert(time: Self.noon - 4 * 900, direction: 1))
+        let old = try #require(stale.evaluate(Self.snapshot()).signals.first)
+        #expect(old.votes.first { $0.member == .external }?.abstained == true)
+    }
+
+    @Test func regimeGatesTheTechnicalMember() throws {
+        var trending = try Self.evaluator()
+        var ranging = try Self.evaluator()
+        let t = try #require(trending.evaluate(Self.snapshot(base: Self.state("15m", 0, regime: .trendingUp, warm: true))).signals.first)
+        let r = try #require(ranging.evaluate(Self.snapshot(base: Self.state("15m", 0, regime: .ranging, warm: true))).signals.first)
+        let tv = try #require(t.votes.first { $0.member == .technical })
+        let rv = try #require(r.votes.first { $0.member == .technical })
+        #expect(tv.gate == 1 && rv.gate == 0.25)
+        #expect(abs(rv.weight - 0.25 * tv.weight) < 1e-12)
+        #expect(tv.vote > 0)  // close above rising EMAs, positive MACD, RSI 60
+    }
+
+    @Test func disabledMemberAndThresholds() throws {
+        var e = try Self.evaluator { $0.ensemble.members.technical.enabled = false }
+        let s = try #require(e.evaluate(Self.snapshot(base: Self.state("15m", 0, regime: .trendingUp, warm: true))).signals.first)
+        let tech = try #require(s.votes.first { $0.member == .technical })
+        #expect(tech.abstained && tech.weight == 0 && tech.reason == "disabled")
+        var strict = try Self.evaluator { $0.minConfidence = 100 }
+        #expect(strict.evaluate(Self.snapshot(higher: 0.5)).signals.isEmpty)
+        #expect(strict.openSetups == 1)  // still labelled, for the learned member
+    }
+
+    @Test func killzonesTagOrSuppress() throws {
+        var tag = try Self.evaluator()
+        #expect(tag.evaluate(Self.snapshot(time: Self.noon)).signals.first?.killzone == "New York open")
+        var tagNight = try Self.evaluator()
+        #expect(tagNight.evaluate(Self.snapshot(time: Self.night)).signals.first?.killzone == "Asian")
+        var tagOutside = try Self.evaluator()
+        let outside = try #require(tagOutside.evaluate(Self.snapshot(time: Self.afternoon)).signals.first)
+        #expect(outside.killzone == nil)
+        var suppress = try Self.evaluator(mode: .suppress)
+        #expect(suppress.evaluate(Self.snapshot(time: Self.afternoon)).signals.isEmpty)
+        var suppressInside = try Self.evaluator(mode: .suppress)
+        #expect(suppressInside.evaluate(Self.snapshot(time: Self.noon)).signals.count == 1)
+    }
+
+    @Test func invalidSettingsAreRefused() {
+        var s = StrategySettings()
+        s.signalWeights.structure = 0.9
+        #expect(throws: SMCParameterError.self) {
+            _ = try TenantEvaluator(settings: s, killzones: .init(), timeframe: Self.m15)
+        }
+    }
+}

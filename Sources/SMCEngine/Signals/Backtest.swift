@@ -169,6 +169,8 @@ public struct Backtest: Sendable {
     public var statistics: BacktestStatistics
     public var candles: Int
     public var timeframe: SignalTimeframe
+    /// The learned member's model at the end of the replay (nil if it never had enough labelled setups).
+    public var model: LogisticModel?
 
     public init(candles: CandleSeries, timeframe: SignalTimeframe, configuration: BacktestConfiguration)
         throws(SMCParameterError)
@@ -195,6 +197,7 @@ public struct Backtest: Sendable {
         statistics = BacktestStatistics(trades, open: openSignals.count)
         self.candles = candles.count
         self.timeframe = timeframe
+        model = engine.evaluator.ensemble.model
     }
 
     /// `{"timeframe", "candles", "statistics", "trades": [{signal, outcome, net_r}], "open_signals"}`, snake_case

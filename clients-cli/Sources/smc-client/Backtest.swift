@@ -11,7 +11,7 @@ struct BacktestCommand: ParsableCommand {
         discussion: """
             FILE is a candle CSV as for `analyze`. --config takes a strategy JSON: either the server's strategy
             settings document, or {"strategy": {...}, "killzones": {...}, "costs": {"spread": P, "commission": P}}
-            (every part optional; defaults otherwise). Costs are price units per round trip; --spread and
+            (every part optional; defaults otherwise). --model-out writes the logistic model the replay trained. Costs are price units per round trip; --spread and
             --commission override the file's. Trades use fixed risk (1 R each); R is net of costs.
             Bad input exits with status 2 and prints nothing to standard output.
             """)
@@ -23,6 +23,7 @@ struct BacktestCommand: ParsableCommand {
     @Option(help: "Spread paid per trade, in price units (e.g. 0.0001).") var spread: Double?
     @Option(help: "Commission per trade, in price units.") var commission: Double?
     @Flag(help: "Print JSON (trades and statistics) instead of tables.") var json = false
+    @Option(help: "Write the learned member's final model (versioned JSON) to this file.") var modelOut: String?
 
     func run() throws {
         var configuration = BacktestConfiguration()
@@ -63,6 +64,12 @@ struct BacktestCommand: ParsableCommand {
             result = try Backtest(candles: candles, timeframe: tf, configuration: configuration)
         } catch {
             throw usage(error.message)
+        }
+        if let modelOut {
+            guard let model = result.model else { throw usage("no model to write: too few labelled setups in \(file)") }
+            guard FileManager.default.createFile(atPath: modelOut, contents: Data(model.encoded())) else {
+                throw usage("cannot write \(modelOut)")
+            }
         }
         let output = json ? try result.json() : result.text(decimals: MarketSummary.decimals(candles))
         FileHandle.standardOutput.write(Data((output.hasSuffix("\n") ? output : output + "\n").utf8))
