@@ -208,32 +208,16 @@ public struct MarketSummary: Sendable, Hashable {
                              bias: direction == 1 ? .bullish : .bearish, reason: reason, lastBreak: structureBreak)
     }
 
-    /// Candles of `seconds` each, aligned on UTC midnight (weeks on Mondays); the last one may still be forming.
+    /// Candles of `seconds` each, aligned on UTC midnight (weeks on Mondays), by `CandleAggregator`'s rules; the
+    /// last one may still be forming. `seconds` must be a multiple of the series' bar size.
     static func aggregate(_ candles: CandleSeries, seconds: Int64) -> CandleSeries {
         var out = CandleSeries(capacity: candles.count / Int(Swift.max(1, seconds / 60)) + 1)
-        let shift: Int64 = seconds == 604_800 ? 3 * 86_400 : 0  // 1970-01-01 was a Thursday
-        var current: Candle?
-        var bucket = Int64.min
+        var aggregator = CandleAggregator(base: SignalTimeframe(seconds: barSeconds(candles)),
+                                          target: SignalTimeframe(seconds: seconds))
         for i in 0..<candles.count {
-            let c = candles[i]
-            let b = CivilTime.floorDiv(c.time + shift, seconds)
-            if b != bucket, let done = current {
-                out.append(done)
-                current = nil
-            }
-            bucket = b
-            if var k = current {
-                k.high = Swift.max(k.high, c.high)
-                k.low = Swift.min(k.low, c.low)
-                k.close = c.close
-                k.volume += c.volume
-                current = k
-            } else {
-                current = Candle(time: b * seconds - shift, open: c.open, high: c.high, low: c.low, close: c.close,
-                                 volume: c.volume)
-            }
+            for closed in aggregator.feed(candles[i]) { out.append(closed) }
         }
-        if let done = current { out.append(done) }
+        if let last = aggregator.forming { out.append(last) }
         return out
     }
 

@@ -114,15 +114,8 @@ public struct LogisticModel: Sendable, Hashable, Codable {
     /// Throws `SMCParameterError` code `invalid_model` when the invariants above do not hold.
     public init(featureNames: [String], means: [Double], scales: [Double], weights: [Double], intercept: Double,
                 trainedSamples: Int, trainedFrom: Int64, trainedTo: Int64) throws(SMCParameterError) {
-        self.formatVersion = Self.formatVersion
-        self.featureNames = featureNames
-        self.means = means
-        self.scales = scales
-        self.weights = weights
-        self.intercept = intercept
-        self.trainedSamples = trainedSamples
-        self.trainedFrom = trainedFrom
-        self.trainedTo = trainedTo
+        self.init(unchecked: featureNames, means: means, scales: scales, weights: weights, intercept: intercept,
+                  trainedSamples: trainedSamples, trainedFrom: trainedFrom, trainedTo: trainedTo)
         try validate()
     }
 

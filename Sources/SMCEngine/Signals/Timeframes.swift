@@ -61,6 +61,9 @@ public struct CandleAggregator: Sendable, Hashable, Codable {
     public let target: SignalTimeframe
     private var current: Candle?
 
+    /// The higher candle still being built (not yet closed), if any.
+    public var forming: Candle? { current }
+
     public init(base: SignalTimeframe, target: SignalTimeframe) {
         precondition(target.seconds % base.seconds == 0 && target > base, "target must be a multiple of base")
         self.base = base
