@@ -102,7 +102,8 @@ CREATE TABLE analysis_streams (
     FOREIGN KEY (symbol, timeframe) REFERENCES market_streams (symbol, timeframe)
 );
 
-GRANT SELECT, INSERT ON market_streams TO smc_app, smc_worker;
+GRANT SELECT, INSERT ON market_streams TO smc_app;
+GRANT SELECT, INSERT, UPDATE ON market_streams TO smc_worker;  -- UPDATE: FOR UPDATE takes the stream
 GRANT SELECT, INSERT, DELETE ON pipeline_jobs TO smc_app, smc_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON analysis_streams TO smc_worker;
 
@@ -115,8 +116,7 @@ CREATE TABLE tenant_streams (
     settings_version  text NOT NULL,           -- the strategy/killzones document versions it was built from
     state             bytea NOT NULL,          -- JSON of SMCEngine.TenantEvaluator
     engine_version    integer NOT NULL,
-    started_at        timestamptz NOT NULL,    -- the first candle it evaluated
-    processed_until   timestamptz,
+    subscribed_at     timestamptz NOT NULL,    -- candles received from then on are evaluated (not older history)
     version           bigint NOT NULL DEFAULT 1,
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, symbol, timeframe)

@@ -32,6 +32,8 @@ public struct TestApp: Sendable {
         configuration.migrationsDirectory = TestDatabase.migrationsDirectory
         configuration.databaseMaxConnections = 8
         configuration.logLevel = logger.logLevel
+        // Dozens of apps run at once in one test process: background workers only where a test asks for them.
+        configuration.pipelineWorkers = 0
         configure(&configuration)
 
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)

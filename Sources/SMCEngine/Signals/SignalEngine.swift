@@ -163,7 +163,27 @@ public struct TenantEvaluator: Sendable, Codable {
 
     /// Takes an external alert for this symbol; it votes on setups in the next few candles.
     public mutating func receive(_ alert: ExternalAlert) {
-        if lastExternal.map({ alert.time >= $0.time }) ?? true { lastExternal = alert }
+        if lastExternal.map({ alert.time >= $0.time }) ?? true {
+            lastExternal = alert
+            revision &+= 1
+        }
+    }
+
+    /// Counts the changes to this evaluator's state (not persisted): a caller that stores the state can skip
+    /// writing it when the revision did not move — most candles change nothing for most tenants.
+    public private(set) var revision = 0
+
+    /// The same evaluator under new settings: the ensemble's learning (accuracies, samples, model) is kept; setups
+    /// awaiting their outcome are kept only when `keepOpenSetups` (they belong to the analyzer that made them, so a
+    /// change of detector parameters must drop them).
+    public func reconfigured(settings: StrategySettings, killzones: KillzoneSettings, keepOpenSetups: Bool) throws(SMCParameterError)
+        -> TenantEvaluator
+    {
+        var next = try TenantEvaluator(settings: settings, killzones: killzones, timeframe: timeframe)
+        next.ensemble = ensemble
+        next.lastExternal = lastExternal
+        if keepOpenSetups { next.pending = pending }
+        return next
     }
 
     public mutating func evaluate(_ snapshot: MarketSnapshot) -> EvaluationStep {
@@ -171,6 +191,8 @@ public struct TenantEvaluator: Sendable, Codable {
         let candle = snapshot.candle
 
         // 1. Outcomes decided by this candle.
+        var changed = false
+        defer { if changed { revision &+= 1 } }
         pending.removeAll { p in
             guard let outcome = p.labeler.label(candle, index: snapshot.index, signalID: p.id) else { return false }
             if outcome.kind != .expired {
@@ -184,6 +206,7 @@ public struct TenantEvaluator: Sendable, Codable {
                                     decay: settings.ensemble.decay)
                 }
             }
+            changed = true
             return true
         }
 
@@ -213,6 +236,7 @@ public struct TenantEvaluator: Sendable, Codable {
                     level: settings.confidenceLevels.level(confidence), setup: setup, votes: votes,
                     regime: snapshot.base.regime, killzone: killzone, biases: biases, confluence: confluence))
             }
+            changed = true
             pending.append(Pending(
                 id: id, labeler: OutcomeLabeler(setup: setup, signalIndex: snapshot.index,
                                                 expiryCandles: settings.expiryCandles),

@@ -13,6 +13,8 @@ struct APIHandlers: APIProtocol {
     let admin: AdminService
     let settings: SettingsService
     let apiKeys: APIKeysService
+    let market: MarketDataService
+    let externalAlerts: ExternalAlertsService
     let adminToken: String?
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.

@@ -39,6 +39,12 @@ public struct AppConfiguration: Sendable {
     public var adminToken: String?
     /// `SMC_ALLOW_PRIVATE_TARGETS`: lets user-supplied URLs reach loopback/private addresses.
     public var allowPrivateTargets = false
+    /// `SMC_PIPELINE_WORKERS`: signal-pipeline workers in this process (0: this process only serves HTTP).
+    public var pipelineWorkers = 2
+    /// `SMC_PIPELINE_POLL_MS`: how often an idle worker looks for queued streams.
+    public var pipelinePoll: Duration = .milliseconds(200)
+    /// `SMC_MAINTENANCE_SECONDS`: how often alerts are parsed, closed forming candles re-queued, history pruned.
+    public var maintenanceInterval: Duration = .seconds(2)
     /// `SMC_TELEGRAM_BOT_TOKEN`
     public var telegramBotToken: String?
     /// `SMC_TELEGRAM_API_URL`
@@ -62,6 +68,14 @@ public struct AppConfiguration: Sendable {
         migrationsDirectory = reader.string(forKey: "smc.migrations.dir")
         databaseMaxConnections = reader.int(forKey: "smc.db.max.connections", default: databaseMaxConnections)
         guard databaseMaxConnections >= 2 else { throw Invalid(description: "SMC_DB_MAX_CONNECTIONS must be at least 2") }
+        pipelineWorkers = reader.int(forKey: "smc.pipeline.workers", default: pipelineWorkers)
+        guard (0...64).contains(pipelineWorkers) else { throw Invalid(description: "SMC_PIPELINE_WORKERS must be 0…64") }
+        let pollMS = reader.int(forKey: "smc.pipeline.poll.ms", default: 200)
+        guard (10...60_000).contains(pollMS) else { throw Invalid(description: "SMC_PIPELINE_POLL_MS must be 10…60000") }
+        pipelinePoll = .milliseconds(pollMS)
+        let maintenance = reader.double(forKey: "smc.maintenance.seconds", default: 2)
+        guard maintenance >= 0.1 && maintenance <= 3600 else { throw Invalid(description: "SMC_MAINTENANCE_SECONDS must be 0.1…3600") }
+        maintenanceInterval = .milliseconds(Int64(maintenance * 1000))
         maxBodyBytes = reader.int(forKey: "smc.max.body.bytes", default: maxBodyBytes)
         guard maxBodyBytes >= 1024 else { throw Invalid(description: "SMC_MAX_BODY_BYTES must be at least 1024") }
         let shutdownSeconds = reader.double(forKey: "smc.shutdown.timeout.seconds", default: 25)

@@ -42,11 +42,14 @@ public func buildApplication(
         let accounts = AccountsService(
             database: database, hasher: hasher, plans: plans, throttle: LoginThrottle(database: database), rateLimiter: RateLimiter(),
             sessionTTL: configuration.sessionTTL)
+        let apiKeys = APIKeysService(database: database, plans: plans)
+        let externalAlerts = ExternalAlertsService(database: database, apiKeys: apiKeys)
+        let doorbell = Doorbell()
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
             settings: SettingsService(database: database, plans: plans),
-            apiKeys: APIKeysService(database: database, plans: plans),
+            apiKeys: apiKeys, market: MarketDataService(database: database, doorbell: doorbell), externalAlerts: externalAlerts,
             adminToken: configuration.adminToken)
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
@@ -77,6 +80,11 @@ public func buildApplication(
             app.addServices(EmbeddedPostgresService(cluster: embedded))
         }
         app.addServices(client)
+        // After the pool: shut down before it, so a worker's last transaction can commit.
+        app.addServices(PipelineService(
+            pipeline: Pipeline(database: database, cache: PipelineCache()), alerts: externalAlerts,
+            workers: configuration.pipelineWorkers, pollInterval: configuration.pipelinePoll,
+            maintenanceInterval: configuration.maintenanceInterval, doorbell: doorbell))
         app.beforeServerStarts {
             if configuration.migrateOnStart {
                 let applied = try await migrator.migrate(client: client)

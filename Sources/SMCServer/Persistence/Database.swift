@@ -13,6 +13,8 @@ public struct Database: Sendable {
 
     /// The role that request queries run as; row-level security applies to it.
     public static let applicationRole = "smc_app"
+    /// The pipeline's role: no tenant set, explicit all-tenant policies on the tables it must write.
+    public static let workerRole = "smc_worker"
 
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
@@ -45,10 +47,20 @@ public struct Database: Sendable {
         try await transaction(isolation: isolation, readOnly: readOnly, tenant: nil, body)
     }
 
+    /// A transaction as `smc_worker`, for the pipeline and other background work that spans tenants. Rows it
+    /// writes name their tenant explicitly; it sees tenant tables only where migration 0003 gives it a policy.
+    public func withWorker<Result: Sendable>(
+        isolation: Isolation = .readCommitted,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await transaction(isolation: isolation, readOnly: false, tenant: nil, role: Self.workerRole, body)
+    }
+
     private func transaction<Result: Sendable>(
         isolation: Isolation,
         readOnly: Bool,
         tenant: UUID?,
+        role: String = Database.applicationRole,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await client.withConnection { connection in
@@ -57,7 +69,7 @@ public struct Database: Sendable {
             do {
                 let tenantText = tenant?.uuidString.lowercased() ?? ""
                 try await connection.query(
-                    "SELECT set_config('role', \(Self.applicationRole), true), set_config('smc.tenant_id', \(tenantText), true)",
+                    "SELECT set_config('role', \(role), true), set_config('smc.tenant_id', \(tenantText), true)",
                     logger: logger
                 )
                 let result = try await body(connection)

@@ -93,6 +93,15 @@ extension Watchlist: SettingsDocument {
     }
 }
 
+extension Watchlist {
+    /// A watchlist change queues its active streams for the pipeline, in the same transaction: a new subscription
+    /// gets its analyzer and evaluator at once rather than at the next candle.
+    func stored(_ context: SettingsContext) async throws {
+        let streams = entries.filter { $0.active ?? true }.flatMap { e in e.timeframes.map { "\(e.symbol)/\($0.rawValue)" } }
+        try await MarketDataService.enqueue(streams, context.connection, logger: context.logger)
+    }
+}
+
 extension Killzones: SettingsDocument {
     static let kind = "killzones"
     /// The ICT killzones, New York wall-clock (DESIGN.md §4).

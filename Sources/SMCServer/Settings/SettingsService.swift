@@ -12,6 +12,8 @@ protocol SettingsDocument: Codable, Sendable {
     func validated(_ context: SettingsContext) async throws -> Self
     /// Derived, read-only fields for display (recomputed on every read).
     func annotated(_ context: SettingsContext) async throws -> Self
+    /// Runs in the writing transaction after the document is stored (e.g. queue what it affects).
+    func stored(_ context: SettingsContext) async throws
 }
 
 /// What validation may consult: the tenant's plan and the shared registries, inside the write transaction.
@@ -99,6 +101,7 @@ struct SettingsService: Sendable {
                 VALUES (\(principal.tenantID), \(principal.userID), \(D.kind), \(newVersion), \(body)::jsonb)
                 ON CONFLICT (tenant_id, user_id, kind) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body, updated_at = now()
                 """, logger: logger)
+            try await next.stored(context)
             return (next, newVersion)
         }
     }
@@ -128,6 +131,7 @@ struct SettingsService: Sendable {
 
 extension SettingsDocument {
     func annotated(_ context: SettingsContext) async throws -> Self { self }
+    func stored(_ context: SettingsContext) async throws {}
 }
 
 /// RFC 7386: objects merge key by key, `null` removes, anything else replaces.

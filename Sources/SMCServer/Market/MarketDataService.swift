@@ -1,0 +1,314 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SMCEngine
+
+/// A candle as a feeder, an import or a connector hands it in.
+struct IncomingCandle: Sendable, Hashable {
+    var symbol: String
+    var timeframe: SignalTimeframe
+    /// Open time, epoch seconds UTC.
+    var openTime: Int64
+    var open: Double
+    var high: Double
+    var low: Double
+    var close: Double
+    var volume: Double
+
+    var key: CandleKey { CandleKey(symbol: symbol, timeframe: timeframe.seconds, openTime: openTime) }
+
+    func sameValues(as other: IncomingCandle) -> Bool {
+        open == other.open && high == other.high && low == other.low && close == other.close && volume == other.volume
+    }
+}
+
+struct CandleKey: Sendable, Hashable {
+    var symbol: String
+    var timeframe: Int64
+    var openTime: Int64
+}
+
+struct IngestResult: Sendable, Equatable {
+    var received = 0
+    var inserted = 0
+    var replaced = 0
+    var corrections = 0
+    var unchanged = 0
+    var aggregated = 0
+    /// `SYMBOL/timeframe` of the streams queued for analysis, sorted.
+    var queued: [String] = []
+}
+
+/// Shared market data in: validation, idempotent storage, corrections, aggregation into higher timeframes and the
+/// pipeline's queue — one transaction per batch, so a batch is stored whole or not at all.
+struct MarketDataService: Sendable {
+    let database: Database
+    /// Rung after a batch queued streams, to wake this process's idle pipeline workers.
+    var doorbell: Doorbell?
+    static let maxBatch = 10_000
+
+    var logger: Logger { database.logger }
+
+    /// The feeder key's name, or 401.
+    func authenticateFeeder(authorization: String?) async throws -> String {
+        guard let header = authorization, header.lowercased().hasPrefix("bearer "),
+              let secret = BearerSecret.parse(String(header.dropFirst(7)).trimmingWhitespace(), expecting: .feeder)
+        else { throw Problem.unauthenticated("a feeder key (smcf_…) is required") }
+        let name = try await database.withShared(readOnly: true) { connection in
+            try await connection.query(
+                "SELECT name FROM feeder_keys WHERE key_hash = \(secret.hashBytes) AND revoked_at IS NULL", logger: logger
+            ).collect().first?.decode(String.self)
+        }
+        guard let name else { throw Problem.unauthenticated("the feeder key is not valid or was revoked") }
+        return name
+    }
+
+    /// Checks a batch against the rules of `POST /v1/market/candles`; returns it without exact repeats.
+    /// `fieldPrefix(i)` names candle i in errors (`/candles/i`).
+    func validate(_ candles: [IncomingCandle], fieldPrefix: (Int) -> String = { "/candles/\($0)" }) async throws
+        -> [IncomingCandle]
+    {
+        var problems = FieldErrors()
+        problems.check(candles.count <= Self.maxBatch, "/candles", "at most \(Self.maxBatch) candles per request")
+        try problems.throwIfAny()
+        let known = try await activeSymbols()
+        var seen: [CandleKey: Int] = [:]
+        var unique: [IncomingCandle] = []
+        unique.reserveCapacity(candles.count)
+        for (i, c) in candles.enumerated() {
+            let at = fieldPrefix(i)
+            func fail(_ field: String, _ message: String) throws -> Never {
+                throw Problem.validation([.init(field: at + field, message: message)])
+            }
+            if !known.contains(c.symbol) { try fail("/symbol", "\(c.symbol) is not a known active symbol") }
+            if c.timeframe.bucketStart(c.openTime) != c.openTime {
+                try fail("/open_time", "is not aligned to \(c.timeframe.label) (UTC buckets; weeks start Monday)")
+            }
+            for (name, v) in [("open", c.open), ("high", c.high), ("low", c.low), ("close", c.close)] where !(v.isFinite && v > 0) {
+                try fail("/\(name)", "must be a positive finite price")
+            }
+            if !(c.volume.isFinite && c.volume >= 0) { try fail("/volume", "must be 0 or more") }
+            if c.high < Swift.max(c.open, c.close) { try fail("/high", "is below open or close") }
+            if c.low > Swift.min(c.open, c.close) { try fail("/low", "is above open or close") }
+            if let first = seen[c.key] {
+                if !unique[first].sameValues(as: c) {
+                    try fail("", "repeats candle \(first) (\(c.symbol) \(c.timeframe.label) at the same open_time) with other values")
+                }
+                continue
+            }
+            seen[c.key] = unique.count
+            unique.append(c)
+        }
+        return unique
+    }
+
+    func activeSymbols() async throws -> Set<String> {
+        try await database.withShared(readOnly: true) { connection in
+            var out = Set<String>()
+            for try await symbol in try await connection.query("SELECT symbol FROM symbols WHERE active", logger: logger)
+                .decode(String.self) { out.insert(symbol) }
+            return out
+        }
+    }
+
+    /// Stores a validated batch (see `validate`) in one transaction.
+    func ingest(_ candles: [IncomingCandle], source: String, now: Date = Date()) async throws -> IngestResult {
+        var result = IngestResult(received: candles.count)
+        guard !candles.isEmpty else { return result }
+        let nowSeconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        let stored = try await database.withShared { connection in
+            // 1. New candles.
+            let inserted = try await insert(candles, source: source, connection)
+            result.inserted = inserted.count
+            var closedTouched: [IncomingCandle] = candles.filter { inserted.contains($0.key) }
+
+            // 2. Candles already stored: the same (unchanged), forming (replaced) or closed (a correction).
+            let rest = candles.filter { !inserted.contains($0.key) }
+            if !rest.isEmpty {
+                let stored = try await existing(rest, connection)
+                var replace: [IncomingCandle] = [], correct: [IncomingCandle] = []
+                for c in rest {
+                    guard let old = stored[c.key] else { continue }  // vanished under us: cannot happen inside FOR UPDATE
+                    if old.sameValues(as: c) {
+                        result.unchanged += 1
+                    } else if c.openTime + c.timeframe.seconds > nowSeconds {
+                        replace.append(c)
+                    } else {
+                        correct.append(c)
+                    }
+                }
+                try await update(replace, source: source, connection)
+                try await recordCorrections(correct, source: source, connection)
+                result.replaced = replace.count
+                result.corrections = correct.count
+                closedTouched += replace
+            }
+
+            // 3. Closed candles only from here on: the pipeline never sees a forming one.
+            closedTouched.removeAll { $0.openTime + $0.timeframe.seconds > nowSeconds }
+            var streams = Set(closedTouched.map { "\($0.symbol)/\($0.timeframe.label)" })
+            let groups = Dictionary(grouping: closedTouched) { "\($0.symbol)/\($0.timeframe.seconds)" }
+            for (_, group) in groups.sorted(by: { $0.key < $1.key }) {
+                let first = group[0]
+                let times = group.map(\.openTime)
+                for higher in SignalTimeframe.all where higher > first.timeframe && higher.seconds % first.timeframe.seconds == 0 {
+                    let built = try await aggregate(symbol: first.symbol, from: first.timeframe, to: higher,
+                                                    earliest: times.min()!, latest: times.max()!, now: now, connection)
+                    result.aggregated += built
+                    if built > 0 { streams.insert("\(first.symbol)/\(higher.label)") }
+                }
+            }
+
+            // 4. The pipeline's queue, in this transaction (outbox).
+            result.queued = streams.sorted()
+            try await Self.enqueue(result.queued, connection, logger: logger)
+            return result
+        }
+        if !stored.queued.isEmpty { doorbell?.ring() }
+        return stored
+    }
+
+    /// Queues streams (`SYMBOL/tf`) for the pipeline.
+    static func enqueue(_ streams: [String], _ connection: PostgresConnection, logger: Logger) async throws {
+        guard !streams.isEmpty else { return }
+        let parts = streams.map { $0.split(separator: "/").map(String.init) }
+        let symbols = parts.map { $0[0] }, timeframes = parts.map { $0[1] }
+        try await connection.query(
+            """
+            INSERT INTO market_streams (symbol, timeframe)
+            SELECT * FROM unnest(\(symbols)::text[], \(timeframes)::text[]) ON CONFLICT DO NOTHING
+            """, logger: logger)
+        try await connection.query(
+            "INSERT INTO pipeline_jobs (symbol, timeframe) SELECT * FROM unnest(\(symbols)::text[], \(timeframes)::text[])",
+            logger: logger)
+    }
+
+    private struct Columns {
+        var symbols: [String] = [], timeframes: [String] = [], times: [Date] = []
+        var open: [Double] = [], high: [Double] = [], low: [Double] = [], close: [Double] = [], volume: [Double] = []
+
+        init(_ candles: [IncomingCandle]) {
+            for c in candles {
+                symbols.append(c.symbol)
+                timeframes.append(c.timeframe.label)
+                times.append(Date(timeIntervalSince1970: TimeInterval(c.openTime)))
+                open.append(c.open)
+                high.append(c.high)
+                low.append(c.low)
+                close.append(c.close)
+                volume.append(c.volume)
+            }
+        }
+    }
+
+    private func insert(_ candles: [IncomingCandle], source: String, _ connection: PostgresConnection) async throws
+        -> Set<CandleKey>
+    {
+        let c = Columns(candles)
+        let rows = try await connection.query(
+            """
+            INSERT INTO candles (symbol, timeframe, open_time, open, high, low, close, volume, source)
+            SELECT u.*, \(source) FROM unnest(\(c.symbols)::text[], \(c.timeframes)::text[], \(c.times)::timestamptz[],
+                \(c.open)::float8[], \(c.high)::float8[], \(c.low)::float8[], \(c.close)::float8[], \(c.volume)::float8[])
+                AS u(symbol, timeframe, open_time, open, high, low, close, volume)
+            ON CONFLICT (symbol, timeframe, open_time) DO NOTHING
+            RETURNING symbol, timeframe, open_time
+            """, logger: logger)
+        var out = Set<CandleKey>()
+        for try await (symbol, tf, time) in rows.decode((String, String, Date).self) {
+            out.insert(CandleKey(symbol: symbol, timeframe: SignalTimeframe(label: tf)?.seconds ?? 0,
+                                 openTime: Int64(time.timeIntervalSince1970)))
+        }
+        return out
+    }
+
+    private func existing(_ candles: [IncomingCandle], _ connection: PostgresConnection) async throws
+        -> [CandleKey: IncomingCandle]
+    {
+        let c = Columns(candles)
+        let rows = try await connection.query(
+            """
+            SELECT c.symbol, c.timeframe, c.open_time, c.open, c.high, c.low, c.close, c.volume
+            FROM candles c
+            JOIN unnest(\(c.symbols)::text[], \(c.timeframes)::text[], \(c.times)::timestamptz[]) AS k(symbol, timeframe, open_time)
+              ON c.symbol = k.symbol AND c.timeframe = k.timeframe AND c.open_time = k.open_time
+            FOR UPDATE OF c
+            """, logger: logger)
+        var out: [CandleKey: IncomingCandle] = [:]
+        for try await (symbol, tf, time, o, h, l, cl, v) in rows.decode((String, String, Date, Double, Double, Double, Double, Double).self) {
+            guard let timeframe = SignalTimeframe(label: tf) else { continue }
+            let candle = IncomingCandle(symbol: symbol, timeframe: timeframe, openTime: Int64(time.timeIntervalSince1970),
+                                        open: o, high: h, low: l, close: cl, volume: v)
+            out[candle.key] = candle
+        }
+        return out
+    }
+
+    private func update(_ candles: [IncomingCandle], source: String, _ connection: PostgresConnection) async throws {
+        guard !candles.isEmpty else { return }
+        let c = Columns(candles)
+        try await connection.query(
+            """
+            UPDATE candles SET open = u.open, high = u.high, low = u.low, close = u.close, volume = u.volume,
+                source = \(source), received_at = now()
+            FROM unnest(\(c.symbols)::text[], \(c.timeframes)::text[], \(c.times)::timestamptz[], \(c.open)::float8[],
+                \(c.high)::float8[], \(c.low)::float8[], \(c.close)::float8[], \(c.volume)::float8[])
+                AS u(symbol, timeframe, open_time, open, high, low, close, volume)
+            WHERE candles.symbol = u.symbol AND candles.timeframe = u.timeframe AND candles.open_time = u.open_time
+            """, logger: logger)
+    }
+
+    private func recordCorrections(_ candles: [IncomingCandle], source: String, _ connection: PostgresConnection) async throws {
+        guard !candles.isEmpty else { return }
+        let c = Columns(candles)
+        try await connection.query(
+            """
+            INSERT INTO candle_corrections (symbol, timeframe, open_time, open, high, low, close, volume, source)
+            SELECT u.*, \(source) FROM unnest(\(c.symbols)::text[], \(c.timeframes)::text[], \(c.times)::timestamptz[],
+                \(c.open)::float8[], \(c.high)::float8[], \(c.low)::float8[], \(c.close)::float8[], \(c.volume)::float8[])
+                AS u(symbol, timeframe, open_time, open, high, low, close, volume)
+            """, logger: logger)
+    }
+
+    /// Builds the `to` candles of the buckets around [earliest, latest] from stored `from` candles, when the bucket
+    /// is over (its end ≤ now) and complete (its last `from` candle is stored, or a later one is: a gap). A candle
+    /// fed directly on `to` is never overwritten; an earlier aggregate is updated when its inputs changed.
+    /// Returns how many candles were written.
+    private func aggregate(symbol: String, from: SignalTimeframe, to: SignalTimeframe, earliest: Int64, latest: Int64,
+                           now: Date, _ connection: PostgresConnection) async throws -> Int
+    {
+        let lower = Date(timeIntervalSince1970: TimeInterval(to.bucketStart(earliest) - to.seconds))
+        let upper = Date(timeIntervalSince1970: TimeInterval(to.bucketStart(latest) + to.seconds))
+        let shift: Int64 = to.seconds == 604_800 ? 3 * 86_400 : 0
+        let size = to.seconds, step = from.seconds
+        let rows = try await connection.query(
+            """
+            WITH g AS (
+                SELECT open_time, open, high, low, close, volume,
+                       to_timestamp(floor((extract(epoch FROM open_time) + \(shift)) / \(size)) * \(size) - \(shift)) AS bucket
+                FROM candles
+                WHERE symbol = \(symbol) AND timeframe = \(from.label) AND open_time >= \(lower) AND open_time < \(upper)
+            ), agg AS (
+                SELECT bucket, (array_agg(open ORDER BY open_time))[1] AS open, max(high) AS high, min(low) AS low,
+                       (array_agg(close ORDER BY open_time DESC))[1] AS close, sum(volume) AS volume, max(open_time) AS last
+                FROM g GROUP BY bucket
+            )
+            INSERT INTO candles (symbol, timeframe, open_time, open, high, low, close, volume, source)
+            SELECT \(symbol), \(to.label), bucket, open, high, low, close, volume, \("aggregate:" + from.label) FROM agg
+            WHERE bucket + make_interval(secs => \(size)) <= \(now)
+              AND (last = bucket + make_interval(secs => \(size - step))
+                   OR EXISTS (SELECT 1 FROM candles l WHERE l.symbol = \(symbol) AND l.timeframe = \(from.label)
+                              AND l.open_time >= agg.bucket + make_interval(secs => \(size))))
+            ON CONFLICT (symbol, timeframe, open_time) DO UPDATE
+                SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+                    volume = EXCLUDED.volume, source = EXCLUDED.source, received_at = now()
+                WHERE candles.source LIKE 'aggregate:%'
+                  AND (candles.open, candles.high, candles.low, candles.close, candles.volume)
+                      IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)
+            RETURNING open_time
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+}
