@@ -13,6 +13,8 @@ struct APIHandlers: APIProtocol {
     let admin: AdminService
     let settings: SettingsService
     let apiKeys: APIKeysService
+    let signals: SignalsService
+    let journal: JournalService
     let adminToken: String?
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.
