@@ -15,6 +15,8 @@ struct BadInputTests {
         ("PUT", "/v1/settings/killzones", true), ("PATCH", "/v1/settings/killzones", true),
         ("PUT", "/v1/settings/strategy", true), ("PATCH", "/v1/settings/strategy", true),
         ("PUT", "/v1/settings/alerts", true), ("PATCH", "/v1/settings/alerts", true),
+        ("POST", "/v1/signals/\(UUID())/annotations", true), ("POST", "/v1/journal/trades", true),
+        ("PATCH", "/v1/journal/trades/\(UUID())", true), ("POST", "/v1/journal/trades/\(UUID())/close", true),
     ]
 
     static let bodies: [(String, Data)] = [
@@ -32,11 +34,12 @@ struct BadInputTests {
             try await client.query(
                 """
                 SELECT (SELECT count(*)::int FROM users), (SELECT count(*)::int FROM api_keys),
-                       (SELECT count(*)::int FROM user_settings), (SELECT count(*)::int FROM devices)
+                       (SELECT count(*)::int FROM user_settings), (SELECT count(*)::int FROM devices),
+                       (SELECT count(*)::int FROM trades), (SELECT count(*)::int FROM signal_annotations)
                 """, logger: TestDatabase.logger
-            ).collect().first!.decode((Int, Int, Int, Int).self)
+            ).collect().first!.decode((Int, Int, Int, Int, Int, Int).self)
         }
-        return [row.0, row.1, row.2, row.3]
+        return [row.0, row.1, row.2, row.3, row.4, row.5]
     }
 
     @Test("malformed, mistyped, non-UTF-8, hostile and huge bodies get a 4xx problem and change nothing")

@@ -15,6 +15,8 @@ struct APIHandlers: APIProtocol {
     let apiKeys: APIKeysService
     let market: MarketDataService
     let externalAlerts: ExternalAlertsService
+    let signals: SignalsService
+    let journal: JournalService
     let adminToken: String?
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.

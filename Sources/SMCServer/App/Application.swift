@@ -50,6 +50,8 @@ public func buildApplication(
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
             settings: SettingsService(database: database, plans: plans),
             apiKeys: apiKeys, market: MarketDataService(database: database, doorbell: doorbell), externalAlerts: externalAlerts,
+            signals: SignalsService(database: database, plans: plans, rateLimiter: accounts.rateLimiter),
+            journal: JournalService(database: database),
             adminToken: configuration.adminToken)
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.

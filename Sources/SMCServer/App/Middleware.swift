@@ -116,6 +116,11 @@ struct ProblemMiddleware: RouterMiddleware {
                 "this operation takes a different Content-Type (\(error.request.headerFields[.contentType] ?? "none") was sent)")
         case 400:
             if let decoding = Self.decodingError(in: error.underlyingError) {
+                // Requests without a body can only have failed on a parameter (the runtime decodes query items with
+                // the same machinery as bodies, and says neither which nor where).
+                if [.get, .head, .delete].contains(error.request.method) {
+                    return Self.badParameter(decoding, path: error.request.path ?? "")
+                }
                 return .malformedJSON(Self.describe(decoding))
             }
             return .badRequest(error.causeDescription + ": " + "\(error.underlyingError)")
@@ -128,6 +133,35 @@ struct ProblemMiddleware: RouterMiddleware {
         default:
             return .internalError
         }
+    }
+
+    /// 400 `bad_request` for a query parameter of the wrong type or value, naming it when the error allows: an
+    /// enum value by the value quoted in the error, a number by being the only item that is not one.
+    static func badParameter(_ error: DecodingError, path: String) -> Problem {
+        let items = URLComponents(string: path)?.queryItems ?? []
+        var expected = "a valid value"
+        var candidates: [URLQueryItem] = []
+        switch error {
+        case .typeMismatch(let type, _):
+            expected = type == Int.self ? "an integer" : (type == Double.self ? "a number" : "a \(type)")
+            candidates = items.filter { item in
+                guard let value = item.value else { return true }
+                return type == Int.self ? Int(value) == nil : (type == Double.self ? Double(value) == nil : false)
+            }
+        case .dataCorrupted(let context):
+            if let range = context.debugDescription.range(of: "from invalid String value ") {
+                let value = String(context.debugDescription[range.upperBound...])
+                candidates = items.filter { $0.value == value }
+                expected = "one of the values the API lists"
+            }
+        default:
+            break
+        }
+        guard candidates.count == 1, let name = candidates.first?.name else {
+            return .badRequest("a query parameter has the wrong type or value (\(expected) was expected)")
+        }
+        return .badRequest(
+            "the query parameter \(name) must be \(expected)", fieldErrors: [.init(field: name, message: "must be \(expected)")])
     }
 
     /// The runtime wraps body decoding failures in an internal error type; find the `DecodingError` inside.

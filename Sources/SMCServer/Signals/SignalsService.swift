@@ -1,0 +1,312 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A filter's value for a cursor scope ("" when absent).
+func scopeText<Value>(_ value: Value?) -> String {
+    value.map { "\($0)" } ?? ""
+}
+
+/// Who reads signals: a signed-in device, or a machine key with the `signals_read` scope.
+struct SignalReader: Sendable, Equatable {
+    var tenantID: UUID
+    var userID: UUID
+    /// Machine keys are held to the plan's request budget here (device tokens are, when they authenticate).
+    var viaAPIKey: Bool
+}
+
+struct SignalFilters: Sendable, Equatable {
+    var symbol: String?
+    var timeframe: String?
+    var direction: Int?
+    var minConfidence: Double?
+    var since: Int64?
+    var until: Int64?
+    /// `open`, `target`, `stop`, `expired`.
+    var outcome: String?
+    var limit = 50
+    var cursor: String?
+
+    /// What a cursor is bound to: the filters (not the page size, which may change from page to page).
+    var scope: String {
+        let parts: [String] = [
+            "signals", scopeText(symbol), scopeText(timeframe), scopeText(direction), scopeText(minConfidence),
+            scopeText(since), scopeText(until), scopeText(outcome),
+        ]
+        return parts.joined(separator: "|")
+    }
+}
+
+struct SignalOutcomeRecord: Sendable, Equatable {
+    var kind: String
+    var time: Date
+    var r: Double?
+    var exitPrice: Double?
+}
+
+struct AnnotationRecord: Sendable, Equatable {
+    var note: String?
+    var tags: [String]
+    var taken: Bool
+    var updatedAt: Date
+}
+
+/// The engine's `Signal` as the pipeline stores it in `signals.detail` (JSONEncoder, snake_case keys), read
+/// leniently: a field the engine stops writing leaves a gap in the detail, not an error.
+struct EngineSignalDetail: Sendable, Decodable, Equatable {
+    struct Zone: Sendable, Decodable, Equatable {
+        var kind: String?
+        var direction: Int?
+        var top: Double?
+        var bottom: Double?
+        var time: Int64?
+        var formedIndex: Int?
+        var formedTime: Int64?
+    }
+    struct Setup: Sendable, Decodable, Equatable {
+        var zone: Zone?
+    }
+    struct Vote: Sendable, Decodable, Equatable {
+        var member: String
+        var vote: Double
+        var weight: Double
+        var gate: Double
+        var abstained: Bool
+        var reason: String
+    }
+    struct Bias: Sendable, Decodable, Equatable {
+        var timeframe: String
+        var score: Double
+        var level: String
+    }
+    var setup: Setup?
+    var votes: [Vote]?
+    var biases: [Bias]?
+
+    static func decode(_ json: String) -> EngineSignalDetail? {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try? decoder.decode(EngineSignalDetail.self, from: Data(json.utf8))
+    }
+}
+
+struct SignalRecord: Sendable {
+    var id: UUID
+    var symbol: String
+    var timeframe: String
+    var direction: Int
+    var setupType: String
+    var confidence: Double
+    var level: String
+    var candleTime: Date
+    var closeTime: Date
+    var entry: Double
+    var stop: Double
+    var targets: [Double]
+    var rewardRisk: Double
+    var regime: String?
+    var killzone: String?
+    var confluence: Double
+    var outcome: SignalOutcomeRecord?
+    var annotation: AnnotationRecord?
+    /// The page position of this row (candle time in microseconds).
+    var candleMicros: Int64
+    /// Only read for the detail view.
+    var detail: EngineSignalDetail?
+}
+
+struct SignalPageRecord: Sendable {
+    var signals: [SignalRecord]
+    var nextCursor: String?
+}
+
+/// Reads the tenant's signals (never writes them: the pipeline does) and keeps the user's annotations on them.
+///
+/// A signal older than the plan's `history_days` (by candle time) is invisible: not listed, 404 by id, not
+/// annotatable, as if it did not exist.
+struct SignalsService: Sendable {
+    let database: Database
+    let plans: PlansService
+    let rateLimiter: RateLimiter
+    var logger: Logger { database.logger }
+
+    static let columns = """
+        s.signal_id, s.symbol, s.timeframe, s.direction, s.setup_type, s.confidence, s.level, s.candle_time, s.close_time,
+        s.entry, s.stop, s.targets, s.reward_risk, s.regime, s.killzone, s.confluence,
+        s.outcome, s.outcome_time, s.outcome_r, s.exit_price,
+        a.signal_id IS NOT NULL AS annotated, a.note, a.tags, a.taken, a.updated_at AS annotated_at,
+        (extract(epoch FROM s.candle_time) * 1000000)::int8 AS candle_micros
+        """
+
+    /// The plan's horizon for `tenant`, after charging a machine key's request to the plan's budget.
+    private func historyDays(_ reader: SignalReader, _ connection: PostgresConnection) async throws -> Int {
+        let plan = try await plans.plan(forTenant: reader.tenantID, connection)
+        if reader.viaAPIKey { try rateLimiter.admit(tenant: reader.tenantID, limit: plan.apiRequestsPerMinute) }
+        return plan.historyDays
+    }
+
+    func list(_ reader: SignalReader, _ filters: SignalFilters) async throws -> SignalPageRecord {
+        let after = try filters.cursor.map { try PageCursor.decode($0, scope: filters.scope) }
+        return try await database.withTenant(reader.tenantID, readOnly: true) { connection in
+            let days = try await historyDays(reader, connection)
+            var query = SQLWhere()
+            query.add("s.tenant_id = \(query.bind(reader.tenantID))")
+            query.add("s.candle_time >= now() - make_interval(days => \(query.bind(days))::int)")
+            if let symbol = filters.symbol { query.add("s.symbol = \(query.bind(symbol))") }
+            if let timeframe = filters.timeframe { query.add("s.timeframe = \(query.bind(timeframe))") }
+            if let direction = filters.direction { query.add("s.direction = \(query.bind(direction))::int2") }
+            if let confidence = filters.minConfidence { query.add("s.confidence >= \(query.bind(confidence))") }
+            if let since = filters.since { query.add("s.candle_time >= \(query.time(since))") }
+            if let until = filters.until { query.add("s.candle_time < \(query.time(until))") }
+            switch filters.outcome {
+            case nil: break
+            case "open"?: query.add("s.outcome IS NULL")
+            case let outcome?: query.add("s.outcome = \(query.bind(outcome))")
+            }
+            if let after {
+                query.add("(s.candle_time, s.signal_id) < (\(query.time(after.micros)), \(query.bind(after.id)))")
+            }
+            let sql = """
+                SELECT \(Self.columns)
+                FROM signals s
+                LEFT JOIN signal_annotations a ON a.tenant_id = s.tenant_id AND a.signal_id = s.signal_id
+                WHERE \(query.clauses)
+                ORDER BY s.candle_time DESC, s.signal_id DESC
+                LIMIT \(query.bind(filters.limit + 1))
+                """
+            var signals = try await connection.query(query.query(sql), logger: logger).collect().map { try Self.decode($0) }
+            var next: String?
+            if signals.count > filters.limit {
+                signals.removeLast()
+                next = signals.last.map { PageCursor(micros: $0.candleMicros, id: $0.id).encoded(scope: filters.scope) }
+            }
+            return SignalPageRecord(signals: signals, nextCursor: next)
+        }
+    }
+
+    func detail(_ reader: SignalReader, id: UUID) async throws -> SignalRecord {
+        try await database.withTenant(reader.tenantID, readOnly: true) { connection in
+            let days = try await historyDays(reader, connection)
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.columns), s.detail::text AS detail
+                FROM signals s
+                LEFT JOIN signal_annotations a ON a.tenant_id = s.tenant_id AND a.signal_id = s.signal_id
+                WHERE s.tenant_id = \(reader.tenantID) AND s.signal_id = \(id)
+                  AND s.candle_time >= now() - make_interval(days => \(days)::int)
+                """, logger: logger
+            ).collect()
+            guard let row = rows.first else { throw Problem.notFound("no such signal") }
+            var signal = try Self.decode(row)
+            let json = try row.makeRandomAccess()["detail"].decode(String.self)
+            signal.detail = EngineSignalDetail.decode(json)
+            if signal.detail == nil {
+                logger.warning("unreadable signal detail", metadata: ["signal_id": "\(id)"])
+            }
+            return signal
+        }
+    }
+
+    /// Upserts the annotation: members given replace the stored ones, the others keep their value.
+    func annotate(_ principal: Principal, id: UUID, note: String?, tags: [String]?, taken: Bool?) async throws -> AnnotationRecord {
+        var problems = FieldErrors()
+        if let note {
+            problems.check(note.count <= 10_000, "/note", "must be at most 10000 characters")
+            problems.check(!note.contains("\u{0}"), "/note", "must not contain NUL characters")
+        }
+        // An empty note removes the note; an absent one keeps it.
+        let newNote = note.flatMap { $0.isEmpty ? nil : $0 }
+        let cleanTags = tags.map { JournalRules.tags($0, into: &problems) }
+        try problems.throwIfAny()
+        return try await database.withTenant(principal.tenantID) { connection in
+            let days = try await plans.plan(forTenant: principal.tenantID, connection).historyDays
+            let visible = try await connection.query(
+                """
+                SELECT 1 FROM signals WHERE tenant_id = \(principal.tenantID) AND signal_id = \(id)
+                  AND candle_time >= now() - make_interval(days => \(days)::int)
+                """, logger: logger
+            ).collect()
+            guard !visible.isEmpty else { throw Problem.notFound("no such signal") }
+            let version = try await SyncCounter.bump(.journal, tenant: principal.tenantID, connection, logger: logger)
+            let row = try await connection.query(
+                """
+                INSERT INTO signal_annotations AS a (tenant_id, signal_id, note, tags, taken, sync_version)
+                VALUES (\(principal.tenantID), \(id), \(newNote), \(cleanTags ?? []), \(taken ?? false), \(version))
+                ON CONFLICT (tenant_id, signal_id) DO UPDATE SET
+                    note = CASE WHEN \(note == nil) THEN a.note ELSE EXCLUDED.note END,
+                    tags = CASE WHEN \(cleanTags == nil) THEN a.tags ELSE EXCLUDED.tags END,
+                    taken = CASE WHEN \(taken == nil) THEN a.taken ELSE EXCLUDED.taken END,
+                    updated_at = now(), sync_version = EXCLUDED.sync_version
+                RETURNING note, tags, taken, updated_at
+                """, logger: logger
+            ).collect().first!
+            let (note, tags, taken, updated) = try row.decode((String?, [String], Bool, Date).self)
+            return AnnotationRecord(note: note, tags: tags, taken: taken, updatedAt: updated)
+        }
+    }
+
+    static func decode(_ row: PostgresRow) throws -> SignalRecord {
+        let r = row.makeRandomAccess()
+        var outcome: SignalOutcomeRecord?
+        if let kind = try r["outcome"].decode(String?.self) {
+            outcome = SignalOutcomeRecord(
+                kind: kind, time: try r["outcome_time"].decode(Date?.self) ?? r["close_time"].decode(Date.self),
+                r: try r["outcome_r"].decode(Double?.self), exitPrice: try r["exit_price"].decode(Double?.self))
+        }
+        var annotation: AnnotationRecord?
+        if try r["annotated"].decode(Bool.self) {
+            annotation = AnnotationRecord(
+                note: try r["note"].decode(String?.self), tags: try r["tags"].decode([String].self),
+                taken: try r["taken"].decode(Bool.self), updatedAt: try r["annotated_at"].decode(Date.self))
+        }
+        return SignalRecord(
+            id: try r["signal_id"].decode(UUID.self), symbol: try r["symbol"].decode(String.self),
+            timeframe: try r["timeframe"].decode(String.self), direction: Int(try r["direction"].decode(Int16.self)),
+            setupType: try r["setup_type"].decode(String.self), confidence: try r["confidence"].decode(Double.self),
+            level: try r["level"].decode(String.self), candleTime: try r["candle_time"].decode(Date.self),
+            closeTime: try r["close_time"].decode(Date.self), entry: try r["entry"].decode(Double.self),
+            stop: try r["stop"].decode(Double.self), targets: try r["targets"].decode([Double].self),
+            rewardRisk: try r["reward_risk"].decode(Double.self), regime: try r["regime"].decode(String?.self),
+            killzone: try r["killzone"].decode(String?.self), confluence: try r["confluence"].decode(Double.self),
+            outcome: outcome, annotation: annotation, candleMicros: try r["candle_micros"].decode(Int64.self), detail: nil)
+    }
+}
+
+/// A WHERE clause built from optional filters, with bound parameters.
+struct SQLWhere {
+    private(set) var parts: [String] = []
+    private(set) var binds = PostgresBindings()
+
+    /// Binds `value` and returns its placeholder.
+    mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value) -> String {
+        binds.append(value)
+        return "$\(binds.count)"
+    }
+
+    /// A `timestamptz` from microseconds since 1970, exactly.
+    mutating func time(_ micros: Int64) -> String {
+        "(timestamptz 'epoch' + \(bind(micros))::int8 * interval '1 microsecond')"
+    }
+
+    mutating func add(_ clause: String) { parts.append(clause) }
+
+    var clauses: String { parts.joined(separator: " AND ") }
+
+    func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
+}
+
+/// The per-tenant, per-stream change counters of the sync protocol (DESIGN.md §5): bumped inside the writing
+/// transaction, so version order is commit order; the row lock serialises the tenant's writers on the stream.
+enum SyncCounter {
+    enum Stream: String { case signals, journal }
+
+    static func bump(_ stream: Stream, tenant: UUID, _ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        try await connection.query(
+            """
+            INSERT INTO sync_counters AS c (tenant_id, stream, version) VALUES (\(tenant), \(stream.rawValue), 1)
+            ON CONFLICT (tenant_id, stream) DO UPDATE SET version = c.version + 1
+            RETURNING version
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+    }
+}

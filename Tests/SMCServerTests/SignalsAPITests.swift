@@ -1,0 +1,512 @@
+import Foundation
+import PostgresNIO
+import SMCTestSupport
+import Testing
+
+@testable import SMCServer
+
+/// A `signals` row as the pipeline writes it, with `detail` holding the engine's `Signal` JSON
+/// (`JSONEncoder`, sorted keys, snake_case, epoch-second times).
+struct SignalRow: Sendable {
+    var id = UUID()
+    var symbol = "EURUSD"
+    var timeframe = "15m"
+    var direction = 1
+    var setupType = "fair_value_gap"
+    var confidence = 57.07
+    var level = "MEDIUM"
+    /// Seconds since 1970, a multiple of the timeframe.
+    var candleTime: Int64
+    var entry = 1.0850
+    var stop = 1.0830
+    var targets = [1.0910, 1.0950]
+    var regime: String? = "trending_up"
+    var killzone: String? = "London open"
+    var confluence = 0.0734
+    var outcome: String?
+    var outcomeR: Double?
+    var exitPrice: Double?
+    /// Overrides the generated detail (e.g. a real engine signal from the golden fixture).
+    var detailJSON: String?
+
+    var seconds: Int64 { ["1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400][timeframe] ?? 900 }
+    var closeTime: Int64 { candleTime + seconds }
+    var outcomeTime: Int64 { closeTime + 6 * seconds }
+    var rewardRisk: Double { abs(targets[0] - entry) / abs(entry - stop) }
+    var zoneTop: Double { direction > 0 ? entry - 0.0004 : stop - 0.0006 }
+    var zoneBottom: Double { direction > 0 ? stop + 0.0006 : entry + 0.0004 }
+    var zoneTime: Int64 { candleTime - 7 * seconds }
+    var zoneFormedTime: Int64 { candleTime - 5 * seconds }
+
+    /// Whole seconds, aligned on the timeframe, `ago` before now.
+    static func time(ago: TimeInterval, timeframe: Int64 = 900) -> Int64 {
+        let now = Int64(Date().timeIntervalSince1970 - ago)
+        return now - now % timeframe
+    }
+
+    var detail: String {
+        if let detailJSON { return detailJSON }
+        let object: [String: Any] = [
+            "id": "\(setupType == "order_block" ? "ob" : "fvg"):\(direction > 0 ? "bull" : "bear"):\(zoneTime)@\(candleTime)",
+            "timeframe": timeframe, "candle_time": candleTime, "close_time": closeTime, "direction": direction,
+            "confidence": confidence, "level": level,
+            "setup": [
+                "direction": direction, "entry": entry, "stop": stop, "targets": targets, "reward_risk": rewardRisk,
+                "zone": [
+                    "kind": setupType, "direction": direction, "top": zoneTop, "bottom": zoneBottom, "time": zoneTime,
+                    "formed_index": 337, "formed_time": zoneFormedTime,
+                ],
+            ] as [String: Any],
+            "votes": [
+                ["member": "smc", "vote": 0.33, "weight": 1, "gate": 1, "abstained": false, "reason": "\(setupType) retest, R:R 3.14"],
+                ["member": "technical", "vote": 0.81, "weight": 1, "gate": 1, "abstained": false, "reason": "EMA trend 1.00"],
+                ["member": "learned", "vote": 0, "weight": 0, "gate": 1, "abstained": true, "reason": "not trained yet"],
+                ["member": "external", "vote": 0, "weight": 0, "gate": 1, "abstained": true, "reason": "no recent external alert"],
+            ],
+            "regime": regime as Any, "killzone": killzone as Any,
+            "biases": [
+                ["timeframe": timeframe, "score": 15.15, "level": "NEUTRAL"], ["timeframe": "1h", "score": 62.5, "level": "MEDIUM"],
+                ["timeframe": "4h", "score": -80, "level": "HIGH"],
+            ],
+            "confluence": confluence,
+        ]
+        return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+
+extension TestApp {
+    /// The tenant id of a signed-up session.
+    static func tenant(_ session: [String: Any]) throws -> UUID {
+        try #require(UUID(uuidString: (session["tenant"] as? [String: Any])?["id"] as? String ?? ""))
+    }
+
+    /// Inserts signal rows for `tenant` as the pipeline would: one transaction as `smc_worker` (whose policy on
+    /// `signals` spans tenants), each row bumping the tenant's `signals` sync counter.
+    func insertSignals(_ rows: [SignalRow], tenant: UUID) async throws {
+        do { try await insertSignalRows(rows, tenant: tenant) } catch { throw TestFailure(String(reflecting: error)) }
+    }
+
+    private func insertSignalRows(_ rows: [SignalRow], tenant: UUID) async throws {
+        try await PostgresClient.withRunning(database, logger: TestDatabase.logger, maxConnections: 1) { client in
+            try await client.withConnection { connection in
+                let logger = TestDatabase.logger
+                try await connection.query("BEGIN", logger: logger)
+                try await connection.query("SELECT set_config('role', 'smc_worker', true)", logger: logger)
+                for row in rows {
+                    let version = try await connection.query(
+                        """
+                        INSERT INTO sync_counters AS c (tenant_id, stream, version) VALUES (\(tenant), 'signals', 1)
+                        ON CONFLICT (tenant_id, stream) DO UPDATE SET version = c.version + 1 RETURNING version
+                        """, logger: logger
+                    ).collect().first!.decode(Int64.self)
+                    let key = "\(row.setupType == "order_block" ? "ob" : "fvg"):\(row.direction > 0 ? "bull" : "bear"):\(row.zoneTime)@\(row.candleTime)#\(row.id)"
+                    try await connection.query(
+                        """
+                        INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence, level,
+                                             candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence,
+                                             detail, outcome, outcome_time, outcome_r, exit_price, sync_version)
+                        VALUES (\(tenant), \(row.id), \(key), \(row.symbol), \(row.timeframe), \(Int16(row.direction)), \(row.setupType),
+                                \(row.confidence), \(row.level), to_timestamp(\(row.candleTime)), to_timestamp(\(row.closeTime)),
+                                \(row.entry), \(row.stop), \(row.targets), \(row.rewardRisk), \(row.regime), \(row.killzone),
+                                \(row.confluence), \(row.detail)::jsonb, \(row.outcome),
+                                \(row.outcome == nil ? nil : Date(timeIntervalSince1970: TimeInterval(row.outcomeTime))),
+                                \(row.outcomeR), \(row.exitPrice), \(version))
+                        """, logger: logger)
+                }
+                try await connection.query("COMMIT", logger: logger)
+            }
+        }
+    }
+
+    /// Moves the account to `plan` (the app must run with `adminToken` "op"), e.g. for the request budget of
+    /// tests that page a lot.
+    func changePlan(_ email: String, to plan: String) async throws {
+        let response = try await json(.POST, "/v1/admin/plan-changes", ["email": email, "plan": plan], headers: [("authorization", "Bearer op")])
+        guard response.status == 200 else { throw TestFailure("plan change → \(response.status) \(response.body)") }
+    }
+
+    /// A number the test database answers (as its superuser, which row-level security does not hold).
+    func scalar(_ sql: String) async throws -> Int {
+        try await PostgresClient.withRunning(database, logger: TestDatabase.logger, maxConnections: 1) { client in
+            try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger).collect().first!.decode(Int.self)
+        }
+    }
+
+    /// Every page of a list, following `next_cursor`; fails on a page that repeats an id.
+    func allPages(_ path: String, token: String, key: String, limit: Int) async throws -> [String] {
+        var ids: [String] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            let separator = path.contains("?") ? "&" : "?"
+            let url = path + separator + "limit=\(limit)" + (cursor.map { "&cursor=\($0)" } ?? "")
+            let response = try await json(.GET, url, token: token)
+            guard response.status == 200 else { throw TestFailure("\(url) → \(response.status) \(response.body)") }
+            let body = try response.json()
+            let items = try #require(body[key] as? [[String: Any]])
+            #expect(items.count <= limit)
+            ids += items.compactMap { $0["id"] as? String }
+            cursor = body["next_cursor"] as? String
+            #expect((body["has_more"] as? Bool) == (cursor != nil))
+            pages += 1
+            if pages > 1000 { throw TestFailure("pagination does not end") }
+        } while cursor != nil
+        return ids
+    }
+}
+
+/// The expected listing order: candle time descending, then id descending (as PostgreSQL orders uuids).
+func newestFirst(_ rows: [SignalRow]) -> [String] {
+    rows.sorted { a, b in
+        a.candleTime != b.candleTime ? a.candleTime > b.candleTime : a.id.uuidString.lowercased() > b.id.uuidString.lowercased()
+    }.map { $0.id.uuidString.lowercased() }
+}
+
+func iso(_ seconds: Int64) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+}
+
+@Suite("Signals: reading the tenant's signals and annotating them")
+struct SignalsAPITests {
+    /// Twelve signals over the last days: two symbols, two timeframes, both directions, every outcome, and two
+    /// sharing a candle time (the id breaks the tie).
+    static func sampleRows() -> [SignalRow] {
+        let base = SignalRow.time(ago: 3 * 86400, timeframe: 3600)
+        var rows: [SignalRow] = []
+        let outcomes: [(String?, Double?, Double?)] = [(nil, nil, nil), ("target", 3.1, 1.0910), ("stop", -1, 1.0830), ("expired", 0.2, 1.0854)]
+        for i in 0..<12 {
+            var row = SignalRow(candleTime: base + Int64(i) * 3600)
+            row.symbol = i % 3 == 0 ? "GBPUSD" : "EURUSD"
+            row.timeframe = i % 2 == 0 ? "15m" : "1h"
+            row.direction = i % 4 < 2 ? 1 : -1
+            if row.direction < 0 { (row.entry, row.stop, row.targets) = (1.0850, 1.0870, [1.0790, 1.0750]) }
+            row.confidence = 40 + Double(i) * 5
+            row.level = row.confidence >= 75 ? "HIGH" : row.confidence >= 55 ? "MEDIUM" : "LOW"
+            (row.outcome, row.outcomeR, row.exitPrice) = outcomes[i % 4]
+            row.setupType = i % 2 == 0 ? "order_block" : "fair_value_gap"
+            row.killzone = i % 5 == 0 ? nil : "New York open"
+            rows.append(row)
+        }
+        rows[7].candleTime = rows[6].candleTime  // a tie on time
+        return rows
+    }
+
+    @Test("the list is newest first, and each filter (alone and combined) returns exactly the matching signals")
+    func filters() async throws {
+        try await TestApp.run { app in
+            let (token, session, _) = try await app.signup()
+            let rows = Self.sampleRows()
+            try await app.insertSignals(rows, tenant: try TestApp.tenant(session))
+
+            let all = try await app.json(.GET, "/v1/signals?limit=500", token: token)
+            #expect(all.status == 200, "\(all.body)")
+            let listed = try #require(try all.json()["signals"] as? [[String: Any]])
+            #expect(listed.map { $0["id"] as? String } == newestFirst(rows))
+            #expect(try all.json()["has_more"] as? Bool == false && all.json()["next_cursor"] == nil)
+
+            let t6 = rows[6].candleTime, t9 = rows[9].candleTime
+            let cases: [(String, (SignalRow) -> Bool)] = [
+                ("symbol=GBPUSD", { $0.symbol == "GBPUSD" }),
+                ("symbol=gbp/usd", { $0.symbol == "GBPUSD" }),
+                ("timeframe=1h", { $0.timeframe == "1h" }),
+                ("direction=long", { $0.direction == 1 }),
+                ("direction=short", { $0.direction == -1 }),
+                ("min_confidence=75", { $0.confidence >= 75 }),
+                ("outcome=open", { $0.outcome == nil }),
+                ("outcome=target", { $0.outcome == "target" }),
+                ("outcome=stop", { $0.outcome == "stop" }),
+                ("outcome=expired", { $0.outcome == "expired" }),
+                ("since=\(iso(t6))", { $0.candleTime >= t6 }),
+                ("until=\(iso(t6))", { $0.candleTime < t6 }),
+                ("since=\(iso(t6))&until=\(iso(t9))", { $0.candleTime >= t6 && $0.candleTime < t9 }),
+                ("since=\(iso(t6).replacingOccurrences(of: "Z", with: "+00:00"))", { $0.candleTime >= t6 }),
+                ("symbol=EURUSD&direction=short&timeframe=1h", { $0.symbol == "EURUSD" && $0.direction == -1 && $0.timeframe == "1h" }),
+                ("symbol=USDJPY", { _ in false }),
+            ]
+            for (query, matches) in cases {
+                let response = try await app.json(.GET, "/v1/signals?\(query.replacingOccurrences(of: "+", with: "%2B"))", token: token)
+                #expect(response.status == 200, "\(query) → \(response.body)")
+                let ids = (try response.json()["signals"] as? [[String: Any]])?.map { $0["id"] as? String }
+                #expect(ids == newestFirst(rows.filter(matches)), "\(query)")
+            }
+        }
+    }
+
+    @Test("pages of every size from 1 to n+1 list every signal exactly once, in order; filters hold across pages")
+    func pagination() async throws {
+        try await TestApp.run(configure: { $0.adminToken = "op" }) { app in
+            let (token, session, email) = try await app.signup()
+            try await app.changePlan(email, to: "team")  // the free plan's 60 requests a minute are too few for this walk
+            let rows = Self.sampleRows()
+            try await app.insertSignals(rows, tenant: try TestApp.tenant(session))
+            for size in 1...(rows.count + 1) {
+                let ids = try await app.allPages("/v1/signals", token: token, key: "signals", limit: size)
+                #expect(ids == newestFirst(rows), "page size \(size)")
+            }
+            for size in [1, 2, 5] {
+                let ids = try await app.allPages("/v1/signals?direction=long&outcome=open", token: token, key: "signals", limit: size)
+                #expect(ids == newestFirst(rows.filter { $0.direction == 1 && $0.outcome == nil }), "page size \(size)")
+            }
+            let first = try await app.json(.GET, "/v1/signals?limit=3", token: token).json()
+            #expect(first["has_more"] as? Bool == true)
+            let cursor = try #require(first["next_cursor"] as? String)
+            #expect(try await app.json(.GET, "/v1/signals?limit=3&cursor=\(cursor)", token: token).status == 200)
+        }
+    }
+
+    @Test("a tampered, foreign or malformed cursor is 400 invalid_cursor; bad query values are 400 naming the parameter")
+    func badQueries() async throws {
+        try await TestApp.run { app in
+            let (token, session, _) = try await app.signup()
+            try await app.insertSignals(Self.sampleRows(), tenant: try TestApp.tenant(session))
+            let cursor = try #require(try await app.json(.GET, "/v1/signals?limit=2", token: token).json()["next_cursor"] as? String)
+            var tampered = Array(cursor)
+            for i in [0, tampered.count / 2, tampered.count - 1] {
+                var copy = tampered
+                copy[i] = copy[i] == "A" ? "B" : "A"
+                let response = try await app.json(.GET, "/v1/signals?limit=2&cursor=\(String(copy))", token: token)
+                #expect(response.status == 400 && response.problemCode == "invalid_cursor", "\(response.body)")
+            }
+            tampered.removeLast()
+            for bad in [String(tampered), "abc", "", "%00%01", String(repeating: "A", count: 300)] {
+                let response = try await app.json(.GET, "/v1/signals?limit=2&cursor=\(bad)", token: token)
+                #expect(response.status == 400 && response.problemCode == "invalid_cursor", "\(bad) → \(response.body)")
+            }
+            // A cursor belongs to its filters (the page size may change).
+            for other in ["limit=2&symbol=EURUSD", "limit=2&direction=long", "limit=2&min_confidence=0"] {
+                let response = try await app.json(.GET, "/v1/signals?\(other)&cursor=\(cursor)", token: token)
+                #expect(response.status == 400 && response.problemCode == "invalid_cursor", "\(other)")
+            }
+            let resized = try await app.json(.GET, "/v1/signals?limit=5&cursor=\(cursor)", token: token)
+            #expect(try resized.status == 200 && (resized.json()["signals"] as? [Any])?.count == 5)
+            // Nor does a signals cursor work on the journal.
+            let journal = try await app.json(.GET, "/v1/journal/trades?limit=2&cursor=\(cursor)", token: token)
+            #expect(journal.status == 400 && journal.problemCode == "invalid_cursor")
+
+            let cases: [(String, String)] = [
+                ("limit=0", "limit"), ("limit=501", "limit"), ("limit=x", "limit"), ("min_confidence=101", "min_confidence"),
+                ("min_confidence=abc", "min_confidence"), ("since=yesterday", "since"), ("until=2025-13-01T00:00:00Z", "until"),
+                ("since=2025-02-30T00:00:00Z", "since"), ("direction=up", "direction"), ("timeframe=2h", "timeframe"),
+                ("outcome=won", "outcome"), ("symbol=%00", "symbol"), ("symbol=AB", "symbol"),
+            ]
+            for (query, field) in cases {
+                let response = try await app.json(.GET, "/v1/signals?\(query)", token: token)
+                #expect(response.status == 400, "\(query) → \(response.status) \(response.body)")
+                #expect(response.header("content-type") == "application/problem+json")
+                #expect(response.body.contains(field), "\(query) → \(response.body)")
+            }
+        }
+    }
+
+    @Test("the detail carries votes, the zone (RFC 3339 times), biases, the setup, the outcome and the annotation")
+    func detail() async throws {
+        try await TestApp.run { app in
+            let (token, session, _) = try await app.signup()
+            var row = SignalRow(candleTime: SignalRow.time(ago: 86400))
+            row.setupType = "order_block"
+            (row.outcome, row.outcomeR, row.exitPrice) = ("target", 3.0, 1.0910)
+            var open = SignalRow(candleTime: SignalRow.time(ago: 3600))
+            open.killzone = nil
+            open.regime = nil
+            try await app.insertSignals([row, open], tenant: try TestApp.tenant(session))
+
+            let response = try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: token)
+            #expect(response.status == 200, "\(response.body)")
+            let body = try response.json()
+            #expect(body["id"] as? String == row.id.uuidString.lowercased())
+            #expect(body["symbol"] as? String == "EURUSD" && body["timeframe"] as? String == "15m")
+            #expect(body["direction"] as? String == "long" && body["setup_type"] as? String == "order_block")
+            #expect(body["confidence"] as? Double == 57.07 && body["level"] as? String == "MEDIUM")
+            #expect(body["candle_time"] as? String == iso(row.candleTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(body["close_time"] as? String == iso(row.closeTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(body["entry"] as? Double == 1.0850 && body["stop"] as? Double == 1.0830)
+            #expect(body["targets"] as? [Double] == [1.0910, 1.0950])
+            #expect(abs((body["reward_risk"] as? Double ?? 0) - 3.0) < 1e-9)
+            #expect(body["regime"] as? String == "trending_up" && body["killzone"] as? String == "London open")
+            #expect(body["confluence"] as? Double == 0.0734)
+            let outcome = try #require(body["outcome"] as? [String: Any])
+            #expect(outcome["kind"] as? String == "target" && outcome["r"] as? Double == 3.0 && outcome["exit_price"] as? Double == 1.0910)
+            #expect(outcome["time"] as? String == iso(row.outcomeTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(body["annotation"] == nil)
+            let votes = try #require(body["votes"] as? [[String: Any]])
+            #expect(votes.map { $0["member"] as? String } == ["smc", "technical", "learned", "external"])
+            #expect(votes[0]["vote"] as? Double == 0.33 && votes[2]["abstained"] as? Bool == true)
+            #expect(votes[3]["reason"] as? String == "no recent external alert")
+            let zone = try #require(body["zone"] as? [String: Any])
+            #expect(zone["kind"] as? String == "order_block" && zone["direction"] as? String == "long")
+            #expect(zone["top"] as? Double == row.zoneTop && zone["bottom"] as? Double == row.zoneBottom)
+            #expect(zone["time"] as? String == iso(row.zoneTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(zone["formed_time"] as? String == iso(row.zoneFormedTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(zone["formed_index"] as? Int == 337)
+            let biases = try #require(body["biases"] as? [[String: Any]])
+            #expect(biases.map { $0["timeframe"] as? String } == ["15m", "1h", "4h"])
+            #expect(biases[2]["score"] as? Double == -80 && biases[2]["level"] as? String == "HIGH")
+
+            // Undecided, outside every killzone, no regime yet: those members are absent; the list has no detail members.
+            let openBody = try await app.json(.GET, "/v1/signals/\(open.id.uuidString.lowercased())", token: token).json()
+            #expect(openBody["outcome"] == nil && openBody["killzone"] == nil && openBody["regime"] == nil)
+            let listed = try #require(try await app.json(.GET, "/v1/signals", token: token).json()["signals"] as? [[String: Any]])
+            #expect(listed.count == 2 && listed.allSatisfy { $0["votes"] == nil && $0["zone"] == nil && $0["biases"] == nil })
+        }
+    }
+
+    @Test("a real engine signal from the golden fixture reads back whole")
+    func engineSignal() async throws {
+        try await TestApp.run { app in
+            let (token, session, _) = try await app.signup()
+            let fixture = TestDatabase.repositoryRoot.appendingPathComponent("Tests/SMCEngineTests/Fixtures/signals-eurusd-15m.jsonl")
+            let line = try #require(try String(contentsOf: fixture, encoding: .utf8).split(separator: "\n").first)
+            var signal = try #require((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["signal"] as? [String: Any])
+            // Move it into the plan's history window, keeping its shape.
+            func int(_ value: Any?) -> Int64 { (value as? NSNumber)?.int64Value ?? 0 }
+            let shift = SignalRow.time(ago: 86400) - int(signal["candle_time"])
+            signal["candle_time"] = int(signal["candle_time"]) + shift
+            signal["close_time"] = int(signal["close_time"]) + shift
+            var setup = signal["setup"] as! [String: Any]
+            var zone = setup["zone"] as! [String: Any]
+            zone["time"] = int(zone["time"]) + shift
+            zone["formed_time"] = int(zone["formed_time"]) + shift
+            setup["zone"] = zone
+            signal["setup"] = setup
+            var row = SignalRow(candleTime: int(signal["candle_time"]))
+            row.entry = setup["entry"] as! Double
+            row.stop = setup["stop"] as! Double
+            row.targets = setup["targets"] as! [Double]
+            row.detailJSON = String(decoding: try JSONSerialization.data(withJSONObject: signal, options: [.sortedKeys]), as: UTF8.self)
+            try await app.insertSignals([row], tenant: try TestApp.tenant(session))
+
+            let body = try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: token).json()
+            let votes = try #require(body["votes"] as? [[String: Any]])
+            #expect(votes.count == 4 && votes.first?["member"] as? String == "smc")
+            #expect((votes.first?["reason"] as? String)?.hasPrefix("fair_value_gap retest") == true)
+            let readZone = try #require(body["zone"] as? [String: Any])
+            #expect(readZone["kind"] as? String == "fair_value_gap" && readZone["top"] as? Double == 0.97208)
+            #expect(readZone["formed_index"] as? Int == 337)
+            #expect(readZone["time"] as? String == iso(int(zone["time"])).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect((body["biases"] as? [[String: Any]])?.map { $0["timeframe"] as? String } == ["15m", "1h", "4h", "1d"])
+        }
+    }
+
+    @Test("tenant B gets 404 on A's signals, cannot annotate them, and does not see them listed")
+    func isolation() async throws {
+        try await TestApp.run { app in
+            let (tokenA, sessionA, _) = try await app.signup()
+            let (tokenB, sessionB, _) = try await app.signup()
+            let rowA = SignalRow(candleTime: SignalRow.time(ago: 7200))
+            let rowB = SignalRow(symbol: "GBPUSD", candleTime: SignalRow.time(ago: 3600))
+            try await app.insertSignals([rowA], tenant: try TestApp.tenant(sessionA))
+            try await app.insertSignals([rowB], tenant: try TestApp.tenant(sessionB))
+            let a = rowA.id.uuidString.lowercased()
+
+            #expect(try await app.json(.GET, "/v1/signals/\(a)", token: tokenA).status == 200)
+            let read = try await app.json(.GET, "/v1/signals/\(a)", token: tokenB)
+            #expect(read.status == 404 && read.problemCode == "not_found")
+            let annotate = try await app.json(.POST, "/v1/signals/\(a)/annotations", token: tokenB, ["note": "mine now"])
+            #expect(annotate.status == 404 && annotate.problemCode == "not_found")
+            let listB = try #require(try await app.json(.GET, "/v1/signals", token: tokenB).json()["signals"] as? [[String: Any]])
+            #expect(listB.map { $0["id"] as? String } == [rowB.id.uuidString.lowercased()])
+            for id in [UUID().uuidString, "not-a-uuid"] {
+                #expect(try await app.json(.GET, "/v1/signals/\(id)", token: tokenA).status == 404)
+            }
+            #expect(try await app.scalar("SELECT count(*)::int FROM signal_annotations") == 0)
+            #expect(try await app.json(.GET, "/v1/signals").status == 401)
+        }
+    }
+
+    @Test("only signals within the plan's history_days are visible; an upgrade shows more")
+    func historyHorizon() async throws {
+        try await TestApp.run(configure: { $0.adminToken = "op" }) { app in
+            let (token, session, email) = try await app.signup()
+            let days: [Double] = [1, 29, 31, 100, 400]
+            let rows = days.map { SignalRow(candleTime: SignalRow.time(ago: $0 * 86400)) }
+            try await app.insertSignals(rows, tenant: try TestApp.tenant(session))
+
+            func visible() async throws -> [String] {
+                let body = try await app.json(.GET, "/v1/signals", token: token).json()
+                return (body["signals"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+            }
+            #expect(try await visible() == newestFirst(Array(rows[0..<2])))  // free: 30 days
+            let old = rows[2].id.uuidString.lowercased()
+            #expect(try await app.json(.GET, "/v1/signals/\(old)", token: token).status == 404)
+            #expect(try await app.json(.POST, "/v1/signals/\(old)/annotations", token: token, ["taken": true]).status == 404)
+            let since = try await app.json(.GET, "/v1/signals?since=\(iso(rows[4].candleTime))", token: token).json()
+            #expect((since["signals"] as? [Any])?.count == 2)
+
+            try await app.changePlan(email, to: "pro")
+            #expect(try await visible() == newestFirst(Array(rows[0..<4])))  // pro: 365 days
+            #expect(try await app.json(.GET, "/v1/signals/\(old)", token: token).status == 200)
+        }
+    }
+
+    @Test("annotations upsert: fields sent replace, fields left out stay, an empty note removes it; bad input changes nothing")
+    func annotations() async throws {
+        try await TestApp.run { app in
+            let (token, session, _) = try await app.signup()
+            let row = SignalRow(candleTime: SignalRow.time(ago: 3600))
+            try await app.insertSignals([row], tenant: try TestApp.tenant(session))
+            let id = row.id.uuidString.lowercased()
+            let path = "/v1/signals/\(id)/annotations"
+
+            let first = try await app.json(.POST, path, token: token, ["note": "clean retest", "tags": [" A+ ", "london"]])
+            #expect(first.status == 200, "\(first.body)")
+            #expect(try first.json()["note"] as? String == "clean retest")
+            #expect(try first.json()["tags"] as? [String] == ["A+", "london"] && first.json()["taken"] as? Bool == false)
+            let taken = try await app.json(.POST, path, token: token, ["taken": true]).json()
+            #expect(taken["note"] as? String == "clean retest" && taken["tags"] as? [String] == ["A+", "london"] && taken["taken"] as? Bool == true)
+
+            let detail = try await app.json(.GET, "/v1/signals/\(id)", token: token).json()
+            let annotation = try #require(detail["annotation"] as? [String: Any])
+            #expect(annotation["note"] as? String == "clean retest" && annotation["taken"] as? Bool == true)
+            #expect(annotation["updated_at"] as? String != nil)
+            let listed = try await app.json(.GET, "/v1/signals", token: token).json()["signals"] as? [[String: Any]]
+            #expect((listed?.first?["annotation"] as? [String: Any])?["tags"] as? [String] == ["A+", "london"])
+
+            let cleared = try await app.json(.POST, path, token: token, ["note": "", "tags": []]).json()
+            #expect(cleared["note"] == nil && cleared["tags"] as? [String] == [] && cleared["taken"] as? Bool == true)
+
+            let before = try await app.json(.GET, "/v1/signals/\(id)", token: token).json()["annotation"] as? [String: Any]
+            let bad: [[String: Any]] = [
+                ["tags": (0..<21).map { "t\($0)" }], ["tags": [String(repeating: "x", count: 41)]], ["tags": ["  "]],
+                ["tags": ["a", "a"]], ["tags": ["bell\u{7}"]], ["note": String(repeating: "n", count: 10_001)], ["note": "nul\u{0}"],
+                ["taken": "yes"], ["tags": "a"], ["note": 5], ["colour": "red"], ["tags": [1]],
+            ]
+            for body in bad {
+                let response = try await app.json(.POST, path, token: token, body)
+                #expect((400...499).contains(response.status), "\(body) → \(response.status) \(response.body)")
+                #expect(response.header("content-type") == "application/problem+json")
+            }
+            let after = try await app.json(.GET, "/v1/signals/\(id)", token: token).json()["annotation"] as? [String: Any]
+            #expect(after?["updated_at"] as? String == before?["updated_at"] as? String)
+            #expect(after?["tags"] as? [String] == [] && after?["taken"] as? Bool == true)
+            // Each annotation write is a journal change for sync.
+            #expect(try await app.scalar("SELECT version::int FROM sync_counters WHERE stream = 'journal'") == 3)
+            #expect(try await app.scalar("SELECT sync_version::int FROM signal_annotations") == 3)
+        }
+    }
+
+    @Test("a machine key with signals_read lists and reads signals; other keys and writes are refused")
+    func apiKeyReads() async throws {
+        try await TestApp.run(configure: { $0.adminToken = "op" }) { app in
+            let (token, session, email) = try await app.signup()
+            try await app.changePlan(email, to: "pro")
+            let row = SignalRow(candleTime: SignalRow.time(ago: 3600))
+            try await app.insertSignals([row], tenant: try TestApp.tenant(session))
+            let reader = try #require(
+                try await app.json(.POST, "/v1/api-keys", token: token, ["name": "dashboard", "scopes": ["signals_read"]]).json()["key"] as? String)
+            let hook = try #require(
+                try await app.json(.POST, "/v1/api-keys", token: token, ["name": "tv", "scopes": ["tradingview_hook"]]).json()["key"] as? String)
+
+            let list = try await app.json(.GET, "/v1/signals", token: reader)
+            #expect(list.status == 200)
+            #expect((try list.json()["signals"] as? [Any])?.count == 1)
+            #expect(try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: reader).status == 200)
+            let wrongScope = try await app.json(.GET, "/v1/signals", token: hook)
+            #expect(wrongScope.status == 403 && wrongScope.problemCode == "insufficient_scope")
+            #expect(try await app.json(.POST, "/v1/signals/\(row.id.uuidString.lowercased())/annotations", token: reader, ["taken": true]).status == 401)
+            #expect(try await app.json(.GET, "/v1/journal/trades", token: reader).status == 401)
+            #expect(try await app.json(.GET, "/v1/signals", token: "smck_" + String(repeating: "A", count: 64)).status == 401)
+        }
+    }
+}
