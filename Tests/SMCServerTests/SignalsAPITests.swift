@@ -104,13 +104,13 @@ extension TestApp {
                         """
                         INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence, level,
                                              candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence,
-                                             detail, outcome, outcome_time, outcome_r, exit_price, sync_version)
+                                             detail, outcome, outcome_time, outcome_r, exit_price, sync_version, created_at)
                         VALUES (\(tenant), \(row.id), \(key), \(row.symbol), \(row.timeframe), \(Int16(row.direction)), \(row.setupType),
                                 \(row.confidence), \(row.level), to_timestamp(\(row.candleTime)), to_timestamp(\(row.closeTime)),
                                 \(row.entry), \(row.stop), \(row.targets), \(row.rewardRisk), \(row.regime), \(row.killzone),
                                 \(row.confluence), \(row.detail)::jsonb, \(row.outcome),
                                 \(row.outcome == nil ? nil : Date(timeIntervalSince1970: TimeInterval(row.outcomeTime))),
-                                \(row.outcomeR), \(row.exitPrice), \(version))
+                                \(row.outcomeR), \(row.exitPrice), \(version), to_timestamp(\(row.closeTime)))
                         """, logger: logger)
                 }
                 try await connection.query("COMMIT", logger: logger)

@@ -99,14 +99,14 @@ struct PipelineService: Service {
         }
     }
 
-    /// Signals older than the tenant's plan keeps are deleted (annotations with them); trades keep their
+    /// Signals issued (`created_at`) longer ago than the tenant's plan keeps are deleted (annotations with them); trades keep their
     /// `signal_id` as a plain reference.
     func pruneHistory() async throws {
         try await pipeline.database.withWorker { connection in
             try await connection.query(
                 """
                 DELETE FROM signals s USING tenants t JOIN plans p ON p.plan_id = t.plan_id
-                WHERE s.tenant_id = t.tenant_id AND s.candle_time < now() - make_interval(days => p.history_days)
+                WHERE s.tenant_id = t.tenant_id AND s.created_at < now() - make_interval(days => p.history_days)
                 """, logger: logger)
         }
     }

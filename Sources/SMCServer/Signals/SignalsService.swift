@@ -122,7 +122,7 @@ struct SignalPageRecord: Sendable {
 
 /// Reads the tenant's signals (never writes them: the pipeline does) and keeps the user's annotations on them.
 ///
-/// A signal older than the plan's `history_days` (by candle time) is invisible: not listed, 404 by id, not
+/// A signal issued longer ago than the plan's `history_days` (by `created_at`: a backfill of old candles issues new signals) is invisible: not listed, 404 by id, not
 /// annotatable, as if it did not exist.
 struct SignalsService: Sendable {
     let database: Database
@@ -151,7 +151,7 @@ struct SignalsService: Sendable {
             let days = try await historyDays(reader, connection)
             var query = SQLWhere()
             query.add("s.tenant_id = \(query.bind(reader.tenantID))")
-            query.add("s.candle_time >= now() - make_interval(days => \(query.bind(days))::int)")
+            query.add("s.created_at >= now() - make_interval(days => \(query.bind(days))::int)")
             if let symbol = filters.symbol { query.add("s.symbol = \(query.bind(symbol))") }
             if let timeframe = filters.timeframe { query.add("s.timeframe = \(query.bind(timeframe))") }
             if let direction = filters.direction { query.add("s.direction = \(query.bind(direction))::int2") }
@@ -193,7 +193,7 @@ struct SignalsService: Sendable {
                 FROM signals s
                 LEFT JOIN signal_annotations a ON a.tenant_id = s.tenant_id AND a.signal_id = s.signal_id
                 WHERE s.tenant_id = \(reader.tenantID) AND s.signal_id = \(id)
-                  AND s.candle_time >= now() - make_interval(days => \(days)::int)
+                  AND s.created_at >= now() - make_interval(days => \(days)::int)
                 """, logger: logger
             ).collect()
             guard let row = rows.first else { throw Problem.notFound("no such signal") }
@@ -223,7 +223,7 @@ struct SignalsService: Sendable {
             let visible = try await connection.query(
                 """
                 SELECT 1 FROM signals WHERE tenant_id = \(principal.tenantID) AND signal_id = \(id)
-                  AND candle_time >= now() - make_interval(days => \(days)::int)
+                  AND created_at >= now() - make_interval(days => \(days)::int)
                 """, logger: logger
             ).collect()
             guard !visible.isEmpty else { throw Problem.notFound("no such signal") }
