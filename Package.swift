@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "SMCServerTests",
             dependencies: [
-                "SMCServer", "SMCAPI", "SMCTestSupport",
+                "SMCServer", "SMCAPI", "SMCEngine", "SMCTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -103,9 +103,19 @@ public func buildApplication(
     }
 }
 
-/// Compact JSON with stable key order; dates as ISO 8601 with fractional seconds.
+/// Compact JSON with stable key order; dates written as RFC 3339 with fractional seconds, read with or without them
+/// (feeders and scripts send `2024-03-10T07:00:00Z`).
 let openAPIConfiguration = OpenAPIRuntime.Configuration(
-    dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+    dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+
+struct RFC3339DateTranscoder: DateTranscoder {
+    func encode(_ date: Date) throws -> String { try ISO8601DateTranscoder.iso8601WithFractionalSeconds.encode(date) }
+
+    func decode(_ text: String) throws -> Date {
+        if let date = try? ISO8601DateTranscoder.iso8601WithFractionalSeconds.decode(text) { return date }
+        return try ISO8601DateTranscoder.iso8601.decode(text)
+    }
+}
 
 /// The database the server talks to: `DATABASE_URL`, or the embedded development cluster.
 struct DatabaseBackend: Sendable {
