@@ -168,3 +168,190 @@ struct PipelineTests {
         }
     }
 }
+
+/// Several real `smc-server` processes on one database.
+@Suite("Pipeline: several processes, crashes", .serialized)
+struct PipelineProcessTests {
+    static func start(_ settings: DatabaseSettings) async throws -> (ServerProcess, String) {
+        let server = try ServerProcess(["serve"], environment: [
+            "DATABASE_URL": TestDatabase.url(for: settings), "SMC_PIPELINE_WORKERS": "2", "SMC_PIPELINE_POLL_MS": "50",
+            "SMC_LOG_LEVEL": "info",
+        ])
+        return (server, "http://127.0.0.1:\(try await server.port())")
+    }
+
+    static func post(_ base: String, _ path: String, token: String, _ body: [String: Any], headers: [(String, String)] = [])
+        async throws -> TestResponse
+    {
+        try await TestHTTP.request(.POST, base + path, headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json")] + headers,
+                                   body: String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self),
+                                   timeout: .seconds(120))
+    }
+
+    /// A signed-up tenant watching EURUSD 15m, with optional strategy changes.
+    static func tenant(_ base: String, strategy: [String: Any]? = nil) async throws -> UUID {
+        let signup = try await TestHTTP.request(
+            .POST, base + "/v1/auth/signup", headers: [("content-type", "application/json")],
+            body: #"{"email": "p-\#(UUID().uuidString.prefix(8).lowercased())@example.com", "password": "correct horse battery"}"#)
+        let session = try signup.json()
+        let token = try #require(session["token"] as? String)
+        let put = try await TestHTTP.request(
+            .PUT, base + "/v1/settings/watchlist",
+            headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json"), ("if-match", "*")],
+            body: #"{"entries": [{"symbol": "EURUSD", "timeframes": ["15m"]}]}"#)
+        #expect(put.status == 200, "\(put.body)")
+        if let strategy {
+            let current = try await TestHTTP.request(.GET, base + "/v1/settings/strategy", headers: [("authorization", "Bearer \(token)")]).json()
+            let body = String(decoding: try JSONSerialization.data(withJSONObject: current.merging(strategy) { $1 }), as: UTF8.self)
+            let response = try await TestHTTP.request(
+                .PUT, base + "/v1/settings/strategy",
+                headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json"), ("if-match", "*")], body: body)
+            #expect(response.status == 200, "\(response.body)")
+        }
+        return try PipelineTests.tenant(session)
+    }
+
+    /// Feeds the series in order (batches of `batch`), retrying a batch whose request failed (a killed server).
+    static func feed(_ bases: @escaping @Sendable () -> String, key: String, _ series: CandleSeries, batch: Int = 4000) async throws {
+        for start in stride(from: 0, to: series.count, by: batch) {
+            let body = PipelineTests.body(series, start..<min(start + batch, series.count))
+            var tries = 0
+            while true {
+                if let r = try? await post(bases(), "/v1/market/candles", token: key, body), r.status == 200 { break }
+                tries += 1
+                if tries > 600 { throw TestFailure("batch at \(start) never accepted") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    static func storedSignals(_ settings: DatabaseSettings) async throws -> [UUID: [String]] {
+        try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
+            try await client.withConnection { connection in
+                try await connection.query("BEGIN", logger: TestDatabase.logger)
+                try await connection.query("SELECT set_config('role', 'smc_worker', true)", logger: TestDatabase.logger)
+                var out: [UUID: [String]] = [:]
+                for try await (tenant, key) in try await connection.query("SELECT tenant_id, signal_key FROM signals", logger: TestDatabase.logger)
+                    .decode((UUID, String).self) { out[tenant, default: []].append(key) }
+                try await connection.query("COMMIT", logger: TestDatabase.logger)
+                return out
+            }
+        }
+    }
+
+    static func feederKey(_ settings: DatabaseSettings) async throws -> String {
+        let secret = BearerSecret.generate(.feeder, tenant: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+        try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
+            try await client.query("INSERT INTO feeder_keys (key_id, name, key_hash) VALUES (\(UUID()), 'feeder', \(secret.hashBytes))",
+                                   logger: TestDatabase.logger)
+        }
+        return secret.text
+    }
+
+    static func expected(_ series: CandleSeries) throws -> (a: Set<String>, b: Set<String>) {
+        var strategyB = StrategySettings()
+        strategyB.swingLength = 30
+        strategyB.minConfidence = 30
+        return (Set(try PipelineTests.offline(series, strategy: StrategySettings()).keys),
+                Set(try PipelineTests.offline(series, strategy: strategyB).keys))
+    }
+
+    /// The first 12,000 candles (four months): enough signals, half the time of the whole file.
+    static func series() throws -> CandleSeries {
+        let all = try PipelineTests.candles()
+        return all[0..<12_000]
+    }
+
+    @Test("three server processes fed concurrently store every expected signal exactly once")
+    func threeProcesses() async throws {
+        let series = try Self.series()
+        let settings = try await TestDatabase.makeMigrated()
+        let key = try await Self.feederKey(settings)
+        let servers = try await [Self.start(settings), Self.start(settings), Self.start(settings)]
+        defer { for (s, _) in servers { s.signal(SIGKILL) } }
+        let tenantA = try await Self.tenant(servers[0].1)
+        let tenantB = try await Self.tenant(servers[1].1, strategy: ["swing_length": 30, "min_confidence": 30])
+        // Every process is fed the whole history at once (each batch idempotent), so all three ingest and all
+        // six workers compete for the stream.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (_, base) in servers { group.addTask { try await Self.feed({ base }, key: key, series) } }
+            try await group.waitForAll()
+        }
+        try await PipelineTests.waitForPipelineAt(settings, lastOpen: series.time.last!, streams: 2)
+        let stored = try await Self.storedSignals(settings)
+        let expected = try Self.expected(series)
+        #expect(expected.a.count > 5 && expected.b.count > 5)
+        #expect(stored[tenantA]?.count == expected.a.count && Set(stored[tenantA] ?? []) == expected.a)
+        #expect(stored[tenantB]?.count == expected.b.count && Set(stored[tenantB] ?? []) == expected.b)
+        for (s, _) in servers { s.signal(SIGTERM) }
+        for (s, _) in servers { #expect(await s.exitStatus(within: .seconds(30)) == 0) }
+    }
+
+    @Test("kill -9 during ingest and during evaluation loses no candle and no signal, and doubles none")
+    func killNine() async throws {
+        let series = try Self.series()
+        let settings = try await TestDatabase.makeMigrated()
+        let key = try await Self.feederKey(settings)
+        let current = LockedBox<String>("")
+        var (server, base) = try await Self.start(settings)
+        current.withLock { $0 = base }
+        let tenantA = try await Self.tenant(base)
+        let tenantB = try await Self.tenant(base, strategy: ["swing_length": 30, "min_confidence": 30])
+
+        // Ingest, and kill the server twice while batches are in flight; the feeder retries against the new one.
+        let feeding = Task { try await Self.feed({ current.withLock { $0 } }, key: key, series, batch: 2000) }
+        for _ in 0..<2 {
+            try await Task.sleep(for: .seconds(3))
+            server.signal(SIGKILL)
+            _ = await server.exitStatus(within: .seconds(10))
+            (server, base) = try await Self.start(settings)
+            current.withLock { [base] in $0 = base }
+        }
+        try await feeding.value
+
+        // Kill it again while the pipeline is part-way through the history.
+        try await PipelineTests.waitUntil(settings, "SELECT count(*) FROM analysis_streams WHERE processed_until IS NOT NULL") { $0 >= 1 }
+        server.signal(SIGKILL)
+        _ = await server.exitStatus(within: .seconds(10))
+        let midway = try await Self.storedSignals(settings)
+        (server, base) = try await Self.start(settings)
+        defer { server.signal(SIGKILL) }
+        try await PipelineTests.waitForPipelineAt(settings, lastOpen: series.time.last!, streams: 2)
+
+        let count = try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
+            try await client.query("SELECT count(*) FROM candles WHERE symbol = 'EURUSD' AND timeframe = '15m'", logger: TestDatabase.logger)
+                .collect().first!.decode(Int.self)
+        }
+        #expect(count == series.count)
+        let stored = try await Self.storedSignals(settings)
+        let expected = try Self.expected(series)
+        #expect(stored[tenantA]?.count == expected.a.count && Set(stored[tenantA] ?? []) == expected.a)
+        #expect(stored[tenantB]?.count == expected.b.count && Set(stored[tenantB] ?? []) == expected.b)
+        #expect((midway[tenantA]?.count ?? 0) <= expected.a.count)
+    }
+}
+
+extension PipelineTests {
+    static func waitUntil(_ settings: DatabaseSettings, _ sql: String, timeout: Duration = .seconds(300), _ done: @Sendable (Int) -> Bool)
+        async throws
+    {
+        let deadline = ContinuousClock.now + timeout
+        try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
+            while ContinuousClock.now < deadline {
+                let value = try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger).collect().first!.decode(Int.self)
+                if done(value) { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw TestFailure("timed out waiting for: \(sql)")
+        }
+    }
+
+    static func waitForPipelineAt(_ settings: DatabaseSettings, lastOpen: Int64, streams: Int) async throws {
+        try await waitUntil(settings, """
+            SELECT CASE WHEN (SELECT count(*) FROM analysis_streams WHERE symbol = 'EURUSD' AND timeframe = '15m'
+                                AND processed_until = to_timestamp(\(lastOpen))) = \(streams)
+                          AND NOT EXISTS (SELECT 1 FROM pipeline_jobs WHERE symbol = 'EURUSD' AND timeframe = '15m')
+                        THEN 1 ELSE 0 END
+            """) { $0 == 1 }
+    }
+}
