@@ -105,6 +105,13 @@ let package = Package(
         .testTarget(name: "SMCEngineTests", dependencies: ["SMCEngine"], exclude: ["Fixtures"], swiftSettings: strict),
         // `make bench`: engine speed figures (run in release mode, printed, never asserted).
         .executableTarget(name: "smc-bench", dependencies: ["SMCEngine"], path: "Benchmarks/smc-bench", swiftSettings: strict),
+        .executableTarget(
+            name: "smc-pipeline-bench",
+            dependencies: [
+                "SMCServer", "SMCEngine", "SMCTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/smc-pipeline-bench", swiftSettings: strict),
         .testTarget(name: "SMCSyncTests", dependencies: ["SMCSync"], swiftSettings: strict),
         .testTarget(
             name: "SMCAPITests",

@@ -1,0 +1,182 @@
+// smc-pipeline-bench: figures of the server's data path for `make bench` (printed, never asserted).
+//
+//   smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N]
+//
+// Runs the whole server in this process (HTTP on a loopback port, a throwaway embedded PostgreSQL cluster under
+// /tmp, 2 pipeline workers) and measures:
+//   1. bulk ingest over HTTP: 10 requests of 10,000 15m candles (validation, storage, aggregation into 30m…1w,
+//      the pipeline queue) → candles per second;
+//   2. the fan-out: N tenants (default 1,000) each watching `per-tenant` (10) of `symbols` (50) 15m streams, every
+//      stream warmed up with 300 candles; then one new closed candle on each of the 50 symbols in one request →
+//      time until every stream's analyzer and every watching tenant's evaluator has processed it and all signals
+//      are stored (median of `rounds`).
+import Foundation
+import Logging
+import PostgresNIO
+import SMCEngine
+import SMCServer
+import SMCTestSupport
+
+var tenantCount = 1000, symbolCount = 50, perTenant = 10, rounds = 5
+var arguments = Array(CommandLine.arguments.dropFirst())
+while let flag = arguments.first {
+    arguments.removeFirst()
+    guard let value = arguments.first.flatMap(Int.init), value > 0 else {
+        FileHandle.standardError.write(Data("usage: smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N]\n".utf8))
+        exit(2)
+    }
+    arguments.removeFirst()
+    switch flag {
+    case "--tenants": tenantCount = value
+    case "--symbols": symbolCount = value
+    case "--per-tenant": perTenant = min(value, symbolCount)
+    case "--rounds": rounds = value
+    default:
+        FileHandle.standardError.write(Data("smc-pipeline-bench: unknown option \(flag)\n".utf8))
+        exit(2)
+    }
+}
+
+let options = (tenants: tenantCount, symbols: symbolCount, perTenant: perTenant, rounds: rounds)
+let logger = Logger(label: "bench")
+let m15: Int64 = 900
+/// A Monday, so buckets are aligned; far enough back that every candle is closed.
+let start: Int64 = 1_672_617_600  // 2023-01-02 00:00 UTC
+
+func rfc3339(_ t: Int64) -> String {
+    let day = CivilTime.day(of: t)
+    let (y, m, d) = CivilTime.date(days: day)
+    let s = t - day * 86_400
+    return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, Int(s / 3600), Int(s % 3600 / 60), Int(s % 60))
+}
+
+/// A deterministic random walk per symbol.
+struct Walk {
+    var state: UInt64
+    var price = 1.1
+    mutating func next() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Double((z ^ (z >> 31)) >> 11) * 0x1.0p-53
+    }
+    mutating func candle(_ symbol: String, _ t: Int64) -> [String: Any] {
+        let open = price
+        price *= 1 + (next() - 0.5) * 0.004
+        let high = max(open, price) * (1 + next() * 0.001), low = min(open, price) * (1 - next() * 0.001)
+        return ["symbol": symbol, "timeframe": "15m", "open_time": rfc3339(t), "open": open, "high": high, "low": low,
+                "close": price, "volume": 100 + next() * 50]
+    }
+}
+
+func post(_ app: TestApp, key: String, _ candles: [[String: Any]]) async throws -> [String: Any] {
+    let response = try await app.json(.POST, "/v1/market/candles", token: key, ["candles": candles])
+    guard response.status == 200 else { throw TestFailure("ingest answered \(response.status): \(response.body.prefix(300))") }
+    return try response.json()
+}
+
+func scalar(_ client: PostgresClient, _ sql: String) async throws -> Int {
+    try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first!.decode(Int.self)
+}
+
+/// Waits until every bench stream has processed `open` and nothing is queued; returns the seconds waited.
+func waitFor(_ client: PostgresClient, open: Int64, streams: Int) async throws -> Double {
+    let clock = ContinuousClock()
+    let began = clock.now
+    while true {
+        let done = try await scalar(client, """
+            SELECT count(*) FROM analysis_streams WHERE symbol LIKE 'BNCH%' AND timeframe = '15m'
+              AND processed_until = to_timestamp(\(open))
+            """)
+        let queued = try await scalar(client, "SELECT count(*) FROM pipeline_jobs WHERE symbol LIKE 'BNCH%' AND timeframe = '15m'")
+        if done == streams && queued == 0 { break }
+        if clock.now - began > .seconds(600) { throw TestFailure("the pipeline did not catch up") }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+    let elapsed = clock.now - began
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+let settings = try await TestDatabase.makeMigrated()
+let symbols = (0..<options.symbols).map { String(format: "BNCH%02d", $0) }
+let feederKey = BearerSecret.generate(.feeder, tenant: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+
+try await PostgresClient.withRunning(settings, logger: logger, maxConnections: 2) { client in
+    // Symbols, a feeder key, and the tenants with their watchlists (SQL: signing 1,000 users up over HTTP would
+    // measure password hashing). The cluster's user is its superuser, so RLS does not stand in the way here.
+    try await client.query(
+        "INSERT INTO symbols (symbol, asset_class, description) SELECT s, 'index', 'bench' FROM unnest(\(symbols)::text[]) s",
+        logger: logger)
+    try await client.query("INSERT INTO symbols (symbol, asset_class, description) VALUES ('BNCHINGEST', 'index', 'bench')", logger: logger)
+    try await client.query(
+        "INSERT INTO feeder_keys (key_id, name, key_hash) VALUES (\(UUID()), 'bench', \(feederKey.hashBytes))", logger: logger)
+    try await client.query(
+        """
+        WITH t AS (SELECT g, gen_random_uuid() AS tenant, gen_random_uuid() AS person FROM generate_series(0, \(options.tenants - 1)) g),
+        a AS (INSERT INTO tenants (tenant_id, name) SELECT tenant, 'bench ' || g FROM t),
+        b AS (INSERT INTO users (tenant_id, user_id, email, role, password_hash)
+              SELECT tenant, person, 'bench' || g || '@example.com', 'owner', '' FROM t)
+        INSERT INTO user_settings (tenant_id, user_id, kind, version, body)
+        SELECT tenant, person, 'watchlist', 1, jsonb_build_object('entries', (
+            SELECT jsonb_agg(jsonb_build_object('symbol', (\(symbols)::text[])[1 + ((g + k) % \(options.symbols))],
+                                                'timeframes', jsonb_build_array('15m'), 'active', true))
+            FROM generate_series(0, \(options.perTenant - 1)) k))
+        FROM t
+        """, logger: logger)
+}
+
+try await TestApp.run(database: settings, configure: { $0.pipelineWorkers = 2; $0.pipelinePoll = .milliseconds(20) }) { app in
+    try await PostgresClient.withRunning(settings, logger: logger, maxConnections: 2) { client in
+        let clock = ContinuousClock()
+
+        // 1. Bulk ingest.
+        var walk = Walk(state: 42)
+        var seconds = 0.0, candles = 0
+        for batch in 0..<10 {
+            let body = (0..<10_000).map { i in walk.candle("BNCHINGEST", start + Int64(batch * 10_000 + i) * m15) }
+            let began = clock.now
+            _ = try await post(app, key: feederKey.text, body)
+            let took = clock.now - began
+            seconds += Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+            candles += body.count
+        }
+        let rows = try await scalar(client, "SELECT count(*) FROM candles WHERE symbol = 'BNCHINGEST'")
+        print("bulk ingest over HTTP: \(candles) 15m candles in 10 requests, \(String(format: "%.2f", seconds)) s → "
+            + "\(Int(Double(candles) / seconds)) candles/s (\(rows) rows stored with the 30m…1w aggregates)")
+
+        // 2. Warm-up: 300 candles per bench symbol, then wait for every stream and evaluator.
+        var walks = symbols.enumerated().map { Walk(state: UInt64($0.offset) + 7) }
+        let warm = 300
+        var body: [[String: Any]] = []
+        for (k, symbol) in symbols.enumerated() {
+            for i in 0..<warm { body.append(walks[k].candle(symbol, start + Int64(i) * m15)) }
+        }
+        for chunk in stride(from: 0, to: body.count, by: 10_000) {
+            _ = try await post(app, key: feederKey.text, Array(body[chunk..<min(chunk + 10_000, body.count)]))
+        }
+        let warmTook = try await waitFor(client, open: start + Int64(warm - 1) * m15, streams: options.symbols)
+        let evaluators = try await scalar(client, "SELECT count(*) FROM tenant_streams")
+        print("warm-up: \(options.symbols) streams × \(warm) candles, \(options.tenants) tenants × \(options.perTenant) streams "
+            + "(\(evaluators) tenant evaluators stored) in \(String(format: "%.1f", warmTook)) s")
+
+        // 3. The fan-out.
+        var latencies: [Double] = []
+        for round in 0..<options.rounds {
+            let t = start + Int64(warm + round) * m15
+            let fresh = symbols.enumerated().map { walks[$0.offset].candle($0.element, t) }
+            let began = clock.now
+            _ = try await post(app, key: feederKey.text, fresh)
+            _ = try await waitFor(client, open: t, streams: options.symbols)
+            let took = clock.now - began
+            latencies.append(Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
+        }
+        let signals = try await scalar(client, "SELECT count(*) FROM signals")
+        print("fan-out: one new candle on each of \(options.symbols) symbols → \(options.tenants * options.perTenant) "
+            + "tenant evaluations; latency from the ingest request to the last stream done: median "
+            + "\(String(format: "%.0f", median(latencies) * 1000)) ms, max \(String(format: "%.0f", latencies.max()! * 1000)) ms "
+            + "over \(options.rounds) rounds (\(signals) signals stored in all)")
+    }
+}
