@@ -343,10 +343,67 @@ struct TimeframeAnalyzer: Sendable, Codable {
 }
 
 /// Open times of the last 4,096 candles by stream index (older indices are forgotten).
+///
+/// Encoded compactly (it is most of an analyzer's persisted state otherwise): the count, the oldest kept time and
+/// the gaps between consecutive times as (gap, repeats) runs — a regular series is a handful of runs.
 struct TimeRing: Sendable, Hashable, Codable {
     static let capacity = 4096
     private var times: [Int64] = []
     private var count = 0
+
+    init() {}
+
+    enum CodingKeys: String, CodingKey { case count, first, runs }
+
+    /// The kept times, oldest first.
+    private var chronological: [Int64] {
+        guard times.count == Self.capacity else { return times }
+        let head = count % Self.capacity
+        return Array(times[head...] + times[..<head])
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(count, forKey: .count)
+        let ordered = chronological
+        try c.encodeIfPresent(ordered.first, forKey: .first)
+        var runs: [Int64] = []  // gap, repeats, gap, repeats, …
+        for i in ordered.indices.dropFirst() {
+            let gap = ordered[i] - ordered[i - 1]
+            if runs.count >= 2, runs[runs.count - 2] == gap { runs[runs.count - 1] += 1 } else { runs += [gap, 1] }
+        }
+        try c.encode(runs, forKey: .runs)
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let total = try c.decode(Int.self, forKey: .count)
+        var ordered: [Int64] = []
+        if var t = try c.decodeIfPresent(Int64.self, forKey: .first) {
+            ordered.append(t)
+            let runs = try c.decode([Int64].self, forKey: .runs)
+            guard runs.count % 2 == 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .runs, in: c, debugDescription: "runs come in (gap, repeats) pairs")
+            }
+            for k in stride(from: 0, to: runs.count, by: 2) where runs[k + 1] > 0 {
+                for _ in 0..<runs[k + 1] {
+                    t += runs[k]
+                    ordered.append(t)
+                }
+            }
+        }
+        guard ordered.count == Swift.min(total, Self.capacity) else {
+            throw DecodingError.dataCorruptedError(forKey: .runs, in: c, debugDescription: "time ring size does not match its count")
+        }
+        count = total
+        if ordered.count < Self.capacity {
+            times = ordered
+        } else {
+            // Put each time back at its slot (index % capacity).
+            times = [Int64](repeating: 0, count: Self.capacity)
+            for (k, t) in ordered.enumerated() { times[(total - Self.capacity + k) % Self.capacity] = t }
+        }
+    }
 
     mutating func append(_ time: Int64) {
         if times.count < Self.capacity { times.append(time) } else { times[count % Self.capacity] = time }

@@ -155,13 +155,10 @@ struct Pipeline: Sendable {
         stream.processedUntil = candles.last!.0.time
         stream.candles += Int64(candles.count)
 
-        let store = SignalStore(logger: logger)
-        for tenant in Set(signals.keys).union(outcomes.keys).sorted(by: { $0.uuidString < $1.uuidString }) {
-            let written = try await store.write(tenant: tenant, symbol: symbol, timeframe: timeframe.label, signals: signals[tenant] ?? [],
-                                                outcomes: outcomes[tenant] ?? [], connection)
-            result.signals += written.signals
-            result.outcomes += written.outcomes
-        }
+        let written = try await SignalStore(logger: logger).write(
+            symbol: symbol, timeframe: timeframe.label, signals: signals, outcomes: outcomes, connection)
+        result.signals = written.signals
+        result.outcomes = written.outcomes
         try await saveEvaluators(tenants, symbol: symbol, timeframe: timeframe, updates, connection)
         try await saveAnalyzer(stream, updates, connection)
         return result
@@ -325,21 +322,27 @@ struct Pipeline: Sendable {
     private func saveEvaluators(_ tenants: [TenantRecord], symbol: String, timeframe: SignalTimeframe,
                                 _ updates: CacheUpdates, _ connection: PostgresConnection) async throws
     {
+        // Only the states that changed, in one statement (JSON text, stored as bytes).
+        let changed = tenants.filter { $0.evaluator.revision != $0.loadedRevision }
+        guard !changed.isEmpty else { return }
         let encoder = JSONEncoder()
-        for t in tenants where t.evaluator.revision != t.loadedRevision {
-            let state = ByteBuffer(data: try encoder.encode(t.evaluator))
-            let version = try await connection.query(
-                """
-                INSERT INTO tenant_streams (tenant_id, symbol, timeframe, params, settings_version, state, engine_version, subscribed_at)
-                VALUES (\(t.tenant), \(symbol), \(timeframe.label), \(t.evaluator.params.key), \(t.settingsVersion), \(state),
-                        \(Self.engineVersion), \(t.subscribedAt))
-                ON CONFLICT (tenant_id, symbol, timeframe) DO UPDATE
-                    SET params = EXCLUDED.params, settings_version = EXCLUDED.settings_version, state = EXCLUDED.state,
-                        engine_version = EXCLUDED.engine_version, version = tenant_streams.version + 1, updated_at = now()
-                RETURNING version
-                """, logger: logger
-            ).collect().first?.decode(Int64.self)
-            if let version { updates.evaluators.append((t.tenant, symbol, timeframe.label, t.evaluator, version)) }
+        let states = try changed.map { String(decoding: try encoder.encode($0.evaluator), as: UTF8.self) }
+        let rows = try await connection.query(
+            """
+            INSERT INTO tenant_streams (tenant_id, symbol, timeframe, params, settings_version, state, engine_version, subscribed_at)
+            SELECT u.tenant, \(symbol), \(timeframe.label), u.params, u.settings, convert_to(u.state, 'UTF8'), \(Self.engineVersion), u.since
+            FROM unnest(\(changed.map(\.tenant))::uuid[], \(changed.map(\.evaluator.params.key))::text[],
+                        \(changed.map(\.settingsVersion))::text[], \(states)::text[], \(changed.map(\.subscribedAt))::timestamptz[])
+                 AS u(tenant, params, settings, state, since)
+            ON CONFLICT (tenant_id, symbol, timeframe) DO UPDATE
+                SET params = EXCLUDED.params, settings_version = EXCLUDED.settings_version, state = EXCLUDED.state,
+                    engine_version = EXCLUDED.engine_version, version = tenant_streams.version + 1, updated_at = now()
+            RETURNING tenant_id, version
+            """, logger: logger)
+        var versions: [UUID: Int64] = [:]
+        for try await (tenant, version) in rows.decode((UUID, Int64).self) { versions[tenant] = version }
+        for t in changed {
+            if let version = versions[t.tenant] { updates.evaluators.append((t.tenant, symbol, timeframe.label, t.evaluator, version)) }
         }
     }
 

@@ -4,9 +4,11 @@ import PostgresNIO
 import SMCEngine
 import SMCSync
 
-/// Writes a tenant's new signals and outcomes in the pipeline's transaction: the rows, their alert jobs (outbox)
-/// and their places in the tenant's `signals` sync stream (the counter bumped in the same transaction, so the
-/// versions have no gaps and no reader sees a version before its row).
+/// Writes the new signals and outcomes of one pipeline step, for every tenant at once, in the pipeline's
+/// transaction: the rows, their alert jobs (outbox) and their places in each tenant's `signals` sync stream (the
+/// counter bumped in the same transaction, so versions have no gaps and no reader sees a version before its row).
+/// A handful of statements whatever the number of tenants: the fan-out of one candle to hundreds of tenants must
+/// not cost hundreds of round trips.
 struct SignalStore: Sendable {
     let logger: Logger
 
@@ -23,65 +25,122 @@ struct SignalStore: Sendable {
         var outcomes = 0
     }
 
-    func write(tenant: UUID, symbol: String, timeframe: String, signals: [Signal], outcomes: [SignalOutcome], _ connection: PostgresConnection)
-        async throws -> Written
+    func write(symbol: String, timeframe: String, signals: [UUID: [Signal]], outcomes: [UUID: [SignalOutcome]],
+               _ connection: PostgresConnection) async throws -> Written
     {
         var written = Written()
-        let changes = signals.count + outcomes.count
-        guard changes > 0 else { return written }
-        let top = try await connection.query(
-            """
-            INSERT INTO sync_counters (tenant_id, stream, version) VALUES (\(tenant), 'signals', \(changes))
-            ON CONFLICT (tenant_id, stream) DO UPDATE SET version = sync_counters.version + EXCLUDED.version
-            RETURNING version
-            """, logger: logger
-        ).collect().first?.decode(Int64.self) ?? Int64(changes)
-        var next = top - Int64(changes) + 1
+        let tenants = Set(signals.keys).union(outcomes.keys).sorted { $0.uuidString < $1.uuidString }
+        guard !tenants.isEmpty else { return written }
 
-        for s in signals {
-            let id = UUIDv7.generate()
-            let detail = String(decoding: try Self.encoder.encode(s), as: UTF8.self)
-            let inserted = try await connection.query(
-                """
-                INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence,
-                    level, candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence, detail,
-                    sync_version)
-                VALUES (\(tenant), \(id), \(s.id), \(symbol), \(s.timeframe), \(Int16(s.direction)),
-                    \(s.setup.zone.kind.rawValue), \(s.confidence), \(s.level.rawValue),
-                    \(Date(timeIntervalSince1970: TimeInterval(s.candleTime))), \(Date(timeIntervalSince1970: TimeInterval(s.closeTime))),
-                    \(s.setup.entry), \(s.setup.stop), \(s.setup.targets), \(s.setup.rewardRisk), \(s.regime?.rawValue),
-                    \(s.killzone), \(s.confluence), \(detail)::jsonb, \(next))
-                ON CONFLICT (tenant_id, symbol, timeframe, signal_key) DO NOTHING
-                RETURNING signal_id
-                """, logger: logger
-            ).collect().first?.decode(UUID.self)
-            next += 1
-            guard let inserted else { continue }
-            written.signals += 1
-            try await connection.query(
-                """
-                INSERT INTO alert_outbox (tenant_id, event_id, event_type, signal_id)
-                VALUES (\(tenant), \(UUIDv7.generate()), 'signal.created', \(inserted))
-                """, logger: logger)
+        // 1. Each tenant's block of sync versions.
+        let counts = tenants.map { Int64((signals[$0]?.count ?? 0) + (outcomes[$0]?.count ?? 0)) }
+        let tops = try await connection.query(
+            """
+            INSERT INTO sync_counters (tenant_id, stream, version)
+            SELECT u.tenant, 'signals', u.n FROM unnest(\(tenants)::uuid[], \(counts)::int8[]) AS u(tenant, n)
+            ON CONFLICT (tenant_id, stream) DO UPDATE SET version = sync_counters.version + EXCLUDED.version
+            RETURNING tenant_id, version
+            """, logger: logger)
+        var next: [UUID: Int64] = [:]
+        for try await (tenant, top) in tops.decode((UUID, Int64).self) {
+            let n = Int64((signals[tenant]?.count ?? 0) + (outcomes[tenant]?.count ?? 0))
+            next[tenant] = top - n + 1
         }
-        for o in outcomes {
-            let id = try await connection.query(
+        func version(_ tenant: UUID) -> Int64 {
+            defer { next[tenant, default: 0] += 1 }
+            return next[tenant, default: 0]
+        }
+
+        // 2. New signals and their `signal.created` jobs.
+        var t: [UUID] = [], ids: [UUID] = [], events: [UUID] = [], keys: [String] = [], directions: [Int16] = []
+        var kinds: [String] = [], confidences: [Double] = [], levels: [String] = [], candleTimes: [Date] = [], closeTimes: [Date] = []
+        var entries: [Double] = [], stops: [Double] = [], rewards: [Double] = [], regimes: [String] = [], zones: [String] = []
+        var confluences: [Double] = [], details: [String] = [], versions: [Int64] = []
+        for tenant in tenants {
+            for s in signals[tenant] ?? [] {
+                t.append(tenant)
+                ids.append(UUIDv7.generate())
+                events.append(UUIDv7.generate())
+                keys.append(s.id)
+                directions.append(Int16(s.direction))
+                kinds.append(s.setup.zone.kind.rawValue)
+                confidences.append(s.confidence)
+                levels.append(s.level.rawValue)
+                candleTimes.append(Date(timeIntervalSince1970: TimeInterval(s.candleTime)))
+                closeTimes.append(Date(timeIntervalSince1970: TimeInterval(s.closeTime)))
+                entries.append(s.setup.entry)
+                stops.append(s.setup.stop)
+                rewards.append(s.setup.rewardRisk)
+                regimes.append(s.regime?.rawValue ?? "")
+                zones.append(s.killzone ?? "")
+                confluences.append(s.confluence)
+                details.append(String(decoding: try Self.encoder.encode(s), as: UTF8.self))
+                versions.append(version(tenant))
+            }
+        }
+        if !t.isEmpty {
+            let rows = try await connection.query(
                 """
-                UPDATE signals SET outcome = \(o.kind.rawValue), outcome_time = \(Date(timeIntervalSince1970: TimeInterval(o.resolvedTime))),
-                    outcome_r = \(o.r), exit_price = \(o.exitPrice), sync_version = \(next)
-                WHERE tenant_id = \(tenant) AND symbol = \(symbol) AND timeframe = \(timeframe) AND signal_key = \(o.signalID)
-                  AND outcome IS NULL
-                RETURNING signal_id
-                """, logger: logger
-            ).collect().first?.decode(UUID.self)
-            next += 1
-            guard let id else { continue }
-            written.outcomes += 1
-            try await connection.query(
-                """
+                WITH u AS (
+                    SELECT * FROM unnest(\(t)::uuid[], \(ids)::uuid[], \(events)::uuid[], \(keys)::text[], \(directions)::int2[],
+                        \(kinds)::text[], \(confidences)::float8[], \(levels)::text[], \(candleTimes)::timestamptz[],
+                        \(closeTimes)::timestamptz[], \(entries)::float8[], \(stops)::float8[], \(rewards)::float8[],
+                        \(regimes)::text[], \(zones)::text[], \(confluences)::float8[], \(details)::text[], \(versions)::int8[])
+                    AS u(tenant, id, event, key, direction, kind, confidence, level, candle_time, close_time, entry, stop,
+                         reward_risk, regime, killzone, confluence, detail, version)
+                ), inserted AS (
+                    INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence,
+                        level, candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence, detail,
+                        sync_version)
+                    SELECT tenant, id, key, \(symbol), \(timeframe), direction, kind, confidence, level, candle_time, close_time,
+                        entry, stop, ARRAY(SELECT jsonb_array_elements_text(detail::jsonb -> 'setup' -> 'targets')::float8),
+                        reward_risk, nullif(regime, ''), nullif(killzone, ''), confluence, detail::jsonb, version
+                    FROM u
+                    ON CONFLICT (tenant_id, symbol, timeframe, signal_key) DO NOTHING
+                    RETURNING tenant_id, signal_id
+                )
                 INSERT INTO alert_outbox (tenant_id, event_id, event_type, signal_id)
-                VALUES (\(tenant), \(UUIDv7.generate()), 'signal.outcome', \(id))
+                SELECT i.tenant_id, u.event, 'signal.created', i.signal_id FROM inserted i JOIN u ON u.id = i.signal_id
+                RETURNING signal_id
                 """, logger: logger)
+            for try await _ in rows { written.signals += 1 }
+        }
+
+        // 3. Outcomes of earlier signals and their `signal.outcome` jobs.
+        var ot: [UUID] = [], oevents: [UUID] = [], okeys: [String] = [], okinds: [String] = [], otimes: [Date] = []
+        var ors: [Double] = [], oexits: [Double] = [], oversions: [Int64] = []
+        for tenant in tenants {
+            for o in outcomes[tenant] ?? [] {
+                ot.append(tenant)
+                oevents.append(UUIDv7.generate())
+                okeys.append(o.signalID)
+                okinds.append(o.kind.rawValue)
+                otimes.append(Date(timeIntervalSince1970: TimeInterval(o.resolvedTime)))
+                ors.append(o.r)
+                oexits.append(o.exitPrice)
+                oversions.append(version(tenant))
+            }
+        }
+        if !ot.isEmpty {
+            let rows = try await connection.query(
+                """
+                WITH u AS (
+                    SELECT * FROM unnest(\(ot)::uuid[], \(oevents)::uuid[], \(okeys)::text[], \(okinds)::text[],
+                        \(otimes)::timestamptz[], \(ors)::float8[], \(oexits)::float8[], \(oversions)::int8[])
+                    AS u(tenant, event, key, kind, at, r, exit_price, version)
+                ), updated AS (
+                    UPDATE signals s SET outcome = u.kind, outcome_time = u.at, outcome_r = u.r, exit_price = u.exit_price,
+                        sync_version = u.version
+                    FROM u
+                    WHERE s.tenant_id = u.tenant AND s.symbol = \(symbol) AND s.timeframe = \(timeframe)
+                      AND s.signal_key = u.key AND s.outcome IS NULL
+                    RETURNING s.tenant_id, s.signal_id, u.event
+                )
+                INSERT INTO alert_outbox (tenant_id, event_id, event_type, signal_id)
+                SELECT tenant_id, event, 'signal.outcome', signal_id FROM updated
+                RETURNING signal_id
+                """, logger: logger)
+            for try await _ in rows { written.outcomes += 1 }
         }
         return written
     }
