@@ -89,6 +89,7 @@ let package = Package(
                 "SMCEngine", "SMCSync", "SMCAPI",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "clients-cli/Sources/SMCClient",
             swiftSettings: strict
@@ -148,7 +149,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SMCClientTests",
-            dependencies: ["SMCClient", "SMCTestSupport"],
+            dependencies: [
+                "SMCClient", "SMCEngine", "SMCTestSupport",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -61,8 +61,13 @@ struct ExternalAlertsService: Sendable {
                 """, logger: logger)
             var pending: [(UUID, UUID, String, String)] = []
             for try await row in rows.decode((UUID, UUID, String, String).self) { pending.append(row) }
+            guard !pending.isEmpty else { return 0 }
+            var known = Set<String>()
+            for try await symbol in try await connection.query("SELECT symbol FROM symbols", logger: logger).decode(String.self) {
+                known.insert(symbol)
+            }
             for (tenant, id, type, body) in pending {
-                let parsed = ExternalAlertParser.parse(body: body, contentType: type)
+                let parsed = ExternalAlertParser.parse(body: body, contentType: type, knownSymbols: known)
                 try await connection.query(
                     """
                     UPDATE external_alerts SET symbol = \(parsed.symbol), direction = \(parsed.direction.map(Int16.init)),
@@ -77,8 +82,9 @@ struct ExternalAlertsService: Sendable {
 
 /// Reads what a TradingView alert says: JSON with `symbol`/`ticker`, `action`/`side`/`signal`/`order`
 /// (`buy`/`long`/`sell`/`short`), optional `strength` (0–1) and `message`/`text`/`comment`; or text such as
-/// `BUY EURUSD` / `EURUSD short, breakout`. Exchange prefixes (`FX:EURUSD`) and separators (`EUR/USD`) are
-/// dropped.
+/// `BUY EURUSD` / `EURUSD short, breakout`, where the symbol is the first word that is a known symbol, else the
+/// first that looks like a ticker (capitals, `FX:…`, `…/…`), else the first word. Exchange prefixes (`FX:EURUSD`)
+/// and separators (`EUR/USD`) are dropped.
 enum ExternalAlertParser {
     struct Parsed: Equatable {
         var symbol: String?
@@ -88,7 +94,8 @@ enum ExternalAlertParser {
         var error: String?
     }
 
-    static func parse(body: String, contentType: String) -> Parsed {
+    /// `knownSymbols`: the symbol registry, which free text is matched against first.
+    static func parse(body: String, contentType: String, knownSymbols: Set<String> = []) -> Parsed {
         var out = Parsed()
         if let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] {
             func text(_ keys: [String]) -> String? {
@@ -104,7 +111,12 @@ enum ExternalAlertParser {
         } else {
             let words = body.split(whereSeparator: { !$0.isLetter && !$0.isNumber && $0 != ":" && $0 != "/" }).map(String.init)
             out.direction = words.lazy.compactMap(direction).first
-            out.symbol = words.lazy.compactMap(normaliseSymbol).first { direction($0) == nil }
+            // Not just the first word: "Long signal on NAS100", "ALERT: buy 0.5 lots of EURUSD".
+            let candidates = words.compactMap { word in normaliseSymbol(word).map { (word: word, symbol: $0) } }
+            let pick = candidates.first { knownSymbols.contains($0.symbol) }
+                ?? candidates.first { $0.word.contains(":") || $0.word.contains("/") || $0.word == $0.word.uppercased() }
+                ?? candidates.first
+            out.symbol = pick?.symbol
             out.message = String(body.prefix(500))
         }
         if out.symbol == nil { out.error = "no symbol" } else if out.direction == nil { out.error = "no buy/sell direction" }

@@ -151,9 +151,12 @@ struct MarketDataService: Sendable {
             for (_, group) in groups.sorted(by: { $0.key < $1.key }) {
                 let first = group[0]
                 let times = group.map(\.openTime)
+                let previous = try await previousOpenTime(symbol: first.symbol, timeframe: first.timeframe,
+                                                          before: times.min()!, connection)
                 for higher in SignalTimeframe.all where higher > first.timeframe && higher.seconds % first.timeframe.seconds == 0 {
                     let built = try await aggregate(symbol: first.symbol, from: first.timeframe, to: higher,
-                                                    earliest: times.min()!, latest: times.max()!, now: now, connection)
+                                                    earliest: times.min()!, latest: times.max()!, previous: previous,
+                                                    now: now, connection)
                     result.aggregated += built
                     if built > 0 { streams.insert("\(first.symbol)/\(higher.label)") }
                 }
@@ -270,14 +273,30 @@ struct MarketDataService: Sendable {
             """, logger: logger)
     }
 
+    /// The open time of the newest stored candle of the stream before `time`.
+    private func previousOpenTime(symbol: String, timeframe: SignalTimeframe, before time: Int64,
+                                  _ connection: PostgresConnection) async throws -> Int64?
+    {
+        let rows = try await connection.query(
+            """
+            SELECT extract(epoch FROM max(open_time))::int8 FROM candles
+            WHERE symbol = \(symbol) AND timeframe = \(timeframe.label)
+              AND open_time < \(Date(timeIntervalSince1970: TimeInterval(time)))
+            """, logger: logger)
+        return try await rows.collect().first?.decode(Int64?.self)
+    }
+
     /// Builds the `to` candles of the buckets around [earliest, latest] from stored `from` candles, when the bucket
     /// is over (its end ≤ now) and complete (its last `from` candle is stored, or a later one is: a gap). A candle
     /// fed directly on `to` is never overwritten; an earlier aggregate is updated when its inputs changed.
+    /// `previous` is the newest stored `from` candle before `earliest`: its bucket may have been waiting for a later
+    /// candle (a gap — a weekend, an outage — however long), which these candles are.
     /// Returns how many candles were written.
     private func aggregate(symbol: String, from: SignalTimeframe, to: SignalTimeframe, earliest: Int64, latest: Int64,
-                           now: Date, _ connection: PostgresConnection) async throws -> Int
+                           previous: Int64?, now: Date, _ connection: PostgresConnection) async throws -> Int
     {
-        let lower = Date(timeIntervalSince1970: TimeInterval(to.bucketStart(earliest) - to.seconds))
+        let lowest = Swift.min(to.bucketStart(earliest) - to.seconds, previous.map(to.bucketStart) ?? .max)
+        let lower = Date(timeIntervalSince1970: TimeInterval(lowest))
         let upper = Date(timeIntervalSince1970: TimeInterval(to.bucketStart(latest) + to.seconds))
         let shift: Int64 = to.seconds == 604_800 ? 3 * 86_400 : 0
         let size = to.seconds, step = from.seconds

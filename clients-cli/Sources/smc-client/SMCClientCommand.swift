@@ -8,7 +8,7 @@ struct SMCClientCommand: AsyncParsableCommand {
         commandName: "smc-client",
         abstract: "The reference client of the smc signal service.",
         discussion: "State lives under $SMC_CLIENT_HOME (default ~/.smc-client); the server comes from --server or SMC_SERVER.",
-        subcommands: [ServerStatus.self, Analyze.self, BacktestCommand.self]
+        subcommands: [ServerStatus.self, Analyze.self, BacktestCommand.self, Candles.self]
     )
 }
 
