@@ -16,12 +16,14 @@ public struct TestApp: Sendable {
     public let database: DatabaseSettings
     public let configuration: AppConfiguration
 
-    /// Starts the application, runs `body`, then shuts it down gracefully (and waits for that).
+    /// Starts the application, runs `body`, then shuts it down gracefully (and waits for that). `now` is the clock
+    /// the exchange connectors judge closed klines by.
     public static func run<Result: Sendable>(
         database: DatabaseSettings? = nil,
         configure: @Sendable (inout AppConfiguration) -> Void = { _ in },
         logger: Logger = TestDatabase.logger,
         hasher: PasswordHasher? = nil,
+        now: @escaping @Sendable () -> Date = { Date() },
         _ body: @Sendable (TestApp) async throws -> Result
     ) async throws -> Result {
         let settings: DatabaseSettings
@@ -38,7 +40,7 @@ public struct TestApp: Sendable {
 
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try await buildApplication(
-            configuration: configuration, logger: logger, hasher: hasher ?? PasswordHasher(),
+            configuration: configuration, logger: logger, hasher: hasher ?? PasswordHasher(), now: now,
             onServerRunning: { port in portContinuation.yield(port) })
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: TestDatabase.logger))

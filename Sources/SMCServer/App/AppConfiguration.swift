@@ -49,6 +49,9 @@ public struct AppConfiguration: Sendable {
     public var telegramBotToken: String?
     /// `SMC_TELEGRAM_API_URL`
     public var telegramAPIURL = "https://api.telegram.org"
+    /// `SMC_BINANCE_PAIRS`, `SMC_BINANCE_URL`, `SMC_BINANCE_POLL_SECONDS`, `SMC_BINANCE_BACKFILL_CANDLES`,
+    /// `SMC_BINANCE_TIMEOUT_SECONDS`: the Binance klines connector (off without pairs).
+    public var binance = BinanceSettings()
 
     public init() {}
 
@@ -98,6 +101,21 @@ public struct AppConfiguration: Sendable {
         allowPrivateTargets = reader.bool(forKey: "smc.allow.private.targets", default: false)
         telegramBotToken = reader.string(forKey: "smc.telegram.bot.token", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
         telegramAPIURL = reader.string(forKey: "smc.telegram.api.url", default: telegramAPIURL)
+        binance.pairs = try BinancePair.parseList(reader.string(forKey: "smc.binance.pairs", default: ""))
+        binance.baseURL = reader.string(forKey: "smc.binance.url", default: binance.baseURL)
+        guard let url = URLComponents(string: binance.baseURL), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+              !(url.host ?? "").isEmpty, url.query == nil
+        else { throw Invalid(description: "SMC_BINANCE_URL must be an http(s) base URL such as https://api.binance.com") }
+        let binancePoll = reader.double(forKey: "smc.binance.poll.seconds", default: 10)
+        guard binancePoll >= 0.05 && binancePoll <= 3600 else { throw Invalid(description: "SMC_BINANCE_POLL_SECONDS must be 0.05…3600") }
+        binance.pollInterval = .milliseconds(Int64(binancePoll * 1000))
+        binance.backfillCandles = reader.int(forKey: "smc.binance.backfill.candles", default: binance.backfillCandles)
+        guard (0...1_000_000).contains(binance.backfillCandles) else {
+            throw Invalid(description: "SMC_BINANCE_BACKFILL_CANDLES must be 0…1000000")
+        }
+        let binanceTimeout = reader.double(forKey: "smc.binance.timeout.seconds", default: 10)
+        guard binanceTimeout >= 0.1 && binanceTimeout <= 300 else { throw Invalid(description: "SMC_BINANCE_TIMEOUT_SECONDS must be 0.1…300") }
+        binance.requestTimeout = .milliseconds(Int64(binanceTimeout * 1000))
     }
 
     /// The standard sources: environment variables over the optional JSON file `SMC_CONFIG_FILE`.

@@ -14,11 +14,14 @@ import ServiceLifecycle
 ///
 /// Shutdown order (reverse of start): the HTTP server stops accepting and drains in-flight requests,
 /// then the connection pool closes, then the embedded PostgreSQL (if we started it) stops.
+///
+/// `now` is the wall clock the exchange connectors judge closed klines by (tests move it).
 public func buildApplication(
     configuration: AppConfiguration,
     logger: Logger = Logger(label: "smc"),
     metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     hasher: PasswordHasher = PasswordHasher(),
+    now: @escaping @Sendable () -> Date = { Date() },
     onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let logger = {
@@ -88,6 +91,11 @@ public func buildApplication(
             pipeline: Pipeline(database: database, cache: PipelineCache()), alerts: externalAlerts,
             workers: configuration.pipelineWorkers, pollInterval: configuration.pipelinePoll,
             maintenanceInterval: configuration.maintenanceInterval, doorbell: doorbell))
+        // After the pool too: it stops pulling klines before the pool closes.
+        app.addServices(BinanceConnector(
+            settings: configuration.binance, market: MarketDataService(database: database, doorbell: doorbell),
+            lockConnection: try backend.settings.connectionConfiguration(), metrics: metricsRegistry, now: now,
+            logger: logger))
         app.beforeServerStarts {
             if configuration.migrateOnStart {
                 let applied = try await migrator.migrate(client: client)

@@ -97,6 +97,27 @@ public struct DatabaseSettings: Sendable, Equatable {
         return configuration
     }
 
+    /// postgres-nio's configuration for one connection outside the pool, for work that must own its session (the
+    /// exchange connectors' advisory locks: closing the connection is what guarantees they are released).
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        switch endpoint {
+        case .unixSocket(let path):
+            return .init(unixSocketPath: path, username: username, password: password, database: database)
+        case .tcp(let host, let port):
+            let tlsSetting: PostgresConnection.Configuration.TLS
+            switch tls {
+            case .disable: tlsSetting = .disable
+            case .prefer: tlsSetting = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require:
+                var config = TLSConfiguration.makeClientConfiguration()
+                config.certificateVerification = .none
+                tlsSetting = .require(try NIOSSLContext(configuration: config))
+            case .verifyFull: tlsSetting = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            return .init(host: host, port: port, username: username, password: password, database: database, tls: tlsSetting)
+        }
+    }
+
     /// A description safe to log: never the password.
     public var redacted: String {
         switch endpoint {
