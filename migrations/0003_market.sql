@@ -122,6 +122,10 @@ CREATE TABLE tenant_streams (
     PRIMARY KEY (tenant_id, symbol, timeframe)
 );
 
+-- The pipeline reads a stream's evaluators (all tenants) and its subscribers (watchlists containing it).
+CREATE INDEX tenant_streams_by_stream ON tenant_streams (symbol, timeframe);
+CREATE INDEX user_settings_watchlists ON user_settings USING gin (body jsonb_path_ops) WHERE kind = 'watchlist';
+
 -- Signals: one per (tenant, symbol, timeframe, setup, candle), whatever the retries.
 CREATE TABLE signals (
     tenant_id     uuid NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,

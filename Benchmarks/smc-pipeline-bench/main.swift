@@ -1,6 +1,6 @@
 // smc-pipeline-bench: figures of the server's data path for `make bench` (printed, never asserted).
 //
-//   smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N]
+//   smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N] [--big-rows N]
 //
 // Runs the whole server in this process (HTTP on a loopback port, a throwaway embedded PostgreSQL cluster under
 // /tmp, 2 pipeline workers) and measures:
@@ -9,7 +9,9 @@
 //   2. the fan-out: N tenants (default 1,000) each watching `per-tenant` (10) of `symbols` (50) 15m streams, every
 //      stream warmed up with 300 candles; then one new closed candle on each of the 50 symbols in one request →
 //      time until every stream's analyzer and every watching tenant's evaluator has processed it and all signals
-//      are stored (median of `rounds`).
+//      are stored (median of `rounds`);
+//   3. candles at scale: `big-rows` (10,000,000) 1m candles of one symbol, then 1,000-candle range reads through the
+//      primary key beside the same reads on a 100,000-candle symbol.
 import Foundation
 import Logging
 import PostgresNIO
@@ -17,12 +19,12 @@ import SMCEngine
 import SMCServer
 import SMCTestSupport
 
-var tenantCount = 1000, symbolCount = 50, perTenant = 10, rounds = 5
+var tenantCount = 1000, symbolCount = 50, perTenant = 10, rounds = 5, bigRows = 10_000_000
 var arguments = Array(CommandLine.arguments.dropFirst())
 while let flag = arguments.first {
     arguments.removeFirst()
     guard let value = arguments.first.flatMap(Int.init), value > 0 else {
-        FileHandle.standardError.write(Data("usage: smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N]\n".utf8))
+        FileHandle.standardError.write(Data("usage: smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N] [--big-rows N]\n".utf8))
         exit(2)
     }
     arguments.removeFirst()
@@ -31,13 +33,14 @@ while let flag = arguments.first {
     case "--symbols": symbolCount = value
     case "--per-tenant": perTenant = min(value, symbolCount)
     case "--rounds": rounds = value
+    case "--big-rows": bigRows = value
     default:
         FileHandle.standardError.write(Data("smc-pipeline-bench: unknown option \(flag)\n".utf8))
         exit(2)
     }
 }
 
-let options = (tenants: tenantCount, symbols: symbolCount, perTenant: perTenant, rounds: rounds)
+let options = (tenants: tenantCount, symbols: symbolCount, perTenant: perTenant, rounds: rounds, bigRows: bigRows)
 let logger = Logger(label: "bench")
 let m15: Int64 = 900
 /// A Monday, so buckets are aligned; far enough back that every candle is closed.
@@ -86,13 +89,14 @@ func waitFor(_ client: PostgresClient, open: Int64, streams: Int) async throws -
     let began = clock.now
     while true {
         let done = try await scalar(client, """
-            SELECT count(*) FROM analysis_streams WHERE symbol LIKE 'BNCH%' AND timeframe = '15m'
-              AND processed_until = to_timestamp(\(open))
+            SELECT CASE WHEN (SELECT count(*) FROM analysis_streams WHERE symbol LIKE 'BNCH%' AND timeframe = '15m'
+                                AND processed_until = to_timestamp(\(open))) = \(streams)
+                          AND NOT EXISTS (SELECT 1 FROM pipeline_jobs WHERE symbol LIKE 'BNCH%' AND timeframe = '15m')
+                        THEN 1 ELSE 0 END
             """)
-        let queued = try await scalar(client, "SELECT count(*) FROM pipeline_jobs WHERE symbol LIKE 'BNCH%' AND timeframe = '15m'")
-        if done == streams && queued == 0 { break }
+        if done == 1 { break }
         if clock.now - began > .seconds(600) { throw TestFailure("the pipeline did not catch up") }
-        try await Task.sleep(for: .milliseconds(2))
+        try await Task.sleep(for: .milliseconds(10))
     }
     let elapsed = clock.now - began
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -110,7 +114,9 @@ try await PostgresClient.withRunning(settings, logger: logger, maxConnections: 2
     try await client.query(
         "INSERT INTO symbols (symbol, asset_class, description) SELECT s, 'index', 'bench' FROM unnest(\(symbols)::text[]) s",
         logger: logger)
-    try await client.query("INSERT INTO symbols (symbol, asset_class, description) VALUES ('BNCHINGEST', 'index', 'bench')", logger: logger)
+    try await client.query(
+        "INSERT INTO symbols (symbol, asset_class, description) VALUES ('BNCHINGEST', 'index', 'bench'), ('BNCHBIG', 'index', 'bench')",
+        logger: logger)
     try await client.query(
         "INSERT INTO feeder_keys (key_id, name, key_hash) VALUES (\(UUID()), 'bench', \(feederKey.hashBytes))", logger: logger)
     try await client.query(
@@ -178,5 +184,51 @@ try await TestApp.run(database: settings, configure: { $0.pipelineWorkers = 2; $
             + "tenant evaluations; latency from the ingest request to the last stream done: median "
             + "\(String(format: "%.0f", median(latencies) * 1000)) ms, max \(String(format: "%.0f", latencies.max()! * 1000)) ms "
             + "over \(options.rounds) rounds (\(signals) signals stored in all)")
+
+        // 4. Candles at scale: `big-rows` 1m candles of one symbol written in SQL, then range reads of 1,000
+        //    candles through the primary key, against the 100,000-candle symbol above: the cost should not move.
+        if options.bigRows > 0 {
+            let began = clock.now
+            try await client.query(
+                """
+                INSERT INTO candles (symbol, timeframe, open_time, open, high, low, close, volume, source)
+                SELECT 'BNCHBIG', '1m', to_timestamp(1000000020 + g * 60), 1.1, 1.2, 1.0, 1.15, 1, 'bench'
+                FROM generate_series(0, \(options.bigRows - 1)) g
+                """, logger: logger)
+            try await client.query("ANALYZE candles", logger: logger)
+            let load = clock.now - began
+            let size = try await scalar(client, "SELECT (pg_total_relation_size('candles') / 1048576)::int")
+            let total = try await scalar(client, "SELECT count(*)::int FROM candles")
+            func ranges(_ symbol: String, _ timeframe: String, first: Int64, step: Int64, rows: Int) async throws -> [Double] {
+                var times: [Double] = []
+                var rng = Walk(state: 99)
+                for _ in 0..<200 {
+                    let from = first + Int64(rng.next() * Double(rows - 1000)) * step
+                    let t0 = clock.now
+                    let read = try await client.query(
+                        """
+                        SELECT open_time, open, high, low, close, volume FROM candles
+                        WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND open_time >= to_timestamp(\(from))
+                          AND open_time < to_timestamp(\(from + 1000 * step)) ORDER BY open_time
+                        """, logger: logger).collect()
+                    precondition(read.count == 1000, "range read returned \(read.count)")
+                    let d = clock.now - t0
+                    times.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+                }
+                return times.sorted()
+            }
+            let small = try await ranges("BNCHINGEST", "15m", first: start, step: m15, rows: 100_000)
+            let big = try await ranges("BNCHBIG", "1m", first: 1_000_000_020, step: 60, rows: options.bigRows)
+            let plan = try await client.query(
+                """
+                EXPLAIN SELECT * FROM candles WHERE symbol = 'BNCHBIG' AND timeframe = '1m'
+                  AND open_time >= to_timestamp(1000000020) AND open_time < to_timestamp(1000060020)
+                """, logger: logger).collect().first?.decode(String.self) ?? "?"
+            print("candles at scale: \(options.bigRows) rows written in SQL in \(String(format: "%.1f", Double(load.components.seconds))) s; "
+                + "table \(total) rows, \(size) MiB with indexes; plan: \(plan.trimmingCharacters(in: .whitespaces))")
+            print("  1,000-candle range read (200 random ranges): 100k-candle symbol median \(String(format: "%.2f", small[100])) ms, "
+                + "p95 \(String(format: "%.2f", small[190])) ms; \(options.bigRows)-candle symbol median "
+                + "\(String(format: "%.2f", big[100])) ms, p95 \(String(format: "%.2f", big[190])) ms")
+        }
     }
 }
