@@ -6,7 +6,8 @@ import PostgresNIO
 /// Slows down password guessing, per account and per client address, with exponential back-off.
 ///
 /// State lives in PostgreSQL so that every server process enforces the same limits. After `freeFailures`
-/// failures a key is locked for 1 s, then 2 s, 4 s … up to `maxLock`; a success clears the account key;
+/// failures a key is locked for `firstLock` (1 s), then twice that, four times … up to `maxLock`; a success clears
+/// the account key;
 /// failures older than an hour are forgotten.
 struct LoginThrottle: Sendable {
     let database: Database
@@ -14,6 +15,8 @@ struct LoginThrottle: Sendable {
     var freeFailuresPerAccount = 5
     var freeFailuresPerAddress = 20
     var maxLock: Duration = .seconds(900)
+    /// The first lock (`SMC_LOGIN_FIRST_LOCK_SECONDS`); each further failure doubles it.
+    var firstLock: Duration = .seconds(1)
 
     /// Throws 429 `too_many_attempts` (with `Retry-After`) while any of `keys` is locked.
     func check(_ keys: [String]) async throws {
@@ -37,6 +40,7 @@ struct LoginThrottle: Sendable {
 
     func recordFailure(_ keys: [String]) async throws {
         let maxSeconds = Int(maxLock.components.seconds)
+        let firstSeconds = Int(firstLock.components.seconds)
         try await database.withShared { connection in
             for key in keys {
                 let free = key.hasPrefix("ip:") ? freeFailuresPerAddress : freeFailuresPerAccount
@@ -48,7 +52,7 @@ struct LoginThrottle: Sendable {
                         failures = CASE WHEN t.updated_at < now() - interval '1 hour' THEN 1 ELSE t.failures + 1 END,
                         locked_until = CASE
                             WHEN t.updated_at >= now() - interval '1 hour' AND t.failures + 1 > \(free)
-                            THEN now() + make_interval(secs => least(power(2, t.failures + 1 - \(free) - 1), \(maxSeconds)))
+                            THEN now() + make_interval(secs => least(\(firstSeconds) * power(2, t.failures + 1 - \(free) - 1), \(maxSeconds)))
                             ELSE NULL END,
                         updated_at = now()
                     """, logger: database.logger)

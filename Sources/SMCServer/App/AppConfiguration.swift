@@ -39,6 +39,9 @@ public struct AppConfiguration: Sendable {
     public var adminToken: String?
     /// `SMC_ALLOW_PRIVATE_TARGETS`: lets user-supplied URLs reach loopback/private addresses.
     public var allowPrivateTargets = false
+    /// `SMC_LOGIN_FIRST_LOCK_SECONDS`: how long an account or address is locked after its free failed sign-ins (each
+    /// further failure doubles it, up to 15 minutes).
+    public var loginFirstLock: Duration = .seconds(1)
     /// `SMC_PIPELINE_WORKERS`: signal-pipeline workers in this process (0: this process only serves HTTP).
     public var pipelineWorkers = 2
     /// `SMC_PIPELINE_POLL_MS`: how often an idle worker looks for queued streams.
@@ -71,6 +74,9 @@ public struct AppConfiguration: Sendable {
         migrationsDirectory = reader.string(forKey: "smc.migrations.dir")
         databaseMaxConnections = reader.int(forKey: "smc.db.max.connections", default: databaseMaxConnections)
         guard databaseMaxConnections >= 2 else { throw Invalid(description: "SMC_DB_MAX_CONNECTIONS must be at least 2") }
+        let firstLock = reader.int(forKey: "smc.login.first.lock.seconds", default: 1)
+        guard (1...900).contains(firstLock) else { throw Invalid(description: "SMC_LOGIN_FIRST_LOCK_SECONDS must be 1…900") }
+        loginFirstLock = .seconds(firstLock)
         pipelineWorkers = reader.int(forKey: "smc.pipeline.workers", default: pipelineWorkers)
         guard (0...64).contains(pipelineWorkers) else { throw Invalid(description: "SMC_PIPELINE_WORKERS must be 0…64") }
         let pollMS = reader.int(forKey: "smc.pipeline.poll.ms", default: 200)

@@ -44,7 +44,7 @@ public func buildApplication(
 
         let plans = PlansService(database: database)
         let accounts = AccountsService(
-            database: database, hasher: hasher, plans: plans, throttle: LoginThrottle(database: database), rateLimiter: RateLimiter(),
+            database: database, hasher: hasher, plans: plans, throttle: LoginThrottle(database: database, firstLock: configuration.loginFirstLock), rateLimiter: RateLimiter(),
             sessionTTL: configuration.sessionTTL)
         let apiKeys = APIKeysService(database: database, plans: plans)
         let externalAlerts = ExternalAlertsService(database: database, apiKeys: apiKeys)
