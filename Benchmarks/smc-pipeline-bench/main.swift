@@ -46,12 +46,7 @@ let m15: Int64 = 900
 /// A Monday, so buckets are aligned; far enough back that every candle is closed.
 let start: Int64 = 1_672_617_600  // 2023-01-02 00:00 UTC
 
-func rfc3339(_ t: Int64) -> String {
-    let day = CivilTime.day(of: t)
-    let (y, m, d) = CivilTime.date(days: day)
-    let s = t - day * 86_400
-    return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, Int(s / 3600), Int(s % 3600 / 60), Int(s % 60))
-}
+func rfc3339(_ t: Int64) -> String { CivilTime.rfc3339(t) }
 
 /// A deterministic random walk per symbol.
 struct Walk {

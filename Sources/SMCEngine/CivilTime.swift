@@ -58,4 +58,26 @@ public enum CivilTime {
         // 1970-01-01 was a Thursday (3).
         Int(((day % 7) + 7 + 3) % 7)
     }
+
+    /// `yyyy-mm-dd hh:mm` (UTC) of an epoch time, for people.
+    public static func minuteText(_ time: Int64) -> String {
+        let (date, second) = split(time)
+        return date + " " + twoDigits(second / 3600) + ":" + twoDigits(second % 3600 / 60)
+    }
+
+    /// RFC 3339 in UTC, whole seconds: `2024-01-02T00:15:00Z`.
+    public static func rfc3339(_ time: Int64) -> String {
+        let (date, second) = split(time)
+        return date + "T" + twoDigits(second / 3600) + ":" + twoDigits(second % 3600 / 60) + ":" + twoDigits(second % 60) + "Z"
+    }
+
+    private static func split(_ time: Int64) -> (date: String, second: Int64) {
+        let day = self.day(of: time)
+        let (y, m, d) = date(days: day)
+        let year = String(y)
+        return (String(repeating: "0", count: Swift.max(0, 4 - year.count)) + year + "-" + twoDigits(Int64(m)) + "-" + twoDigits(Int64(d)),
+                time - day * secondsPerDay)
+    }
+
+    private static func twoDigits(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
 }

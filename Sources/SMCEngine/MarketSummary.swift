@@ -259,12 +259,7 @@ public struct MarketSummary: Sendable, Hashable {
         value.isFinite ? String(format: "%.\(decimals)f", value) : "-"
     }
 
-    static func timeText(_ time: Int64) -> String {
-        let day = CivilTime.day(of: time)
-        let (y, m, d) = CivilTime.date(days: day)
-        let second = time - day * CivilTime.secondsPerDay
-        return String(format: "%04d-%02d-%02d %02d:%02d", y, m, d, Int(second / 3600), Int(second % 3600 / 60))
-    }
+    static func timeText(_ time: Int64) -> String { CivilTime.minuteText(time) }
 
     static func durationText(_ seconds: Int64) -> String {
         let days = seconds / 86_400, hours = seconds % 86_400 / 3600, minutes = seconds % 3600 / 60

@@ -17,24 +17,7 @@ struct PipelineTests {
         try CandleCSV.parse(String(contentsOf: csv, encoding: .utf8))
     }
 
-    /// A feeder key, written as `smc-server admin create-feeder-key` does.
-    static func feederKey(_ app: TestApp) async throws -> String {
-        let secret = BearerSecret.generate(.feeder, tenant: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
-        try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger, maxConnections: 1) { client in
-            try await client.query(
-                "INSERT INTO feeder_keys (key_id, name, key_hash) VALUES (\(UUID()), \("test-\(UUID().uuidString.prefix(8))"), \(secret.hashBytes))",
-                logger: TestDatabase.logger)
-        }
-        return secret.text
-    }
-
-    /// RFC 3339 in UTC, whole seconds.
-    static func rfc3339(_ t: Int64) -> String {
-        let day = CivilTime.day(of: t)
-        let (y, m, d) = CivilTime.date(days: day)
-        let s = t - day * 86_400
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, Int(s / 3600), Int(s % 3600 / 60), Int(s % 60))
-    }
+    static func rfc3339(_ t: Int64) -> String { CivilTime.rfc3339(t) }
 
     static func body(_ series: CandleSeries, _ range: Range<Int>, symbol: String = "EURUSD", timeframe: String = "15m")
         -> [String: Any]
@@ -122,7 +105,7 @@ struct PipelineTests {
     func twoTenantsEndToEnd() async throws {
         let series = try Self.candles()
         try await TestApp.run(configure: { $0.pipelineWorkers = 2 }) { app in
-            let key = try await Self.feederKey(app)
+            let key = try await app.feederKey()
             let (tokenA, sessionA, _) = try await app.signup()
             let (tokenB, sessionB, _) = try await app.signup()
             try await Self.watch(app, tokenA)
@@ -239,15 +222,6 @@ struct PipelineProcessTests {
         }
     }
 
-    static func feederKey(_ settings: DatabaseSettings) async throws -> String {
-        let secret = BearerSecret.generate(.feeder, tenant: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
-        try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
-            try await client.query("INSERT INTO feeder_keys (key_id, name, key_hash) VALUES (\(UUID()), 'feeder', \(secret.hashBytes))",
-                                   logger: TestDatabase.logger)
-        }
-        return secret.text
-    }
-
     static func expected(_ series: CandleSeries) throws -> (a: Set<String>, b: Set<String>) {
         var strategyB = StrategySettings()
         strategyB.swingLength = 30
@@ -266,7 +240,7 @@ struct PipelineProcessTests {
     func threeProcesses() async throws {
         let series = try Self.series()
         let settings = try await TestDatabase.makeMigrated()
-        let key = try await Self.feederKey(settings)
+        let key = try await TestDatabase.feederKey(settings)
         let servers = try await [Self.start(settings), Self.start(settings), Self.start(settings)]
         defer { for (s, _) in servers { s.signal(SIGKILL) } }
         let tenantA = try await Self.tenant(servers[0].1)
@@ -291,7 +265,7 @@ struct PipelineProcessTests {
     func killNine() async throws {
         let series = try Self.series()
         let settings = try await TestDatabase.makeMigrated()
-        let key = try await Self.feederKey(settings)
+        let key = try await TestDatabase.feederKey(settings)
         let current = LockedBox<String>("")
         var (server, base) = try await Self.start(settings)
         current.withLock { $0 = base }

@@ -2,9 +2,11 @@ import Foundation
 import PostgresNIO
 import SMCServer
 
-extension TestApp {
+extension TestDatabase {
     /// A market-data feeder key, written as `smc-server admin create-feeder-key` writes it (only the hash is kept).
-    public func feederKey(name: String = "test-\(UUID().uuidString.prefix(8))") async throws -> String {
+    public static func feederKey(_ database: DatabaseSettings, name: String = "test-\(UUID().uuidString.prefix(8))")
+        async throws -> String
+    {
         let secret = BearerSecret.generate(.feeder, tenant: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
         try await PostgresClient.withRunning(database, logger: TestDatabase.logger, maxConnections: 1) { client in
             try await client.query(
@@ -12,6 +14,13 @@ extension TestApp {
                 logger: TestDatabase.logger)
         }
         return secret.text
+    }
+}
+
+extension TestApp {
+    /// A market-data feeder key for this app's database.
+    public func feederKey(name: String = "test-\(UUID().uuidString.prefix(8))") async throws -> String {
+        try await TestDatabase.feederKey(database, name: name)
     }
 
     /// One integer from the database, as its owner (shared tables such as `candles` and `pipeline_jobs`).

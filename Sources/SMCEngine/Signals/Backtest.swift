@@ -226,10 +226,10 @@ public struct Backtest: Sendable {
         for t in trades {
             let s = t.signal
             rows.append([
-                Self.time(s.closeTime), s.direction > 0 ? "long" : "short",
+                CivilTime.minuteText(s.closeTime), s.direction > 0 ? "long" : "short",
                 s.setup.zone.kind == .orderBlock ? "OB" : "FVG", String(format: "%.0f", s.confidence),
                 s.killzone ?? "-", p(s.setup.entry), p(s.setup.stop), p(s.setup.targets[0]),
-                String(format: "%.2f", s.setup.rewardRisk), t.outcome.kind.rawValue, Self.time(t.outcome.resolvedTime),
+                String(format: "%.2f", s.setup.rewardRisk), t.outcome.kind.rawValue, CivilTime.minuteText(t.outcome.resolvedTime),
                 r(t.netR),
             ])
         }
@@ -245,13 +245,6 @@ public struct Backtest: Sendable {
         out += "total          \(r(s.totalR)) R\n"
         out += "max drawdown   \(String(format: "%.2f", s.maxDrawdownR)) R\n"
         return out
-    }
-
-    /// `yyyy-mm-dd hh:mm` UTC.
-    static func time(_ t: Int64) -> String {
-        let (y, m, d) = CivilTime.date(days: CivilTime.day(of: t))
-        let s = t - CivilTime.day(of: t) * CivilTime.secondsPerDay
-        return String(format: "%04d-%02d-%02d %02d:%02d", y, m, d, Int(s / 3600), Int(s % 3600 / 60))
     }
 
     static func table(header: [String], rows: [[String]]) -> String {

@@ -99,8 +99,5 @@ public struct CandleFile: Sendable {
     }
 
     /// `2024-01-02T00:15:00Z`.
-    static func rfc3339(_ t: Int64) -> String {
-        let format = Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!)
-        return Date(timeIntervalSince1970: TimeInterval(t)).formatted(format)
-    }
+    static func rfc3339(_ t: Int64) -> String { CivilTime.rfc3339(t) }
 }
