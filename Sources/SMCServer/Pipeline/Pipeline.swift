@@ -298,13 +298,15 @@ struct Pipeline: Sendable {
             }
             do {
                 if var existing = evaluator, let row {
+                    // Unchanged settings: stored as loaded unless evaluating changes it. Changed: always stored.
+                    var loadedRevision = existing.revision
                     if row.settings != m.settingsVersion || row.params != params.key {
                         existing = try existing.reconfigured(settings: m.strategy, killzones: m.killzones,
                                                              keepOpenSetups: row.params == params.key)
+                        loadedRevision = -1
                     }
                     out.append(TenantRecord(tenant: m.tenant, evaluator: existing, settingsVersion: m.settingsVersion,
-                                            subscribedAt: row.subscribed, version: row.version, loadedRevision: -1))
-                    if row.settings == m.settingsVersion && row.params == params.key { out[out.count - 1].loadedRevision = existing.revision }
+                                            subscribedAt: row.subscribed, version: row.version, loadedRevision: loadedRevision))
                 } else {
                     let fresh = try TenantEvaluator(settings: m.strategy, killzones: m.killzones, timeframe: timeframe)
                     out.append(TenantRecord(tenant: m.tenant, evaluator: fresh, settingsVersion: m.settingsVersion,
