@@ -17,6 +17,7 @@ struct APIHandlers: APIProtocol {
     let externalAlerts: ExternalAlertsService
     let signals: SignalsService
     let journal: JournalService
+    let sync: SyncService
     let adminToken: String?
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.

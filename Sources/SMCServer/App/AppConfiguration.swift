@@ -55,6 +55,8 @@ public struct AppConfiguration: Sendable {
     /// `SMC_BINANCE_PAIRS`, `SMC_BINANCE_URL`, `SMC_BINANCE_POLL_SECONDS`, `SMC_BINANCE_BACKFILL_CANDLES`,
     /// `SMC_BINANCE_TIMEOUT_SECONDS`: the Binance klines connector (off without pairs).
     public var binance = BinanceSettings()
+    /// `SMC_SYNC_MAX_DRIFT_SECONDS`, `SMC_SYNC_TOMBSTONE_DAYS`: sync's clock-skew limit and tombstone horizon.
+    public var sync = SyncSettings()
 
     public init() {}
 
@@ -85,6 +87,10 @@ public struct AppConfiguration: Sendable {
         let maintenance = reader.double(forKey: "smc.maintenance.seconds", default: 2)
         guard maintenance >= 0.1 && maintenance <= 3600 else { throw Invalid(description: "SMC_MAINTENANCE_SECONDS must be 0.1…3600") }
         maintenanceInterval = .milliseconds(Int64(maintenance * 1000))
+        sync.maxDriftSeconds = reader.int(forKey: "smc.sync.max.drift.seconds", default: sync.maxDriftSeconds)
+        guard (1...86_400).contains(sync.maxDriftSeconds) else { throw Invalid(description: "SMC_SYNC_MAX_DRIFT_SECONDS must be 1…86400") }
+        sync.tombstoneDays = reader.int(forKey: "smc.sync.tombstone.days", default: sync.tombstoneDays)
+        guard (1...3650).contains(sync.tombstoneDays) else { throw Invalid(description: "SMC_SYNC_TOMBSTONE_DAYS must be 1…3650") }
         maxBodyBytes = reader.int(forKey: "smc.max.body.bytes", default: maxBodyBytes)
         guard maxBodyBytes >= 1024 else { throw Invalid(description: "SMC_MAX_BODY_BYTES must be at least 1024") }
         let shutdownSeconds = reader.double(forKey: "smc.shutdown.timeout.seconds", default: 25)

@@ -49,13 +49,15 @@ public func buildApplication(
         let apiKeys = APIKeysService(database: database, plans: plans)
         let externalAlerts = ExternalAlertsService(database: database, apiKeys: apiKeys)
         let doorbell = Doorbell()
+        let signals = SignalsService(database: database, plans: plans, rateLimiter: accounts.rateLimiter)
+        let journal = JournalService(database: database)
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
             settings: SettingsService(database: database, plans: plans),
             apiKeys: apiKeys, market: MarketDataService(database: database, doorbell: doorbell), externalAlerts: externalAlerts,
-            signals: SignalsService(database: database, plans: plans, rateLimiter: accounts.rateLimiter),
-            journal: JournalService(database: database),
+            signals: signals, journal: journal,
+            sync: SyncService(database: database, plans: plans, journal: journal, signals: signals, settings: configuration.sync),
             adminToken: configuration.adminToken)
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
@@ -90,7 +92,8 @@ public func buildApplication(
         app.addServices(PipelineService(
             pipeline: Pipeline(database: database, cache: PipelineCache()), alerts: externalAlerts,
             workers: configuration.pipelineWorkers, pollInterval: configuration.pipelinePoll,
-            maintenanceInterval: configuration.maintenanceInterval, doorbell: doorbell))
+            maintenanceInterval: configuration.maintenanceInterval, doorbell: doorbell,
+            tombstoneDays: configuration.sync.tombstoneDays))
         // After the pool too: it stops pulling klines before the pool closes.
         app.addServices(BinanceConnector(
             settings: configuration.binance, market: MarketDataService(database: database, doorbell: doorbell),

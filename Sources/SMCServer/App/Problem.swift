@@ -65,8 +65,9 @@ public struct Problem: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// A JSON scalar for problem extensions.
-public enum ProblemValue: Sendable, Equatable, Encodable {
+/// A JSON value for problem extensions.
+public indirect enum ProblemValue: Sendable, Equatable, Encodable {
+    case object([String: ProblemValue])
     case string(String)
     case int(Int)
     case double(Double)
@@ -81,6 +82,7 @@ public enum ProblemValue: Sendable, Equatable, Encodable {
         case .double(let v): try container.encode(v)
         case .bool(let v): try container.encode(v)
         case .strings(let v): try container.encode(v)
+        case .object(let v): try container.encode(v)
         }
     }
 }

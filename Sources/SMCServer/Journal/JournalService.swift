@@ -17,6 +17,10 @@ struct TradeRecord: Sendable {
     var updatedAt: Date
     var createDigest: [UInt8]?
     var deleted: Bool
+    /// The HLC stamp of each field's last write (sync's field-level last-writer-wins).
+    var clocks: [String: HLC] = [:]
+    /// The stamp of the delete, on a tombstone.
+    var deletedHLC: HLC?
 
     var etag: String { "\"\(version)\"" }
 }
@@ -73,7 +77,7 @@ struct JournalService: Sendable {
         (extract(epoch FROM entry_time) * 1000000)::int8 AS entry_micros,
         (extract(epoch FROM exit_time) * 1000000)::int8 AS exit_micros, exit_price::float8 AS exit_price,
         pnl::float8 AS pnl, r_multiple::float8 AS r_multiple, outcome, setup_type, killzone, timeframe, notes, tags, screenshots,
-        version, created_at, updated_at, create_digest, deleted_at IS NOT NULL AS deleted
+        version, created_at, updated_at, create_digest, deleted_at IS NOT NULL AS deleted, clocks::text AS clocks, deleted_hlc
         """
 
     /// A price or amount as `numeric` text: Swift prints the shortest text that reads back as the same Double,
@@ -93,25 +97,9 @@ struct JournalService: Sendable {
                 return (try replay(existing, digest: digest), false)
             }
             try await checkSignal(&draft, previous: nil, tenant: principal.tenantID, connection)
-            let version = try await SyncCounter.bump(.journal, tenant: principal.tenantID, connection, logger: logger)
-            let n = Self.numeric
-            let inserted = try await connection.query(
-                """
-                INSERT INTO trades (tenant_id, trade_id, user_id, signal_id, symbol, direction, entry_price, stop_price, targets,
-                                    size, fees, entry_time, exit_time, exit_price, setup_type, killzone, timeframe, notes, tags,
-                                    screenshots, create_digest, sync_version)
-                VALUES (\(principal.tenantID), \(id), \(principal.userID), \(draft.signalID), \(draft.symbol), \(draft.direction)::int2,
-                        \(n(draft.entryPrice))::numeric, \(draft.stopPrice.map(n))::numeric, \(draft.targets.map(n))::numeric[],
-                        \(n(draft.size))::numeric, \(n(draft.fees))::numeric,
-                        timestamptz 'epoch' + \(draft.entryTime)::int8 * interval '1 microsecond',
-                        timestamptz 'epoch' + \(draft.exitTime)::int8 * interval '1 microsecond',
-                        \(draft.exitPrice.map(n))::numeric, \(draft.setupType), \(draft.killzone), \(draft.timeframe), \(draft.notes),
-                        \(draft.tags), \(draft.screenshots), \(ByteBuffer(bytes: digest)), \(version))
-                ON CONFLICT (tenant_id, trade_id) DO NOTHING
-                RETURNING 1
-                """, logger: logger
-            ).collect()
-            guard !inserted.isEmpty else {
+            let clocks = ServerClock.shared.stamp(draft.syncFields.keys)
+            guard try await insert(principal.tenantID, id, user: principal.userID, draft, digest: digest, clocks: clocks, connection)
+            else {
                 // A concurrent create with this id committed first.
                 guard let existing = try await load(principal.tenantID, id, connection, includeDeleted: true) else {
                     throw Problem(.conflict, code: "conflict", detail: "a trade with this id is being created; retry")
@@ -136,7 +124,7 @@ struct JournalService: Sendable {
 
     /// `signal_id` must be one of the tenant's signals, on the trade's symbol; a newly linked signal fills the
     /// setup type, killzone and timeframe the trade left out. An unchanged link to a pruned signal stays.
-    private func checkSignal(
+    func checkSignal(
         _ draft: inout TradeDraft, previous: TradeDraft?, tenant: UUID, _ connection: PostgresConnection
     ) async throws {
         guard let signalID = draft.signalID else { return }
@@ -205,21 +193,7 @@ struct JournalService: Sendable {
             var draft = try JournalRules.draft(try TradePatch.apply(patch, to: current.draft))
             try await checkSignal(&draft, previous: current.draft, tenant: principal.tenantID, connection)
             guard draft != current.draft else { return current }
-            let version = try await SyncCounter.bump(.journal, tenant: principal.tenantID, connection, logger: logger)
-            let n = Self.numeric
-            try await connection.query(
-                """
-                UPDATE trades SET signal_id = \(draft.signalID), symbol = \(draft.symbol), direction = \(draft.direction)::int2,
-                    entry_price = \(n(draft.entryPrice))::numeric, stop_price = \(draft.stopPrice.map(n))::numeric,
-                    targets = \(draft.targets.map(n))::numeric[], size = \(n(draft.size))::numeric, fees = \(n(draft.fees))::numeric,
-                    entry_time = timestamptz 'epoch' + \(draft.entryTime)::int8 * interval '1 microsecond',
-                    exit_time = timestamptz 'epoch' + \(draft.exitTime)::int8 * interval '1 microsecond',
-                    exit_price = \(draft.exitPrice.map(n))::numeric, setup_type = \(draft.setupType), killzone = \(draft.killzone),
-                    timeframe = \(draft.timeframe), notes = \(draft.notes), tags = \(draft.tags), screenshots = \(draft.screenshots),
-                    version = version + 1, updated_at = now(), sync_version = \(version)
-                WHERE tenant_id = \(principal.tenantID) AND trade_id = \(id)
-                """, logger: logger)
-            return try await recompute(principal.tenantID, id, connection)
+            return try await write(principal.tenantID, current, draft, connection)
         }
     }
 
@@ -252,16 +226,7 @@ struct JournalService: Sendable {
                     exitMicros <= JournalRules.micros(Date()) + JournalRules.clockSkew, "/exit_time", "must not be in the future")
             }
             try problems.throwIfAny()
-            let version = try await SyncCounter.bump(.journal, tenant: principal.tenantID, connection, logger: logger)
-            try await connection.query(
-                """
-                UPDATE trades SET exit_price = \(Self.numeric(exitPrice))::numeric,
-                    exit_time = timestamptz 'epoch' + \(closed.exitTime!)::int8 * interval '1 microsecond',
-                    fees = \(Self.numeric(closed.fees))::numeric,
-                    version = version + 1, updated_at = now(), sync_version = \(version)
-                WHERE tenant_id = \(principal.tenantID) AND trade_id = \(id)
-                """, logger: logger)
-            return try await recompute(principal.tenantID, id, connection)
+            return try await write(principal.tenantID, current, closed, connection)
         }
     }
 
@@ -269,13 +234,7 @@ struct JournalService: Sendable {
     func delete(_ principal: Principal, id: UUID) async throws {
         try await database.withTenant(principal.tenantID) { connection in
             _ = try await lockLive(principal.tenantID, id, ifMatch: nil, connection)
-            let version = try await SyncCounter.bump(.journal, tenant: principal.tenantID, connection, logger: logger)
-            try await connection.query(
-                """
-                UPDATE trades SET deleted_at = now(), notes = NULL, tags = '{}', screenshots = '{}',
-                    version = version + 1, updated_at = now(), sync_version = \(version)
-                WHERE tenant_id = \(principal.tenantID) AND trade_id = \(id)
-                """, logger: logger)
+            try await tombstone(principal.tenantID, id, stamp: ServerClock.shared.tick(), connection)
         }
     }
 
@@ -360,9 +319,84 @@ struct JournalService: Sendable {
         }
     }
 
-    // MARK: Storage
+    // MARK: Storage (shared by the REST journal and sync pushes)
 
-    private func load(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection, includeDeleted: Bool = false, lock: Bool = false)
+    /// Inserts a new trade stamped with the next journal version; false when the id exists (a concurrent create).
+    func insert(
+        _ tenant: UUID, _ id: UUID, user: UUID, _ draft: TradeDraft, digest: [UInt8]?, clocks: [String: HLC],
+        _ connection: PostgresConnection
+    ) async throws -> Bool {
+        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        let n = Self.numeric
+        let inserted = try await connection.query(
+            """
+            INSERT INTO trades (tenant_id, trade_id, user_id, signal_id, symbol, direction, entry_price, stop_price, targets,
+                                size, fees, entry_time, exit_time, exit_price, setup_type, killzone, timeframe, notes, tags,
+                                screenshots, create_digest, sync_version, clocks)
+            VALUES (\(tenant), \(id), \(user), \(draft.signalID), \(draft.symbol), \(draft.direction)::int2,
+                    \(n(draft.entryPrice))::numeric, \(draft.stopPrice.map(n))::numeric, \(draft.targets.map(n))::numeric[],
+                    \(n(draft.size))::numeric, \(n(draft.fees))::numeric,
+                    timestamptz 'epoch' + \(draft.entryTime)::int8 * interval '1 microsecond',
+                    timestamptz 'epoch' + \(draft.exitTime)::int8 * interval '1 microsecond',
+                    \(draft.exitPrice.map(n))::numeric, \(draft.setupType), \(draft.killzone), \(draft.timeframe), \(draft.notes),
+                    \(draft.tags), \(draft.screenshots), \(digest.map { ByteBuffer(bytes: $0) }), \(version),
+                    \(ServerClock.json(clocks))::jsonb)
+            ON CONFLICT (tenant_id, trade_id) DO NOTHING
+            RETURNING 1
+            """, logger: logger
+        ).collect()
+        return !inserted.isEmpty
+    }
+
+    /// Replaces a live trade's fields with `draft`, stamping the changed fields with the server's clock unless
+    /// `clocks` (a sync merge's registers) are given, bumps the journal version and recomputes PnL, R and outcome.
+    func write(
+        _ tenant: UUID, _ current: TradeRecord, _ draft: TradeDraft, clocks: [String: HLC]? = nil, _ connection: PostgresConnection
+    ) async throws -> TradeRecord {
+        var stamps = clocks ?? current.clocks
+        if clocks == nil {
+            let before = current.draft.syncFields, after = draft.syncFields
+            let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }
+            stamps.merge(ServerClock.shared.stamp(changed)) { $1 }
+        }
+        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        let n = Self.numeric
+        try await connection.query(
+            """
+            UPDATE trades SET signal_id = \(draft.signalID), symbol = \(draft.symbol), direction = \(draft.direction)::int2,
+                entry_price = \(n(draft.entryPrice))::numeric, stop_price = \(draft.stopPrice.map(n))::numeric,
+                targets = \(draft.targets.map(n))::numeric[], size = \(n(draft.size))::numeric, fees = \(n(draft.fees))::numeric,
+                entry_time = timestamptz 'epoch' + \(draft.entryTime)::int8 * interval '1 microsecond',
+                exit_time = timestamptz 'epoch' + \(draft.exitTime)::int8 * interval '1 microsecond',
+                exit_price = \(draft.exitPrice.map(n))::numeric, setup_type = \(draft.setupType), killzone = \(draft.killzone),
+                timeframe = \(draft.timeframe), notes = \(draft.notes), tags = \(draft.tags), screenshots = \(draft.screenshots),
+                clocks = \(ServerClock.json(stamps))::jsonb,
+                version = version + 1, updated_at = now(), sync_version = \(version)
+            WHERE tenant_id = \(tenant) AND trade_id = \(current.id)
+            """, logger: logger)
+        return try await recompute(tenant, current.id, connection)
+    }
+
+    /// Makes the trade a tombstone: free text cleared, the delete's stamp kept; every device learns of it.
+    func tombstone(_ tenant: UUID, _ id: UUID, stamp: HLC, _ connection: PostgresConnection) async throws {
+        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        try await connection.query(
+            """
+            UPDATE trades SET deleted_at = now(), deleted_hlc = \(stamp.description), notes = NULL, tags = '{}', screenshots = '{}',
+                clocks = '{}', version = version + 1, updated_at = now(), sync_version = \(version)
+            WHERE tenant_id = \(tenant) AND trade_id = \(id)
+            """, logger: logger)
+    }
+
+    /// Gives the trade a new journal version without changing it, so every device pulls its state again (after a
+    /// sync mutation of it was rejected, the device that sent it must learn the server's state).
+    func restamp(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws {
+        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        try await connection.query(
+            "UPDATE trades SET sync_version = \(version) WHERE tenant_id = \(tenant) AND trade_id = \(id)", logger: logger)
+    }
+
+    func load(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection, includeDeleted: Bool = false, lock: Bool = false)
         async throws -> TradeRecord?
     {
         let sql = """
@@ -388,7 +422,7 @@ struct JournalService: Sendable {
     }
 
     /// Derives pnl, R and outcome from the stored values (numeric arithmetic) and returns the trade.
-    private func recompute(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws -> TradeRecord {
+    func recompute(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws -> TradeRecord {
         let row = try await connection.query(
             """
             UPDATE trades SET
@@ -424,6 +458,8 @@ struct JournalService: Sendable {
             pnl: try r["pnl"].decode(Double?.self), rMultiple: try r["r_multiple"].decode(Double?.self),
             outcome: try r["outcome"].decode(String.self), version: try r["version"].decode(Int.self),
             createdAt: try r["created_at"].decode(Date.self), updatedAt: try r["updated_at"].decode(Date.self),
-            createDigest: digest, deleted: try r["deleted"].decode(Bool.self))
+            createDigest: digest, deleted: try r["deleted"].decode(Bool.self),
+            clocks: ServerClock.clocks(try r["clocks"].decode(String.self)),
+            deletedHLC: try r["deleted_hlc"].decode(String?.self).flatMap(HLC.init))
     }
 }

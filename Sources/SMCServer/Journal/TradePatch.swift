@@ -2,60 +2,7 @@ import Foundation
 import OpenAPIRuntime
 import SMCAPI
 import SMCEngine
-
-/// A JSON value, for applying merge patches without losing a number's exact value or a boolean's type.
-indirect enum JSONValue: Sendable, Equatable, Codable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-
-    /// RFC 7386: objects merge member by member, `null` removes, anything else replaces.
-    func merging(_ patch: JSONValue) -> JSONValue {
-        guard case .object(let changes) = patch else { return patch }
-        var result: [String: JSONValue]
-        if case .object(let current) = self { result = current } else { result = [:] }
-        for (key, value) in changes {
-            if value == .null {
-                result.removeValue(forKey: key)
-            } else {
-                result[key] = (result[key] ?? .null).merging(value)
-            }
-        }
-        return .object(result)
-    }
-}
+import SMCSync
 
 /// PATCH of a trade: the stored fields as a `TradeCreate` document, the merge patch applied, the result
 /// decoded and checked like a create.
@@ -69,15 +16,18 @@ enum TradePatch {
         for key in changes.keys.sorted() {
             if readOnly.contains(key) {
                 errors.append(.init(field: "/" + key, message: "is read-only"))
-            } else if Stored.Keys(rawValue: key) == nil {
+            } else if !SyncProtocol.tradeFields.contains(key) {
                 errors.append(.init(field: "/" + key, message: "is not a field of a trade"))
             }
         }
         guard errors.isEmpty else { throw Problem.validation(errors) }
-        let document = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(Stored(current)))
-        let merged = document.merging(.object(changes))
+        return try decode(JSONValue.object(current.syncFields).merging(.object(changes)))
+    }
+
+    /// A `TradeCreate` from a JSON document; a member of the wrong type is a 422 naming it.
+    static func decode(_ document: JSONValue) throws -> TradeCreate {
         do {
-            return try JSONDecoder().decode(TradeCreate.self, from: JSONEncoder().encode(merged))
+            return try JSONDecoder().decode(TradeCreate.self, from: JSONEncoder().encode(document))
         } catch let error as DecodingError {
             throw Problem.validation([.init(field: field(of: error), message: ProblemMiddleware.describe(error))])
         }
@@ -94,37 +44,32 @@ enum TradePatch {
         let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
         return path.isEmpty ? "body" : "/" + path.joined(separator: "/")
     }
+}
 
-    /// The stored draft in `TradeCreate`'s JSON shape (dates as RFC 3339 strings).
-    private struct Stored: Encodable {
-        let draft: TradeDraft
-        init(_ draft: TradeDraft) { self.draft = draft }
+extension TradeDraft {
+    /// The draft as `TradeCreate`'s JSON members (dates as RFC 3339 strings; absent optionals left out): what a
+    /// merge patch applies to, and a trade's writable fields in sync (each a last-writer-wins register).
+    var syncFields: [String: JSONValue] {
+        var f: [String: JSONValue] = [
+            "symbol": .string(symbol), "direction": .string(direction > 0 ? "long" : "short"), "entry_price": .number(entryPrice),
+            "targets": .array(targets.map(JSONValue.number)), "size": .number(size), "fees": .number(fees),
+            "entry_time": .string(RFC3339.format(micros: entryTime)), "tags": .array(tags.map(JSONValue.string)),
+            "screenshots": .array(screenshots.map(JSONValue.string)),
+        ]
+        f["stop_price"] = stopPrice.map(JSONValue.number)
+        f["exit_price"] = exitPrice.map(JSONValue.number)
+        f["exit_time"] = exitTime.map { .string(RFC3339.format(micros: $0)) }
+        f["notes"] = notes.map(JSONValue.string)
+        f["signal_id"] = signalID.map { .string($0.uuidString.lowercased()) }
+        f["setup_type"] = setupType.map(JSONValue.string)
+        f["killzone"] = killzone.map(JSONValue.string)
+        f["timeframe"] = timeframe.map(JSONValue.string)
+        return f
+    }
 
-        enum Keys: String, CodingKey, CaseIterable {
-            case symbol, direction, entry_price, stop_price, targets, size, fees, entry_time, exit_price, exit_time, notes, tags,
-                screenshots, signal_id, setup_type, killzone, timeframe
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: Keys.self)
-            try c.encode(draft.symbol, forKey: .symbol)
-            try c.encode(draft.direction > 0 ? "long" : "short", forKey: .direction)
-            try c.encode(draft.entryPrice, forKey: .entry_price)
-            try c.encodeIfPresent(draft.stopPrice, forKey: .stop_price)
-            try c.encode(draft.targets, forKey: .targets)
-            try c.encode(draft.size, forKey: .size)
-            try c.encode(draft.fees, forKey: .fees)
-            try c.encode(RFC3339.format(micros: draft.entryTime), forKey: .entry_time)
-            try c.encodeIfPresent(draft.exitPrice, forKey: .exit_price)
-            try c.encodeIfPresent(draft.exitTime.map(RFC3339.format(micros:)), forKey: .exit_time)
-            try c.encodeIfPresent(draft.notes, forKey: .notes)
-            try c.encode(draft.tags, forKey: .tags)
-            try c.encode(draft.screenshots, forKey: .screenshots)
-            try c.encodeIfPresent(draft.signalID?.uuidString.lowercased(), forKey: .signal_id)
-            try c.encodeIfPresent(draft.setupType, forKey: .setup_type)
-            try c.encodeIfPresent(draft.killzone, forKey: .killzone)
-            try c.encodeIfPresent(draft.timeframe, forKey: .timeframe)
-        }
+    /// Checks and normalises `TradeCreate`-shaped fields (a sync merge's result) like a create.
+    static func checked(_ fields: [String: JSONValue]) throws -> TradeDraft {
+        try JournalRules.draft(try TradePatch.decode(.object(fields)))
     }
 }
 

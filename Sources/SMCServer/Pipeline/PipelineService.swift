@@ -17,6 +17,8 @@ struct PipelineService: Service {
     let pollInterval: Duration
     let maintenanceInterval: Duration
     let doorbell: Doorbell
+    /// `SMC_SYNC_TOMBSTONE_DAYS`.
+    let tombstoneDays: Int
 
     var logger: Logger { pipeline.logger }
 
@@ -99,16 +101,39 @@ struct PipelineService: Service {
         }
     }
 
-    /// Signals issued (`created_at`) longer ago than the tenant's plan keeps are deleted (annotations with them); trades keep their
-    /// `signal_id` as a plain reference.
+    /// Signals issued (`created_at`) longer ago than the tenant's plan keeps are deleted (annotations with them),
+    /// each leaving a tombstone in the tenant's signals stream, so synced devices drop it too; trades keep their
+    /// `signal_id` as a plain reference. Tombstones older than `SMC_SYNC_TOMBSTONE_DAYS` are purged (raising the
+    /// streams' horizons). At most 10,000 signals per pass, tenants locked in id order (as the pipeline does).
     func pruneHistory() async throws {
         try await pipeline.database.withWorker { connection in
             try await connection.query(
                 """
-                DELETE FROM signals s USING tenants t JOIN plans p ON p.plan_id = t.plan_id
-                WHERE s.tenant_id = t.tenant_id AND s.created_at < now() - make_interval(days => p.history_days)
+                WITH doomed AS (
+                    SELECT s.tenant_id, s.signal_id FROM signals s JOIN tenants t ON t.tenant_id = s.tenant_id
+                    JOIN plans p ON p.plan_id = t.plan_id
+                    WHERE s.created_at < now() - make_interval(days => p.history_days)
+                    ORDER BY s.tenant_id, s.signal_id LIMIT 10000
+                ), counts AS (
+                    SELECT tenant_id, count(*) AS n FROM doomed GROUP BY tenant_id ORDER BY tenant_id
+                ), bumped AS (
+                    INSERT INTO sync_counters AS c (tenant_id, stream, version)
+                    SELECT tenant_id, 'signals', n FROM counts
+                    ON CONFLICT (tenant_id, stream) DO UPDATE SET version = c.version + EXCLUDED.version
+                    RETURNING tenant_id, version
+                ), numbered AS (
+                    SELECT d.tenant_id, d.signal_id,
+                           b.version - c.n + row_number() OVER (PARTITION BY d.tenant_id ORDER BY d.signal_id) AS version
+                    FROM doomed d JOIN counts c USING (tenant_id) JOIN bumped b USING (tenant_id)
+                ), gone AS (
+                    DELETE FROM signals s USING numbered n WHERE s.tenant_id = n.tenant_id AND s.signal_id = n.signal_id
+                )
+                INSERT INTO signal_tombstones (tenant_id, signal_id, sync_version)
+                SELECT tenant_id, signal_id, version FROM numbered
+                ON CONFLICT (tenant_id, signal_id) DO UPDATE SET sync_version = EXCLUDED.sync_version, deleted_at = now()
                 """, logger: logger)
         }
+        _ = try await SyncService.purgeTombstones(pipeline.database, olderThan: tombstoneDays)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import SMCSync
 
 /// A filter's value for a cursor scope ("" when absent).
 func scopeText<Value>(_ value: Value?) -> String {
@@ -42,6 +43,49 @@ struct SignalOutcomeRecord: Sendable, Equatable {
     var time: Date
     var r: Double?
     var exitPrice: Double?
+}
+
+/// An annotation's values: as sync fields (`note` absent when there is none) and back, checked.
+struct AnnotationValues: Sendable, Equatable {
+    var note: String?
+    var tags: [String]
+    var taken: Bool
+
+    var fields: [String: JSONValue] {
+        var f: [String: JSONValue] = ["tags": .array(tags.map(JSONValue.string)), "taken": .bool(taken)]
+        f["note"] = note.map(JSONValue.string)
+        return f
+    }
+
+    /// The values of merged fields; 422 naming the field when one is not acceptable. Absent fields take their
+    /// defaults (no note, no tags, not taken), so a cleared annotation is a write of every field.
+    static func checked(_ fields: [String: JSONValue]) throws -> AnnotationValues {
+        var p = FieldErrors()
+        var values = AnnotationValues(note: nil, tags: [], taken: false)
+        switch fields["note"] ?? .null {
+        case .null: break
+        case .string(let text):
+            p.check(text.count <= 10_000, "/note", "must be at most 10000 characters")
+            p.check(!text.contains("\u{0}"), "/note", "must not contain NUL characters")
+            values.note = text.isEmpty ? nil : text
+        default: p.check(false, "/note", "must be a string")
+        }
+        switch fields["tags"] ?? .null {
+        case .null: break
+        case .array(let items):
+            let texts = items.compactMap { if case .string(let t) = $0 { t } else { nil } }
+            p.check(texts.count == items.count, "/tags", "must be an array of strings")
+            values.tags = JournalRules.tags(texts, into: &p)
+        default: p.check(false, "/tags", "must be an array of strings")
+        }
+        switch fields["taken"] ?? .null {
+        case .null: break
+        case .bool(let taken): values.taken = taken
+        default: p.check(false, "/taken", "must be true or false")
+        }
+        try p.throwIfAny()
+        return values
+    }
 }
 
 struct AnnotationRecord: Sendable, Equatable {
@@ -227,22 +271,57 @@ struct SignalsService: Sendable {
                 """, logger: logger
             ).collect()
             guard !visible.isEmpty else { throw Problem.notFound("no such signal") }
-            let version = try await SyncCounter.bump(.journal, tenant: principal.tenantID, connection, logger: logger)
-            let row = try await connection.query(
-                """
-                INSERT INTO signal_annotations AS a (tenant_id, signal_id, note, tags, taken, sync_version)
-                VALUES (\(principal.tenantID), \(id), \(newNote), \(cleanTags ?? []), \(taken ?? false), \(version))
-                ON CONFLICT (tenant_id, signal_id) DO UPDATE SET
-                    note = CASE WHEN \(note == nil) THEN a.note ELSE EXCLUDED.note END,
-                    tags = CASE WHEN \(cleanTags == nil) THEN a.tags ELSE EXCLUDED.tags END,
-                    taken = CASE WHEN \(taken == nil) THEN a.taken ELSE EXCLUDED.taken END,
-                    updated_at = now(), sync_version = EXCLUDED.sync_version
-                RETURNING note, tags, taken, updated_at
-                """, logger: logger
-            ).collect().first!
-            let (note, tags, taken, updated) = try row.decode((String?, [String], Bool, Date).self)
-            return AnnotationRecord(note: note, tags: tags, taken: taken, updatedAt: updated)
+            var writes: [String: FieldWrite] = [:]
+            let stamp = ServerClock.shared.tick()
+            if note != nil { writes["note"] = FieldWrite(value: newNote.map(JSONValue.string) ?? .null, hlc: stamp) }
+            if let cleanTags { writes["tags"] = FieldWrite(value: .array(cleanTags.map(JSONValue.string)), hlc: stamp) }
+            if let taken { writes["taken"] = FieldWrite(value: .bool(taken), hlc: stamp) }
+            return try await mergeAnnotation(principal.tenantID, id, writes, connection).record
         }
+    }
+
+    /// Merges field writes into the signal's annotation (each field a last-writer-wins register, like a trade's),
+    /// stamping it with the next journal version when a field changed; REST annotations and sync pushes share it.
+    /// The values must have been checked (`AnnotationValues.checked`).
+    func mergeAnnotation(_ tenant: UUID, _ id: UUID, _ writes: [String: FieldWrite], _ connection: PostgresConnection)
+        async throws -> (record: AnnotationRecord, changed: Bool)
+    {
+        let existing = try await connection.query(
+            """
+            SELECT note, tags, taken, clocks::text, updated_at FROM signal_annotations
+            WHERE tenant_id = \(tenant) AND signal_id = \(id) FOR UPDATE
+            """, logger: logger
+        ).collect().first
+        var merged = MergeRecord()
+        var current: AnnotationRecord?
+        if let existing {
+            let (note, tags, taken, clocks, updated) = try existing.decode((String?, [String], Bool, String, Date).self)
+            current = AnnotationRecord(note: note, tags: tags, taken: taken, updatedAt: updated)
+            merged = MergeRecord(fields: AnnotationValues(note: note, tags: tags, taken: taken).fields, clocks: ServerClock.clocks(clocks))
+        }
+        let changed = merged.apply(writes)
+        if let current, changed.isEmpty { return (current, false) }
+        let values = try AnnotationValues.checked(merged.fields)
+        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        let row = try await connection.query(
+            """
+            INSERT INTO signal_annotations AS a (tenant_id, signal_id, note, tags, taken, sync_version, clocks)
+            VALUES (\(tenant), \(id), \(values.note), \(values.tags), \(values.taken), \(version), \(ServerClock.json(merged.clocks))::jsonb)
+            ON CONFLICT (tenant_id, signal_id) DO UPDATE SET
+                note = EXCLUDED.note, tags = EXCLUDED.tags, taken = EXCLUDED.taken, clocks = EXCLUDED.clocks,
+                updated_at = now(), sync_version = EXCLUDED.sync_version
+            RETURNING updated_at
+            """, logger: logger
+        ).collect().first!
+        return (AnnotationRecord(note: values.note, tags: values.tags, taken: values.taken, updatedAt: try row.decode(Date.self)), true)
+    }
+
+    /// Gives the annotation a new journal version without changing it (see `JournalService.restamp`).
+    func restampAnnotation(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws {
+        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        try await connection.query(
+            "UPDATE signal_annotations SET sync_version = \(version) WHERE tenant_id = \(tenant) AND signal_id = \(id)",
+            logger: logger)
     }
 
     static func decode(_ row: PostgresRow) throws -> SignalRecord {

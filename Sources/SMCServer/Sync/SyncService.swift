@@ -1,0 +1,505 @@
+import Foundation
+import Logging
+import OpenAPIRuntime
+import PostgresNIO
+import SMCAPI
+import SMCSync
+
+typealias SyncChange = Components.Schemas.SyncChange
+typealias SyncMutation = Components.Schemas.SyncMutation
+typealias SyncMutationResult = Components.Schemas.SyncMutationResult
+
+/// Operator settings of sync.
+public struct SyncSettings: Sendable, Equatable {
+    /// `SMC_SYNC_MAX_DRIFT_SECONDS`: how far ahead of the server's clock a device's stamp may be.
+    public var maxDriftSeconds = 300
+    /// `SMC_SYNC_TOMBSTONE_DAYS`: how long tombstones are kept; a cursor older than that re-downloads its stream.
+    public var tombstoneDays = 30
+
+    public init() {}
+}
+
+/// The delta-sync protocol's server side (api-spec/sync-protocol.md): pages of changes to the signals and journal
+/// streams after a device's cursors, and pushes of a device's journal mutations, applied once each, merged field
+/// by field with the REST journal's writes.
+struct SyncService: Sendable {
+    let database: Database
+    let plans: PlansService
+    let journal: JournalService
+    let signals: SignalsService
+    let settings: SyncSettings
+
+    var logger: Logger { database.logger }
+
+    static let defaultPageSize = 500
+    private static let lastID = UUID(uuidString: "ffffffff-ffff-ffff-ffff-ffffffffffff")!
+
+    // MARK: Checks common to pull and push
+
+    /// 426 with the supported ranges when the client speaks another protocol or schema; nothing is applied.
+    static func checkVersions(protocol: Int, schema: Int) throws {
+        guard SyncProtocol.protocolVersions.contains(`protocol`), SyncProtocol.schemaVersions.contains(schema) else {
+            func range(_ r: ClosedRange<Int>) -> ProblemValue { .object(["min": .int(r.lowerBound), "max": .int(r.upperBound)]) }
+            throw Problem(
+                .init(code: 426), code: "unsupported_version",
+                detail: "this server speaks sync protocol \(SyncProtocol.protocolVersions) and schema \(SyncProtocol.schemaVersions); "
+                    + "the request was protocol \(`protocol`), schema \(schema): update the client",
+                headers: [.upgrade: "smc-sync/\(SyncProtocol.protocolVersions.upperBound)"],
+                extensions: [
+                    "supported": .object([
+                        "protocol": range(SyncProtocol.protocolVersions), "schema": range(SyncProtocol.schemaVersions),
+                    ])
+                ])
+        }
+    }
+
+    /// The body's `device_id` must be the token's device.
+    static func checkDevice(_ principal: Principal, _ deviceID: String) throws {
+        guard UUID(uuidString: deviceID) == principal.deviceID else {
+            throw Problem(.forbidden, code: "device_mismatch", detail: "device_id is not the device of this token")
+        }
+    }
+
+    // MARK: Pull
+
+    struct Page: Sendable {
+        var changes: [SyncChange] = []
+        var cursors: [SyncProtocol.Stream: String] = [:]
+        var hasMore: [SyncProtocol.Stream: Bool] = [:]
+        var reset: [SyncProtocol.Stream] = []
+        var lastMutationID: Int64 = 0
+    }
+
+    /// Where a stream's page starts: after (version, id); `id` nil means after every row of `version`.
+    private struct Position {
+        var version: Int64
+        var id: UUID?
+    }
+
+    /// One page of changes after `cursors`, read in one REPEATABLE READ read-only transaction.
+    func pull(_ principal: Principal, cursors: [SyncProtocol.Stream: String], limit: Int) async throws -> Page {
+        var decoded: [SyncProtocol.Stream: SyncCursor] = [:]
+        for (stream, text) in cursors {
+            guard let cursor = SyncCursor(encoded: text), cursor.stream == stream else {
+                throw Problem(.badRequest, code: "invalid_cursor", detail: "the \(stream.rawValue) cursor is not one this server issued")
+            }
+            decoded[stream] = cursor
+        }
+        let tenant = principal.tenantID
+        return try await database.withTenant(tenant, isolation: .repeatableRead, readOnly: true) { connection in
+            var page = Page()
+            var counters: [SyncProtocol.Stream: (version: Int64, epoch: Int64, horizon: Int64)] = [:]
+            let rows = try await connection.query(
+                "SELECT stream, version, epoch, horizon FROM sync_counters WHERE tenant_id = \(tenant)", logger: logger)
+            for try await (stream, version, epoch, horizon) in rows.decode((String, Int64, Int64, Int64).self) {
+                if let s = SyncProtocol.Stream(rawValue: stream) { counters[s] = (version, epoch, horizon) }
+            }
+            page.lastMutationID = try await connection.query(
+                "SELECT last_mutation_id FROM devices WHERE tenant_id = \(tenant) AND device_id = \(principal.deviceID)",
+                logger: logger
+            ).collect().first?.decode(Int64.self) ?? 0
+            let historyDays = try await plans.plan(forTenant: tenant, connection).historyDays
+
+            for stream in SyncProtocol.Stream.allCases {
+                let counter = counters[stream] ?? (0, 1, 0)
+                var start = Position(version: 0, id: nil)
+                var reset = false
+                if let cursor = decoded[stream] {
+                    if cursor.epoch != counter.epoch || cursor.version < counter.horizon || cursor.version > counter.version {
+                        reset = true
+                    } else {
+                        start = Position(version: cursor.version, id: cursor.id)
+                    }
+                }
+                let room = limit - page.changes.count
+                guard room > 0 else {
+                    // No room left in this page: the stream keeps its cursor (a reset is announced with its first rows).
+                    page.cursors[stream] = cursors[stream]
+                    page.hasMore[stream] = reset || start.version < counter.version
+                    continue
+                }
+                var changes: [(version: Int64, id: UUID, change: SyncChange)]
+                switch stream {
+                case .signals: changes = try await signalChanges(tenant, after: start, limit: room + 1, historyDays: historyDays, connection)
+                case .journal: changes = try await journalChanges(tenant, after: start, limit: room + 1, connection)
+                }
+                if reset { page.reset.append(stream) }
+                if changes.count > room {
+                    changes.removeLast(changes.count - room)
+                    let last = changes[changes.count - 1]
+                    page.cursors[stream] = SyncCursor(stream: stream, epoch: counter.epoch, version: last.version, id: last.id).encoded
+                    page.hasMore[stream] = true
+                } else {
+                    // Everything up to the counter, as this snapshot sees it, has been delivered.
+                    page.cursors[stream] = SyncCursor(stream: stream, epoch: counter.epoch, version: counter.version).encoded
+                    page.hasMore[stream] = false
+                }
+                page.changes += changes.map(\.change)
+            }
+            return page
+        }
+    }
+
+    /// `(version, id) > position` over `table`'s `sync_version` and `idColumn`, for the keyset query.
+    private func after(_ position: Position, _ query: inout SQLWhere, version: String, id: String) {
+        query.add(
+            "(\(version) > \(query.bind(position.version)) OR (\(version) = \(query.bind(position.version)) AND \(id) > \(query.bind(position.id ?? Self.lastID))))"
+        )
+    }
+
+    /// Merges per-table keyset results (each sorted) into one (version, id) order, at most `limit`.
+    private func merged(_ parts: [[(version: Int64, id: UUID, change: SyncChange)]], limit: Int)
+        -> [(version: Int64, id: UUID, change: SyncChange)]
+    {
+        let all = parts.joined().sorted { ($0.version, $0.id.uuidString) < ($1.version, $1.id.uuidString) }
+        return Array(all.prefix(limit))
+    }
+
+    private func signalChanges(
+        _ tenant: UUID, after start: Position, limit: Int, historyDays: Int, _ connection: PostgresConnection
+    ) async throws -> [(version: Int64, id: UUID, change: SyncChange)] {
+        var live = SQLWhere()
+        live.add("s.tenant_id = \(live.bind(tenant))")
+        after(start, &live, version: "s.sync_version", id: "s.signal_id")
+        live.add("s.created_at >= now() - make_interval(days => \(live.bind(historyDays))::int)")
+        let liveSQL = """
+            SELECT s.sync_version, \(SignalsService.columns)
+            FROM signals s LEFT JOIN signal_annotations a ON false
+            WHERE \(live.clauses) ORDER BY s.sync_version, s.signal_id LIMIT \(live.bind(limit))
+            """
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(try RFC3339DateTranscoder().encode(date))
+        }
+        var upserts: [(version: Int64, id: UUID, change: SyncChange)] = []
+        for row in try await connection.query(live.query(liveSQL), logger: logger).collect() {
+            let version = try row.makeRandomAccess()["sync_version"].decode(Int64.self)
+            let signal = try SignalsService.decode(row)
+            var fields = try JSONDecoder().decode([String: JSONValue].self, from: encoder.encode(signal.schema))
+            fields.removeValue(forKey: "id")
+            fields.removeValue(forKey: "annotation")
+            upserts.append(
+                (version, signal.id,
+                 SyncChange(
+                    stream: .signals, entity: .signal, id: signal.id.uuidString.lowercased(), version: version, op: .upsert,
+                    fields: .init(additionalProperties: JSONValue.container(fields)))))
+        }
+        var gone = SQLWhere()
+        gone.add("tenant_id = \(gone.bind(tenant))")
+        after(start, &gone, version: "sync_version", id: "signal_id")
+        let goneSQL = """
+            SELECT sync_version, signal_id FROM signal_tombstones WHERE \(gone.clauses)
+            ORDER BY sync_version, signal_id LIMIT \(gone.bind(limit))
+            """
+        var deletes: [(version: Int64, id: UUID, change: SyncChange)] = []
+        for try await (version, id) in try await connection.query(gone.query(goneSQL), logger: logger).decode((Int64, UUID).self) {
+            deletes.append(
+                (version, id, SyncChange(stream: .signals, entity: .signal, id: id.uuidString.lowercased(), version: version, op: .delete)))
+        }
+        return merged([upserts, deletes], limit: limit)
+    }
+
+    private func journalChanges(_ tenant: UUID, after start: Position, limit: Int, _ connection: PostgresConnection)
+        async throws -> [(version: Int64, id: UUID, change: SyncChange)]
+    {
+        var trades = SQLWhere()
+        trades.add("tenant_id = \(trades.bind(tenant))")
+        after(start, &trades, version: "sync_version", id: "trade_id")
+        let tradeSQL = """
+            SELECT sync_version, \(JournalService.columns) FROM trades WHERE \(trades.clauses)
+            ORDER BY sync_version, trade_id LIMIT \(trades.bind(limit))
+            """
+        var tradeChanges: [(version: Int64, id: UUID, change: SyncChange)] = []
+        for row in try await connection.query(trades.query(tradeSQL), logger: logger).collect() {
+            let version = try row.makeRandomAccess()["sync_version"].decode(Int64.self)
+            let trade = try JournalService.decode(row)
+            let id = trade.id.uuidString.lowercased()
+            if trade.deleted {
+                tradeChanges.append(
+                    (version, trade.id,
+                     SyncChange(
+                        stream: .journal, entity: .trade, id: id, version: version, op: .delete,
+                        deletedHlc: trade.deletedHLC?.description)))
+                continue
+            }
+            tradeChanges.append(
+                (version, trade.id,
+                 SyncChange(
+                    stream: .journal, entity: .trade, id: id, version: version, op: .upsert,
+                    fields: .init(additionalProperties: JSONValue.container(trade.syncFields)), clocks: Self.clocks(trade.clocks))))
+        }
+        var notes = SQLWhere()
+        notes.add("tenant_id = \(notes.bind(tenant))")
+        after(start, &notes, version: "sync_version", id: "signal_id")
+        let noteSQL = """
+            SELECT sync_version, signal_id, note, tags, taken, clocks::text, updated_at FROM signal_annotations
+            WHERE \(notes.clauses) ORDER BY sync_version, signal_id LIMIT \(notes.bind(limit))
+            """
+        var noteChanges: [(version: Int64, id: UUID, change: SyncChange)] = []
+        let rows = try await connection.query(notes.query(noteSQL), logger: logger)
+        for try await (version, id, note, tags, taken, clocks, updated) in rows.decode((Int64, UUID, String?, [String], Bool, String, Date).self) {
+            var fields = AnnotationValues(note: note, tags: tags, taken: taken).fields
+            fields["updated_at"] = .string(try RFC3339DateTranscoder().encode(updated))
+            noteChanges.append(
+                (version, id,
+                 SyncChange(
+                    stream: .journal, entity: .annotation, id: id.uuidString.lowercased(), version: version, op: .upsert,
+                    fields: .init(additionalProperties: JSONValue.container(fields)), clocks: Self.clocks(ServerClock.clocks(clocks)))))
+        }
+        return merged([tradeChanges, noteChanges], limit: limit)
+    }
+
+    private static func clocks(_ clocks: [String: HLC]) -> SyncChange.ClocksPayload {
+        .init(additionalProperties: clocks.mapValues(\.description))
+    }
+
+    // MARK: Push
+
+    /// Why a mutation was rejected; it still counts as processed.
+    struct Rejection: Error {
+        var code: String
+        var reason: String
+        /// The entity exists: give it a new version so the device that sent the mutation pulls its state again.
+        var restamp = true
+    }
+
+    /// Applies the device's mutations in order, once each, in one transaction (api-spec/sync-protocol.md §6).
+    func push(_ principal: Principal, _ mutations: [SyncMutation]) async throws -> (results: [SyncMutationResult], last: Int64) {
+        guard mutations.count <= SyncProtocol.maxMutations else {
+            throw Problem(
+                .contentTooLarge, code: "payload_too_large",
+                detail: "at most \(SyncProtocol.maxMutations) mutations per push; send the rest in the next one")
+        }
+        let tenant = principal.tenantID
+        return try await database.withTenant(tenant) { connection in
+            guard
+                let row = try await connection.query(
+                    """
+                    SELECT last_mutation_id FROM devices
+                    WHERE tenant_id = \(tenant) AND device_id = \(principal.deviceID) AND revoked_at IS NULL FOR UPDATE
+                    """, logger: logger
+                ).collect().first
+            else { throw Problem(.unauthorized, code: "token_revoked", detail: "this device was signed out; sign in again") }
+            var last = try row.decode(Int64.self)
+            let historyDays = try await plans.plan(forTenant: tenant, connection).historyDays
+            var results: [SyncMutationResult] = []
+            var stopped = false
+            for mutation in mutations {
+                if stopped || mutation.id > last + 1 {
+                    stopped = true
+                    results.append(.init(id: mutation.id, status: .notProcessed, reason: "mutation \(last + 1) is missing; send it first"))
+                    continue
+                }
+                if mutation.id <= last {
+                    results.append(.init(id: mutation.id, status: .duplicate))
+                    continue
+                }
+                try await connection.query("SAVEPOINT mutation", logger: logger)
+                do {
+                    try await apply(mutation, principal, historyDays: historyDays, connection)
+                    try await connection.query("RELEASE SAVEPOINT mutation", logger: logger)
+                    results.append(.init(id: mutation.id, status: .applied))
+                } catch {
+                    let rejection: Rejection
+                    switch error {
+                    case let r as Rejection: rejection = r
+                    case let problem as Problem:
+                        let detail = problem.fieldErrors.isEmpty
+                            ? (problem.detail ?? problem.code) : problem.fieldErrors.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
+                        rejection = Rejection(code: problem.code == "not_found" ? "not_found" : "invalid", reason: detail)
+                    case let sql as PSQLError where sql.serverInfo != nil:
+                        logger.warning("sync mutation refused by the database", metadata: ["error": "\(String(reflecting: sql))"])
+                        rejection = Rejection(code: "invalid", reason: "the change breaks a rule of the journal")
+                    default: throw error
+                    }
+                    try await connection.query("ROLLBACK TO SAVEPOINT mutation", logger: logger)
+                    if rejection.restamp, let id = UUID(uuidString: mutation.entityId) {
+                        try await restamp(mutation.entity, tenant, id, connection)
+                    }
+                    results.append(.init(id: mutation.id, status: .rejected, code: rejection.code, reason: rejection.reason))
+                }
+                last = mutation.id
+            }
+            try await connection.query(
+                "UPDATE devices SET last_mutation_id = \(last) WHERE tenant_id = \(tenant) AND device_id = \(principal.deviceID)",
+                logger: logger)
+            return (results, last)
+        }
+    }
+
+    /// After a rejection, the entity (when it exists) gets a new version, so the sender pulls the server's state.
+    private func restamp(_ entity: String, _ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws {
+        switch entity {
+        case "trade":
+            if try await journal.load(tenant, id, connection, includeDeleted: true) != nil {
+                try await journal.restamp(tenant, id, connection)
+            }
+        case "annotation":
+            let exists = try await connection.query(
+                "SELECT 1 FROM signal_annotations WHERE tenant_id = \(tenant) AND signal_id = \(id)", logger: logger
+            ).collect()
+            if !exists.isEmpty { try await signals.restampAnnotation(tenant, id, connection) }
+        default: break
+        }
+    }
+
+    private func apply(_ mutation: SyncMutation, _ principal: Principal, historyDays: Int, _ connection: PostgresConnection)
+        async throws
+    {
+        guard let id = UUID(uuidString: mutation.entityId) else {
+            throw Rejection(code: "invalid", reason: "entity_id is not a UUID", restamp: false)
+        }
+        guard ["create", "update", "delete"].contains(mutation.op) else {
+            throw Rejection(code: "unknown_op", reason: "op must be create, update or delete", restamp: false)
+        }
+        switch mutation.entity {
+        case "trade": try await applyTrade(mutation, id, principal, connection)
+        case "annotation": try await applyAnnotation(mutation, id, principal.tenantID, historyDays: historyDays, connection)
+        default: throw Rejection(code: "unknown_entity", reason: "entity must be trade or annotation", restamp: false)
+        }
+    }
+
+    /// A stamp a device sent: well-formed and not too far ahead of our clock (so a device whose clock runs ahead
+    /// cannot win every later merge).
+    private func stamp(_ text: String?, _ what: String) throws -> HLC {
+        guard let text, let stamp = HLC(text) else { throw Rejection(code: "invalid", reason: "\(what) has no valid hlc stamp") }
+        let limit = HLC.millis(Date()) + Int64(settings.maxDriftSeconds) * 1000
+        guard stamp.wall <= limit else {
+            throw Rejection(
+                code: "clock_ahead",
+                reason: "\(what) is stamped \((stamp.wall - HLC.millis(Date())) / 1000) s ahead of the server's clock "
+                    + "(at most \(settings.maxDriftSeconds) s allowed): set the device's clock right")
+        }
+        return stamp
+    }
+
+    /// The mutation's field writes, each a known field with a valid stamp.
+    private func writes(_ mutation: SyncMutation, allowed: Set<String>) throws -> [String: FieldWrite] {
+        var writes: [String: FieldWrite] = [:]
+        for (name, write) in mutation.fields?.additionalProperties ?? [:] {
+            guard allowed.contains(name) else {
+                throw Rejection(code: "invalid", reason: "\(name) is not a writable field of a \(mutation.entity)")
+            }
+            writes[name] = FieldWrite(value: JSONValue(write.value), hlc: try stamp(write.hlc, name))
+        }
+        guard !writes.isEmpty else { throw Rejection(code: "invalid", reason: "the mutation writes no field") }
+        return writes
+    }
+
+    private func applyTrade(_ mutation: SyncMutation, _ id: UUID, _ principal: Principal, _ connection: PostgresConnection) async throws {
+        let tenant = principal.tenantID
+        if mutation.op == "delete" {
+            let deleteStamp = try stamp(mutation.hlc, "the delete")
+            guard let current = try await journal.load(tenant, id, connection, includeDeleted: true, lock: true) else {
+                throw Rejection(code: "not_found", reason: "no such trade", restamp: false)
+            }
+            guard !current.deleted else { throw Rejection(code: "deleted", reason: "the trade was already deleted") }
+            try await journal.tombstone(tenant, id, stamp: deleteStamp, connection)
+            ServerClock.shared.observe(deleteStamp)
+            return
+        }
+        let writes = try writes(mutation, allowed: SyncProtocol.tradeFields)
+        let current = try await journal.load(tenant, id, connection, includeDeleted: true, lock: true)
+        if let current, current.deleted {
+            throw Rejection(code: "deleted", reason: "the trade was deleted (deletes win over edits)")
+        }
+        var record = MergeRecord(fields: current?.draft.syncFields ?? [:], clocks: current?.clocks ?? [:])
+        let changed = record.apply(writes)
+        for write in writes.values { ServerClock.shared.observe(write.hlc) }
+        if let current {
+            guard !changed.isEmpty else { return }  // every write lost to a newer one: applied, nothing to change
+            var draft = try TradeDraft.checked(record.fields)
+            try await journal.checkSignal(&draft, previous: current.draft, tenant: tenant, connection)
+            _ = try await journal.write(tenant, current, draft, clocks: filled(record.clocks, draft), connection)
+            return
+        }
+        guard mutation.op == "create" else { throw Rejection(code: "not_found", reason: "no such trade", restamp: false) }
+        guard UUIDv7.timestamp(of: id) != nil else {
+            throw Rejection(code: "invalid", reason: "a new trade's id must be a UUIDv7", restamp: false)
+        }
+        var draft = try TradeDraft.checked(record.fields)
+        try await journal.checkSignal(&draft, previous: nil, tenant: tenant, connection)
+        guard
+            try await journal.insert(
+                tenant, id, user: principal.userID, draft, digest: nil, clocks: filled(record.clocks, draft), connection)
+        else { throw Rejection(code: "exists", reason: "a trade with this id is being created", restamp: false) }
+        _ = try await journal.recompute(tenant, id, connection)
+    }
+
+    /// Fields the server filled in (a linked signal's setup type, killzone, timeframe) get the server's stamp.
+    private func filled(_ clocks: [String: HLC], _ draft: TradeDraft) -> [String: HLC] {
+        let missing = draft.syncFields.keys.filter { clocks[$0] == nil }
+        guard !missing.isEmpty else { return clocks }
+        return clocks.merging(ServerClock.shared.stamp(missing)) { a, _ in a }
+    }
+
+    private func applyAnnotation(
+        _ mutation: SyncMutation, _ id: UUID, _ tenant: UUID, historyDays: Int, _ connection: PostgresConnection
+    ) async throws {
+        let visible = try await connection.query(
+            """
+            SELECT 1 FROM signals WHERE tenant_id = \(tenant) AND signal_id = \(id)
+              AND created_at >= now() - make_interval(days => \(historyDays)::int)
+            """, logger: logger
+        ).collect()
+        guard !visible.isEmpty else { throw Rejection(code: "not_found", reason: "no such signal", restamp: false) }
+        var writes: [String: FieldWrite]
+        if mutation.op == "delete" {
+            // Clearing an annotation writes every field (it is the signal's, not an entity of its own).
+            let clear = try stamp(mutation.hlc, "the delete")
+            writes = [
+                "note": FieldWrite(value: .null, hlc: clear), "tags": FieldWrite(value: .array([]), hlc: clear),
+                "taken": FieldWrite(value: .bool(false), hlc: clear),
+            ]
+        } else {
+            writes = try self.writes(mutation, allowed: SyncProtocol.annotationFields)
+        }
+        for write in writes.values { ServerClock.shared.observe(write.hlc) }
+        _ = try await signals.mergeAnnotation(tenant, id, writes, connection)
+    }
+
+    // MARK: Horizon
+
+    /// Purges tombstones older than the setting and raises each stream's horizon to the newest purged version, so
+    /// a cursor older than that re-downloads its stream. Runs in the maintenance loop, as the worker role.
+    static func purgeTombstones(_ database: Database, olderThan days: Int) async throws -> Int {
+        let logger = database.logger
+        return try await database.withWorker { connection in
+            var purged = 0
+            for (stream, sql) in [
+                ("journal", "DELETE FROM trades WHERE deleted_at IS NOT NULL AND deleted_at <= now() - make_interval(days => $1::int) RETURNING tenant_id, sync_version"),
+                ("signals", "DELETE FROM signal_tombstones WHERE deleted_at <= now() - make_interval(days => $1::int) RETURNING tenant_id, sync_version"),
+            ] {
+                var binds = PostgresBindings()
+                binds.append(days)
+                binds.append(stream)
+                let rows = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            WITH purged AS (\(sql)),
+                            tops AS (SELECT tenant_id, max(sync_version) AS top, count(*) AS n FROM purged GROUP BY tenant_id)
+                            UPDATE sync_counters c SET horizon = greatest(c.horizon, tops.top)
+                            FROM tops WHERE c.tenant_id = tops.tenant_id AND c.stream = $2
+                            RETURNING tops.n
+                            """, binds: binds), logger: logger)
+                for try await n in rows.decode(Int64.self) { purged += Int(n) }
+            }
+            return purged
+        }
+    }
+}
+
+extension TradeRecord {
+    /// A trade's state in the journal stream: its writable fields and what the server computes.
+    var syncFields: [String: JSONValue] {
+        var fields = draft.syncFields
+        fields["pnl"] = pnl.map(JSONValue.number)
+        fields["r_multiple"] = rMultiple.map(JSONValue.number)
+        fields["outcome"] = .string(outcome)
+        fields["user_id"] = .string(userID.uuidString.lowercased())
+        fields["created_at"] = .string((try? RFC3339DateTranscoder().encode(createdAt)) ?? "")
+        fields["updated_at"] = .string((try? RFC3339DateTranscoder().encode(updatedAt)) ?? "")
+        return fields
+    }
+}
