@@ -50,8 +50,11 @@ public struct MergeRecord: Sendable, Equatable {
     /// Merges another replica's full state of the same entity (what a pull delivers): field by field the
     /// greater stamp wins, a tombstone on either side wins. Commutative, associative and idempotent.
     /// Returns whether this record changed.
+    ///
+    /// `authoritative`: `other` is the server's state, whose value for a write both sides stamped the same is the
+    /// one that counts (the server normalises what it accepts, e.g. trims tags), so equal stamps take its value.
     @discardableResult
-    public mutating func merge(_ other: MergeRecord) -> Bool {
+    public mutating func merge(_ other: MergeRecord, authoritative: Bool = false) -> Bool {
         let before = self
         if let stamp = other.deleted { delete(stamp) }
         if deleted != nil {
@@ -63,7 +66,7 @@ public struct MergeRecord: Sendable, Equatable {
         for name in Set(other.clocks.keys).union(other.fields.keys) {
             let theirs = other.clock(name)
             let ours = clock(name)
-            if theirs > ours || (theirs == ours && clocks[name] == nil && other.fields[name] != nil && fields[name] == nil) {
+            if theirs > ours || (theirs == ours && (authoritative || (clocks[name] == nil && fields[name] == nil))) {
                 clocks[name] = other.clocks[name]
                 fields[name] = other.fields[name]
             }

@@ -71,7 +71,7 @@ struct PipelineService: Service {
                     try await pruneHistory()
                 }
             } catch {
-                logger.debug("pipeline maintenance failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning("pipeline maintenance failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
             }
             await pause(maintenanceInterval)
         }
@@ -130,7 +130,6 @@ struct PipelineService: Service {
                 )
                 INSERT INTO signal_tombstones (tenant_id, signal_id, sync_version)
                 SELECT tenant_id, signal_id, version FROM numbered
-                ON CONFLICT (tenant_id, signal_id) DO UPDATE SET sync_version = EXCLUDED.sync_version, deleted_at = now()
                 """, logger: logger)
         }
         _ = try await SyncService.purgeTombstones(pipeline.database, olderThan: tombstoneDays)

@@ -8,7 +8,10 @@ struct SMCClientCommand: AsyncParsableCommand {
         commandName: "smc-client",
         abstract: "The reference client of the smc signal service.",
         discussion: "State lives under $SMC_CLIENT_HOME (default ~/.smc-client); the server comes from --server or SMC_SERVER.",
-        subcommands: [ServerStatus.self, Analyze.self, BacktestCommand.self, Candles.self]
+        subcommands: [
+            Login.self, Logout.self, Status.self, Sync.self, SignalsCommand.self, JournalCommand.self, ServerStatus.self, Analyze.self,
+            BacktestCommand.self, Candles.self,
+        ]
     )
 }
 
@@ -28,6 +31,7 @@ struct ServerOptions: ParsableArguments {
 
 /// Exit codes that say what happened (see the README).
 enum Exit {
+    static let auth = ExitCode(2)
     static let network = ExitCode(3)
     static let refused = ExitCode(4)
 }

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import SMCClient
+import SMCSync
+
+struct SignalsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "signals", abstract: "Your signals as last synced, offline; annotate them (sent at the next sync).",
+        subcommands: [List.self, Show.self, Annotate.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List signals, newest first.")
+        @OptionGroup var home: HomeOptions
+        @Option(help: "Only this symbol.") var symbol: String?
+        @Option(help: "Only this timeframe.") var timeframe: String?
+        @Option(help: "Only long or short.") var direction: String?
+        @Option(help: "Only at least this confidence (0–100).") var minConfidence: Double?
+        @Option(help: "At most this many.") var limit: Int?
+        @Flag(help: "Print JSON (an array).") var json = false
+
+        func run() async throws {
+            let store = try home.store()
+            var filter = LocalStore.SignalFilter()
+            filter.symbol = symbol
+            filter.timeframe = timeframe
+            filter.direction = direction
+            filter.minConfidence = minConfidence
+            filter.limit = limit
+            let signals = try await reporting { try store.signals(filter) }
+            if json { return try Output.json(signals.map(\.json)) }
+            Output.table(
+                ["ID", "TIME", "SYMBOL", "TF", "DIR", "SETUP", "CONF", "ENTRY", "STOP", "R:R", "OUTCOME", "NOTE"],
+                signals.map { s in
+                    let outcome: String = if case .object(let o)? = s.fields["outcome"], case .string(let k)? = o["kind"] { k } else { "-" }
+                    let note: String = if case .string(let n)? = s.annotation?["note"] { n } else { "" }
+                    return [String(s.id.prefix(13)) + (s.pending ? "*" : ""), s.text("candle_time") ?? "", s.text("symbol") ?? "", s.text("timeframe") ?? "",
+                            s.text("direction") ?? "", s.text("setup_type") ?? "", s.number("confidence").map { String(format: "%.1f", $0) } ?? "",
+                            Output.number(s.number("entry")), Output.number(s.number("stop")),
+                            s.number("reward_risk").map { String(format: "%.2f", $0) } ?? "", outcome, String(note.prefix(30))]
+                })
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one signal with your annotation.")
+        @OptionGroup var home: HomeOptions
+        @Argument(help: "The signal's id (or a unique prefix).") var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let store = try home.store()
+            let s = try await reporting { try store.signal(id) }
+            if json { return try Output.json(s.json) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for (key, value) in s.fields.sorted(by: { $0.key < $1.key }) {
+                let text: String = if case .string(let t) = value { t } else { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
+                print(key.padding(toLength: 12, withPad: " ", startingAt: 0) + text)
+            }
+            print("id".padding(toLength: 12, withPad: " ", startingAt: 0) + s.id)
+            if let a = s.annotation {
+                print("annotation  " + String(decoding: (try? encoder.encode(a)) ?? Data(), as: UTF8.self) + (s.pending ? " (not synced yet)" : ""))
+            }
+        }
+    }
+
+    struct Annotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Note, tag or mark a signal as taken.")
+        @OptionGroup var home: HomeOptions
+        @Argument(help: "The signal's id (or a unique prefix).") var id: String
+        @Option(help: "A note (empty removes it).") var note: String?
+        @Option(help: "A tag (repeat for several; replaces them).") var tag: [String] = []
+        @Flag(inversion: .prefixedNo, help: "Whether you took the trade.") var taken: Bool?
+        @Flag(help: "Remove the note, the tags and the taken mark.") var clear = false
+
+        func run() async throws {
+            let store = try home.store()
+            let signalID = try await reporting {
+                try store.annotate(id, note: note, tags: tag.isEmpty ? nil : tag, taken: taken, clear: clear)
+            }
+            print(signalID)
+        }
+    }
+}
