@@ -589,3 +589,102 @@ final class ManagedAtomicFlag: @unchecked Sendable {
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
 }
+
+/// The `smc-client` binary as a person or a script runs it: sign-in, offline journal, sync, exit codes.
+@Suite("smc-client sync commands")
+struct SyncCommandTests {
+    static func client(_ home: String, _ arguments: [String], input: String? = nil) async throws -> Executables.Run {
+        try await Executables.run("smc-client", arguments + ["--home", home], input: input)
+    }
+
+    @Test("login, journal add/edit/close/list/show/stats offline, sync to a second home, status, logout")
+    func journalRoundTrip() async throws {
+        try await TestApp.run { app in
+            let email = try await SyncTests.account(app)
+            let one = FileManager.default.temporaryDirectory.appendingPathComponent("smc-cli-\(UUID().uuidString)").path
+            let two = FileManager.default.temporaryDirectory.appendingPathComponent("smc-cli-\(UUID().uuidString)").path
+            for home in [one, two] {
+                let login = try await Self.client(
+                    home, ["login", "--server", app.baseURL, "--email", email, "--password-stdin"], input: SyncTests.password + "\n")
+                #expect(login.status == 0, "\(login.stderr)")
+            }
+            let added = try await Self.client(
+                one, ["journal", "add", "--symbol", "eurusd", "--direction", "long", "--entry", "1.1012", "--stop", "1.0990",
+                      "--target", "1.1080", "--note", "NY open FVG", "--tag", "fvg", "--tag", "ny"])
+            #expect(added.status == 0, "\(added.stderr)")
+            let id = added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(UUID(uuidString: id) != nil, "journal add prints the new id: \(added.stdout)")
+            #expect(try await Self.client(one, ["journal", "edit", String(id.prefix(18)), "--note", "moved stop", "--stop", "1.1"]).status == 0)
+            let bad = try await Self.client(one, ["journal", "edit", id, "--stop", "1.2"])
+            #expect(bad.status == 1 && bad.stderr.contains("stop"), "a stop above a long's entry is refused offline: \(bad.stderr)")
+            let closed = try await Self.client(one, ["journal", "close", id, "--exit", "1.1080"])
+            #expect(closed.status == 0 && closed.stdout.contains("win"), "\(closed.stdout) \(closed.stderr)")
+
+            let status = try await Self.client(one, ["status", "--json"])
+            let pending = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+            #expect(pending?["pending_changes"] as? Int == 3 && pending?["signed_in"] as? Bool == true)
+
+            let sync = try await Self.client(one, ["sync", "--json"])
+            #expect(sync.status == 0, "\(sync.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(sync.stdout.utf8)) as? [String: Any]
+            #expect(report?["applied"] as? Int == 3 && report?["pending"] as? Int == 0)
+            let plain = try await Self.client(two, ["sync"])
+            #expect(plain.status == 0 && plain.stdout.contains("1 received"), "\(plain.stdout)")
+            #expect(plain.stderr.contains("pull  1 change(s) received in 1 page(s)"), "plain progress lines when not on a terminal: \(plain.stderr)")
+
+            let list = try await Self.client(two, ["journal", "list", "--json"])
+            let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]], "\(list.stdout)")
+            #expect(entries.count == 1)
+            let entry = entries[0]
+            #expect(entry["id"] as? String == id && entry["symbol"] as? String == "EURUSD" && entry["direction"] as? String == "long")
+            #expect(entry["entry"] as? Double == 1.1012 && entry["stop"] as? Double == 1.1 && entry["note"] as? String == "moved stop")
+            #expect(entry["tags"] as? [String] == ["fvg", "ny"] && entry["outcome"] as? String == "win" && entry["exit"] as? Double == 1.108)
+            let table = try await Self.client(two, ["journal", "list"])
+            #expect(table.stdout.contains("EURUSD") && table.stdout.contains("moved stop"))
+            let stats = try await Self.client(two, ["journal", "stats", "--json"])
+            let figures = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any]
+            #expect(figures?["wins"] as? Int == 1 && figures?["win_rate"] as? Double == 1)
+
+            #expect(try await Self.client(two, ["journal", "delete", id]).status == 0)
+            #expect(try await Self.client(two, ["journal", "show", id]).status == 1)
+            let refused = try await Self.client(two, ["logout"])
+            #expect(refused.status == 4, "logout refuses while a change is not synced: \(refused.stderr)")
+            #expect(try await Self.client(two, ["sync"]).status == 0)
+            #expect(try await Self.client(two, ["logout"]).status == 0)
+            #expect(try await Self.client(two, ["sync"]).status == 2, "signed out: an authentication failure")
+            #expect(try await Self.client(one, ["sync"]).status == 0)
+            #expect(try await Self.client(one, ["journal", "list", "--json"]).stdout.contains(id) == false)
+        }
+    }
+
+    @Test("exit codes: 3 when the server cannot be reached, 2 when the device was revoked")
+    func exitCodes() async throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("smc-cli-\(UUID().uuidString)").path
+        let token: String = try await TestApp.run { app in
+            let email = try await SyncTests.account(app)
+            let login = try await Self.client(
+                home, ["login", "--server", app.baseURL, "--email", email, "--password-stdin"], input: SyncTests.password + "\n")
+            #expect(login.status == 0, "\(login.stderr)")
+            let wrong = try await Self.client(
+                FileManager.default.temporaryDirectory.appendingPathComponent("smc-cli-\(UUID().uuidString)").path,
+                ["login", "--server", app.baseURL, "--email", email, "--password-stdin"], input: "wrong password\n")
+            #expect(wrong.status == 2)
+            let token = try #require(try LocalStore(home: URL(fileURLWithPath: home)).session()).token
+            // Signed out from elsewhere (e.g. DELETE /v1/devices/{id} from another device): authentication.
+            #expect(try await app.json(.POST, "/v1/auth/logout", token: token).status == 204)
+            let revoked = try await Self.client(home, ["sync"])
+            #expect(revoked.status == 2, "\(revoked.stderr)")
+            #expect(revoked.stderr.contains("token_revoked"))
+            let again = try await Self.client(
+                home, ["login", "--server", app.baseURL, "--email", email, "--password-stdin"], input: SyncTests.password + "\n")
+            #expect(again.status == 0)
+            return token
+        }
+        // The server is gone: offline commands still work; sync says network.
+        let add = try await Self.client(home, ["journal", "add", "--symbol", "GBPUSD", "--direction", "short", "--entry", "1.25", "--stop", "1.26"])
+        #expect(add.status == 0)
+        let offline = try await Self.client(home, ["sync", "--attempts", "2"])
+        #expect(offline.status == 3, "\(offline.stderr)")
+        #expect(!token.isEmpty)
+    }
+}

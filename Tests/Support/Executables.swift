@@ -21,8 +21,10 @@ public enum Executables {
         public var stderr: String
     }
 
-    /// Runs a command to completion with stdout and stderr captured apart.
-    public static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+    /// Runs a command to completion with stdout and stderr captured apart; `input` is its standard input.
+    public static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil)
+        async throws -> Run
+    {
         let binary = path(name)
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw TestFailure("\(name) is not built at \(binary): run `swift build` (make test does)")
@@ -31,10 +33,13 @@ public enum Executables {
         defer {
             try? FileManager.default.removeItem(atPath: base + ".out")
             try? FileManager.default.removeItem(atPath: base + ".err")
+            try? FileManager.default.removeItem(atPath: base + ".in")
         }
+        if let input { try input.write(toFile: base + ".in", atomically: true, encoding: .utf8) }
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
-        let pid = try Subprocess.spawn([binary] + arguments, environment: env, outputPath: base + ".out", errorPath: base + ".err")
+        let pid = try Subprocess.spawn([binary] + arguments, environment: env, outputPath: base + ".out", errorPath: base + ".err",
+            inputPath: input == nil ? "/dev/null" : base + ".in")
         let status = await Subprocess.wait(pid)
         return Run(
             status: status,

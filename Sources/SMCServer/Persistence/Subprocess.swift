@@ -43,7 +43,8 @@ package struct Subprocess {
     /// Starts a command with stdin from /dev/null and stdout appended to `outputPath`; stderr too, unless
     /// `errorPath` names a file of its own.
     package static func spawn(
-        _ arguments: [String], environment: [String: String]? = nil, outputPath: String, errorPath: String? = nil
+        _ arguments: [String], environment: [String: String]? = nil, outputPath: String, errorPath: String? = nil,
+        inputPath: String = "/dev/null"
     ) throws -> pid_t {
         precondition(!arguments.isEmpty)
         let executable = arguments[0].hasPrefix("/") ? arguments[0] : (which(arguments[0]) ?? arguments[0])
@@ -51,7 +52,7 @@ package struct Subprocess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         if let errorPath {
             posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
