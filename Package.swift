@@ -116,6 +116,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/smc-pipeline-bench", swiftSettings: strict),
+        .executableTarget(
+            name: "smc-sync-bench",
+            dependencies: [
+                "SMCServer", "SMCClient", "SMCSync", "SMCTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Benchmarks/smc-sync-bench", swiftSettings: strict),
         .testTarget(name: "SMCSyncTests", dependencies: ["SMCSync"], swiftSettings: strict),
         .testTarget(
             name: "SMCAPITests",
