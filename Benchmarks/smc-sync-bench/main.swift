@@ -14,6 +14,9 @@ import SMCTestSupport
 //    journal history (`--big N`): the cost must not grow with the history (keyset pages on (tenant, version)).
 // Figures are printed, never asserted.
 
+/// Prints a line at once (also into a pipe or a file: the run is long).
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
 var parsed = (initial: 100_000, small: 1_000, big: 1_000_000, rounds: 15)
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -78,7 +81,7 @@ try await TestApp.run(database: settings, logger: logger) { app in
         let big = try await account()
         let loadStart = clock.now
         try await history(client, tenant: big.tenant, user: big.user, rows: options.initial)
-        print("initial sync: \(options.initial) journal entries written in SQL in \(String(format: "%.1f", seconds(clock.now - loadStart))) s")
+        say("initial sync: \(options.initial) journal entries written in SQL in \(String(format: "%.1f", seconds(clock.now - loadStart))) s")
         for pageSize in [500, 5_000] {
             let store = try LocalStore(home: home())
             _ = try await SyncEngine.login(store: store, server: server, email: big.email, password: password, deviceName: "bench")
@@ -86,7 +89,7 @@ try await TestApp.run(database: settings, logger: logger) { app in
             let began = clock.now
             let report = try await engine.run()
             let took = seconds(clock.now - began)
-            print("  new device, page size \(pageSize): \(report.pulled) changes in \(report.pages) pages, \(String(format: "%.2f", took)) s "
+            say("  new device, page size \(pageSize): \(report.pulled) changes in \(report.pages) pages, \(String(format: "%.2f", took)) s "
                   + "(\(Int(Double(report.pulled) / took)) changes/s)")
         }
 
@@ -101,15 +104,18 @@ try await TestApp.run(database: settings, logger: logger) { app in
             _ = try await SyncEngine.login(store: writer, server: server, email: who.email, password: password, deviceName: "writer")
             let reader = try LocalStore(home: home())
             _ = try await SyncEngine.login(store: reader, server: server, email: who.email, password: password, deviceName: "reader")
-            // The reader is caught up with the history: its cursors stand at the counters (as after an earlier sync).
+            // Both devices are caught up with the history: their cursors stand at the counters (as after an earlier sync).
             let top = try await client.query(
                 "SELECT version FROM sync_counters WHERE tenant_id = \(who.tenant) AND stream = 'journal'", logger: logger
             ).collect().first!.decode(Int64.self)
-            let queue = try DatabaseQueue(path: reader.home.appendingPathComponent("client.sqlite").path)
-            try await queue.write { db in
-                try db.execute(
-                    sql: "INSERT INTO cursors (stream, cursor) VALUES ('journal', ?), ('signals', ?)",
-                    arguments: [SyncCursor(stream: .journal, epoch: 1, version: top).encoded, SyncCursor(stream: .signals, epoch: 1, version: 0).encoded])
+            for store in [writer, reader] {
+                let queue = try DatabaseQueue(path: store.home.appendingPathComponent("client.sqlite").path)
+                try await queue.write { db in
+                    try db.execute(
+                        sql: "INSERT INTO cursors (stream, cursor) VALUES ('journal', ?), ('signals', ?)",
+                        arguments: [SyncCursor(stream: .journal, epoch: 1, version: top).encoded,
+                                    SyncCursor(stream: .signals, epoch: 1, version: 0).encoded])
+                }
             }
             let writerEngine = try SyncEngine.forStore(writer)
             let readerEngine = try SyncEngine.forStore(reader)
@@ -127,11 +133,11 @@ try await TestApp.run(database: settings, logger: logger) { app in
                 guard report.pulled == 10 else { fatalError("the reader pulled \(report.pulled) changes, not 10") }
             }
             medians[rows] = median(times)
-            print("incremental sync of 10 changes, \(rows) rows of history (loaded in \(String(format: "%.1f", loadTook)) s): "
+            say("incremental sync of 10 changes, \(rows) rows of history (loaded in \(String(format: "%.1f", loadTook)) s): "
                   + "median \(String(format: "%.2f", median(times))) ms, min \(String(format: "%.2f", times.min()!)) ms over \(options.rounds) rounds")
         }
         if let small = medians[options.small], let large = medians[options.big] {
-            print("  ratio \(options.big) / \(options.small) rows: \(String(format: "%.2f", large / small))×")
+            say("  ratio \(options.big) / \(options.small) rows: \(String(format: "%.2f", large / small))×")
         }
     }
 }

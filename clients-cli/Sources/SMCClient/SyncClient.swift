@@ -37,20 +37,6 @@ public struct SyncFailure: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Adds the device token to every request.
-struct BearerMiddleware: ClientMiddleware {
-    let token: String
-
-    func intercept(
-        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
-        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
-    ) async throws -> (HTTPResponse, HTTPBody?) {
-        var request = request
-        request.headerFields[.authorization] = "Bearer \(token)"
-        return try await next(request, body, baseURL)
-    }
-}
-
 /// How a call that did not succeed is handled.
 enum CallFailure: Error {
     /// Worth retrying (network error, 5xx, 429), after at least `after` seconds when the server said.
@@ -75,7 +61,7 @@ public struct APIConnection: Sendable {
         self.client = Client(
             serverURL: serverURL, configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds),
             transport: URLSessionTransport(configuration: .init(session: URLSession(configuration: configuration))),
-            middlewares: token.map { [BearerMiddleware(token: $0)] } ?? [])
+            middlewares: token.map { [BearerAuthentication(token: $0)] } ?? [])
     }
 
     /// Runs `call`, retrying transient failures.
@@ -96,7 +82,8 @@ public struct APIConnection: Sendable {
             switch failure {
             case .final(let f): throw f
             case .transient(let message, let after):
-                guard attempt < attempts else {
+                // A rate limit (429 with Retry-After) is the server pacing a long sync, not a failure: it gets more tries.
+                guard attempt < (after == nil ? attempts : attempts * 6) else {
                     throw SyncFailure(message.hasPrefix("cannot reach") ? .network : .refused, "\(what): \(message)")
                 }
                 let backoff = baseDelay * pow(2, Double(attempt - 1)) * Double.random(in: 0.5...1.5)
