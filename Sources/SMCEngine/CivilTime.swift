@@ -71,6 +71,25 @@ public enum CivilTime {
         return date + "T" + twoDigits(second / 3600) + ":" + twoDigits(second % 3600 / 60) + ":" + twoDigits(second % 60) + "Z"
     }
 
+    /// RFC 3339 in UTC with milliseconds: `2024-01-02T00:15:00.250Z` (what the REST API prints).
+    public static func rfc3339(millis: Int64) -> String {
+        let seconds = floorDiv(millis, 1000)
+        return String(rfc3339(seconds).dropLast()) + "." + digits(millis - seconds * 1000, 3) + "Z"
+    }
+
+    /// RFC 3339 in UTC with microseconds when there are any: `2025-03-01T09:30:00.123456Z`, else whole seconds.
+    public static func rfc3339(micros: Int64) -> String {
+        let seconds = floorDiv(micros, 1_000_000)
+        let fraction = micros - seconds * 1_000_000
+        guard fraction != 0 else { return rfc3339(seconds) }
+        return String(rfc3339(seconds).dropLast()) + "." + digits(fraction, 6) + "Z"
+    }
+
+    private static func digits(_ v: Int64, _ n: Int) -> String {
+        let text = String(v)
+        return String(repeating: "0", count: Swift.max(0, n - text.count)) + text
+    }
+
     private static func split(_ time: Int64) -> (date: String, second: Int64) {
         let day = self.day(of: time)
         let (y, m, d) = date(days: day)

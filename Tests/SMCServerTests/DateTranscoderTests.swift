@@ -27,4 +27,17 @@ struct DateTranscoderTests {
             #expect(throws: (any Error).self) { try RFC3339DateTranscoder().decode(text) }
         }
     }
+
+    @Test("dates are written as UTC with milliseconds, like Foundation's fractional formatter, without one")
+    func writes() throws {
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for seconds in [0.0, 1_732_190_400.864, 1_732_190_400.5, 951_782_400.001, 4_102_444_799.999, -1.25, 1_709_968_800] {
+            let date = Date(timeIntervalSince1970: seconds)
+            let ours = RFC3339DateTranscoder.format(date)
+            #expect(ours == fractional.string(from: date), "\(seconds)")
+            #expect(RFC3339DateTranscoder.parse(ours).map { abs($0.timeIntervalSince1970 - seconds) < 0.0005 } == true)
+        }
+        #expect(RFC3339DateTranscoder.format(Date(timeIntervalSince1970: 1_732_190_400.864)) == "2024-11-21T12:00:00.864Z")
+    }
 }

@@ -75,14 +75,5 @@ extension TradeDraft {
 
 extension RFC3339 {
     /// `2025-03-01T09:30:00.123456Z` (fraction only when there is one).
-    static func format(micros: Int64) -> String {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let inDay = seconds - days * 86_400
-        let (y, m, d) = CivilTime.date(days: days)
-        var text = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, Int(inDay / 3600), Int(inDay % 3600 / 60), Int(inDay % 60))
-        if fraction != 0 { text += String(format: ".%06d", Int(fraction)) }
-        return text + "Z"
-    }
+    static func format(micros: Int64) -> String { CivilTime.rfc3339(micros: micros) }
 }

@@ -142,9 +142,10 @@ struct SyncService: Sendable {
 
     /// `(version, id) > position` over `table`'s `sync_version` and `idColumn`, for the keyset query.
     private func after(_ position: Position, _ query: inout SQLWhere, version: String, id: String) {
-        query.add(
-            "(\(version) > \(query.bind(position.version)) OR (\(version) = \(query.bind(position.version)) AND \(id) > \(query.bind(position.id ?? Self.lastID))))"
-        )
+        // The first condition is implied by the second; it lets PostgreSQL range-scan the (tenant_id, sync_version)
+        // index from the cursor instead of filtering the tenant's whole history.
+        let v = query.bind(position.version)
+        query.add("\(version) >= \(v) AND (\(version) > \(v) OR \(id) > \(query.bind(position.id ?? Self.lastID)))")
     }
 
     /// Merges per-table keyset results (each sorted) into one (version, id) order, at most `limit`.
@@ -170,7 +171,7 @@ struct SyncService: Sendable {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(try RFC3339DateTranscoder().encode(date))
+            try container.encode(RFC3339DateTranscoder.format(date))
         }
         var upserts: [(version: Int64, id: UUID, change: SyncChange)] = []
         for row in try await connection.query(live.query(liveSQL), logger: logger).collect() {
@@ -240,7 +241,7 @@ struct SyncService: Sendable {
         let rows = try await connection.query(notes.query(noteSQL), logger: logger)
         for try await (version, id, note, tags, taken, clocks, updated) in rows.decode((Int64, UUID, String?, [String], Bool, String, Date).self) {
             var fields = AnnotationValues(note: note, tags: tags, taken: taken).fields
-            fields["updated_at"] = .string(try RFC3339DateTranscoder().encode(updated))
+            fields["updated_at"] = .string(RFC3339DateTranscoder.format(updated))
             noteChanges.append(
                 (version, id,
                  SyncChange(
@@ -498,8 +499,8 @@ extension TradeRecord {
         fields["r_multiple"] = rMultiple.map(JSONValue.number)
         fields["outcome"] = .string(outcome)
         fields["user_id"] = .string(userID.uuidString.lowercased())
-        fields["created_at"] = .string((try? RFC3339DateTranscoder().encode(createdAt)) ?? "")
-        fields["updated_at"] = .string((try? RFC3339DateTranscoder().encode(updatedAt)) ?? "")
+        fields["created_at"] = .string(RFC3339DateTranscoder.format(createdAt))
+        fields["updated_at"] = .string(RFC3339DateTranscoder.format(updatedAt))
         return fields
     }
 }
