@@ -132,6 +132,17 @@ try await TestApp.run(database: settings, logger: logger) { app in
                 times.append(seconds(clock.now - began) * 1000)
                 guard report.pulled == 10 else { fatalError("the reader pulled \(report.pulled) changes, not 10") }
             }
+            // The journal page query as the server runs it (keyset after the cursor), with its plan and timing.
+            let plan = try await client.query(
+                PostgresQuery(unsafeSQL: """
+                    EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) SELECT sync_version, trade_id FROM trades
+                    WHERE tenant_id = '\(who.tenant)' AND sync_version >= \(top) AND (sync_version > \(top) OR trade_id > 'ffffffff-ffff-ffff-ffff-ffffffffffff')
+                    ORDER BY sync_version, trade_id LIMIT 501
+                    """), logger: logger
+            ).collect().map { try $0.decode(String.self) }
+            let scan = plan.first { $0.contains("Scan") }?.trimmingCharacters(in: .whitespaces) ?? "?"
+            let execution = plan.first { $0.contains("Execution Time") }?.trimmingCharacters(in: .whitespaces) ?? "?"
+            say("  journal page query: \(scan.prefix(90))…; \(execution)")
             medians[rows] = median(times)
             say("incremental sync of 10 changes, \(rows) rows of history (loaded in \(String(format: "%.1f", loadTook)) s): "
                   + "median \(String(format: "%.2f", median(times))) ms, min \(String(format: "%.2f", times.min()!)) ms over \(options.rounds) rounds")

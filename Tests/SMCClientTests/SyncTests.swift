@@ -561,6 +561,17 @@ struct SyncTests {
             try await d.sync()
             try await e.sync()
             #expect(try e.store.signal(signal).annotation?["note"] == .string("took it"))
+            // Offline filters, as on the server.
+            var open = LocalStore.SignalFilter()
+            open.outcome = "open"
+            open.symbol = "eurusd"
+            #expect(try e.store.signals(open).map(\.id) == [signal])
+            var target = LocalStore.SignalFilter()
+            target.outcome = "target"
+            #expect(try e.store.signals(target).isEmpty)
+            var later = LocalStore.SignalFilter()
+            later.since = "2100-01-01T00:00:00.000Z"
+            #expect(try e.store.signals(later).isEmpty)
             let rest = try await app.json(.GET, "/v1/signals/\(signal)", token: d.session.token).json()
             #expect((rest["annotation"] as? [String: Any])?["taken"] as? Bool == true)
             _ = try e.store.annotate(signal, note: nil, tags: nil, taken: nil, clear: true)

@@ -298,6 +298,11 @@ extension LocalStore {
         public var timeframe: String?
         public var direction: String?
         public var minConfidence: Double?
+        /// open (no outcome yet), target, stop or expired.
+        public var outcome: String?
+        /// RFC 3339 bounds on the candle time (UTC, `Z`): at or after `since`, before `until`.
+        public var since: String?
+        public var until: String?
         public var limit: Int?
         public init() {}
     }
@@ -330,6 +335,12 @@ extension LocalStore {
             if let timeframe = filter.timeframe { sql += " AND s.timeframe = ?"; arguments += [timeframe] }
             if let direction = filter.direction { sql += " AND s.direction = ?"; arguments += [direction] }
             if let confidence = filter.minConfidence { sql += " AND s.confidence >= ?"; arguments += [confidence] }
+            if let since = filter.since { sql += " AND s.candle_time >= ?"; arguments += [since] }
+            if let until = filter.until { sql += " AND s.candle_time < ?"; arguments += [until] }
+            if let outcome = filter.outcome {
+                sql += outcome == "open" ? " AND json_extract(s.fields, '$.outcome.kind') IS NULL" : " AND json_extract(s.fields, '$.outcome.kind') = ?"
+                if outcome != "open" { arguments += [outcome] }
+            }
             sql += " ORDER BY s.candle_time DESC, s.id DESC"
             if let limit = filter.limit { sql += " LIMIT ?"; arguments += [limit] }
             let pending = Set(try String.fetchAll(db, sql: "SELECT DISTINCT entity_id FROM outbox WHERE entity = 'annotation'"))

@@ -15,8 +15,26 @@ struct SignalsCommand: AsyncParsableCommand {
         @Option(help: "Only this timeframe.") var timeframe: String?
         @Option(help: "Only long or short.") var direction: String?
         @Option(help: "Only at least this confidence (0–100).") var minConfidence: Double?
+        @Option(help: "Only this outcome: open, target, stop, expired.") var outcome: String?
+        @Option(help: "Only candles at or after this time (RFC 3339, UTC).") var since: String?
+        @Option(help: "Only candles before this time (RFC 3339, UTC).") var until: String?
         @Option(help: "At most this many.") var limit: Int?
         @Flag(help: "Print JSON (an array).") var json = false
+
+        func validate() throws {
+            if let outcome, !["open", "target", "stop", "expired"].contains(outcome) {
+                throw ValidationError("--outcome must be open, target, stop or expired")
+            }
+            if let direction, !["long", "short"].contains(direction) { throw ValidationError("--direction must be long or short") }
+        }
+
+        /// A time as the stored candle times are written (UTC, milliseconds), so that text order is time order.
+        static func utc(_ text: String) throws -> String {
+            let date = try JournalCommand.time(text)
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return formatter.string(from: date)
+        }
 
         func run() async throws {
             let store = try home.store()
@@ -25,6 +43,9 @@ struct SignalsCommand: AsyncParsableCommand {
             filter.timeframe = timeframe
             filter.direction = direction
             filter.minConfidence = minConfidence
+            filter.outcome = outcome
+            filter.since = try since.map(Self.utc)
+            filter.until = try until.map(Self.utc)
             filter.limit = limit
             let signals = try await reporting { try store.signals(filter) }
             if json { return try Output.json(signals.map(\.json)) }
