@@ -561,6 +561,19 @@ struct SyncTests {
             try await d.sync()
             try await e.sync()
             #expect(try e.store.signal(signal).annotation?["note"] == .string("took it"))
+            // A trade linked to the signal (by id prefix, offline): the server fills in the setup type and timeframe
+            // from the signal, and the device receives them.
+            var linked = TradeInput(symbol: "EURUSD", direction: "long", entry: 1.1, stop: 1.09)
+            linked.signalID = String(signal.prefix(13))
+            let linkedID = try d.store.addTrade(linked)
+            #expect(throws: StoreError.self) {
+                var unknown = TradeInput(symbol: "EURUSD", direction: "long", entry: 1.1, stop: 1.09)
+                unknown.signalID = "ffffffff"
+                _ = try d.store.addTrade(unknown)
+            }
+            try await d.sync()
+            let filled = try d.store.trade(linkedID)
+            #expect(filled.signalID == signal && filled.setupType == "fair_value_gap" && filled.timeframe == "15m", "\(filled)")
             // Offline filters, as on the server.
             var open = LocalStore.SignalFilter()
             open.outcome = "open"

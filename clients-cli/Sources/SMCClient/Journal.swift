@@ -174,7 +174,8 @@ extension LocalStore {
         ]
         fields["stop_price"] = input.stop.map(JSONValue.number)
         fields["notes"] = input.note.flatMap { $0.isEmpty ? nil : JSONValue.string($0) }
-        fields["signal_id"] = input.signalID.map { .string($0.lowercased()) }
+        // The signal must be one of this account's (as last synced): its full id from a unique prefix.
+        fields["signal_id"] = try input.signalID.map { .string(try signal($0).id) }
         fields["setup_type"] = input.setupType.map(JSONValue.string)
         fields["timeframe"] = input.timeframe.map(JSONValue.string)
         guard ["long", "short"].contains(input.direction) else { throw StoreError.invalid(["direction: long or short"]) }
