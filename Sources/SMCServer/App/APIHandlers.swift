@@ -18,6 +18,7 @@ struct APIHandlers: APIProtocol {
     let signals: SignalsService
     let journal: JournalService
     let adminToken: String?
+    let alerts: AlertChannelsService
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.
     func authenticate() async throws -> Principal {

@@ -55,6 +55,8 @@ public struct AppConfiguration: Sendable {
     /// `SMC_BINANCE_PAIRS`, `SMC_BINANCE_URL`, `SMC_BINANCE_POLL_SECONDS`, `SMC_BINANCE_BACKFILL_CANDLES`,
     /// `SMC_BINANCE_TIMEOUT_SECONDS`: the Binance klines connector (off without pairs).
     public var binance = BinanceSettings()
+    /// `SMC_ALERT_*`, `SMC_WEBHOOK_*`, `SMC_TELEGRAM_*` (besides the token and URL above): alert delivery.
+    public var alerts = AlertSettings()
 
     public init() {}
 
@@ -122,6 +124,7 @@ public struct AppConfiguration: Sendable {
         let binanceTimeout = reader.double(forKey: "smc.binance.timeout.seconds", default: 10)
         guard binanceTimeout >= 0.1 && binanceTimeout <= 300 else { throw Invalid(description: "SMC_BINANCE_TIMEOUT_SECONDS must be 0.1…300") }
         binance.requestTimeout = .milliseconds(Int64(binanceTimeout * 1000))
+        alerts = try AlertSettings(reader: reader)
     }
 
     /// The standard sources: environment variables over the optional JSON file `SMC_CONFIG_FILE`.

@@ -49,6 +49,8 @@ public func buildApplication(
         let apiKeys = APIKeysService(database: database, plans: plans)
         let externalAlerts = ExternalAlertsService(database: database, apiKeys: apiKeys)
         let doorbell = Doorbell()
+        let alerts = AlertsAssembly(
+            configuration: configuration, database: database, lockConnection: try backend.settings.connectionConfiguration(), now: now)
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
@@ -56,7 +58,7 @@ public func buildApplication(
             apiKeys: apiKeys, market: MarketDataService(database: database, doorbell: doorbell), externalAlerts: externalAlerts,
             signals: SignalsService(database: database, plans: plans, rateLimiter: accounts.rateLimiter),
             journal: JournalService(database: database),
-            adminToken: configuration.adminToken)
+            adminToken: configuration.adminToken, alerts: alerts.channels)
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
         let probe = Router(context: AppRequestContext.self)
@@ -96,6 +98,8 @@ public func buildApplication(
             settings: configuration.binance, market: MarketDataService(database: database, doorbell: doorbell),
             lockConnection: try backend.settings.connectionConfiguration(), metrics: metricsRegistry, now: now,
             logger: logger))
+        // After the pool too: alert workers and the Telegram bot finish what they hold before it closes.
+        for service in alerts.services { app.addServices(service) }
         app.beforeServerStarts {
             if configuration.migrateOnStart {
                 let applied = try await migrator.migrate(client: client)
