@@ -39,7 +39,7 @@ struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         var raw = in6_addr()
         withUnsafeMutableBytes(of: &raw) { $0.copyBytes(from: bytes) }
         guard inet_ntop(AF_INET6, &raw, &buffer, socklen_t(buffer.count)) != nil else { return "?" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Why a user-supplied URL may not reach this address, or nil when it may (a public unicast address).

@@ -303,7 +303,7 @@ struct TelegramBot: Service {
                     _ = try? await api.sendMessage(chat: chat, html: TelegramText.fit(reply), silent: false)
                 }
                 if next != offset {
-                    try await database.withWorker { connection in
+                    _ = try await database.withWorker { connection in
                         try await connection.query(
                             """
                             INSERT INTO telegram_bot_state (bot_id, update_offset) VALUES (\(botID), \(next))
