@@ -14,7 +14,7 @@ import Synchronization
 struct AlertWorkers: Service {
     let fanout: AlertFanout
     let store: DeliveryStore
-    let sender: WebhookSender
+    let guardrail: TargetGuard
     let settings: AlertSettings
     let doorbell: Doorbell
     var logger: Logger { store.logger }
@@ -24,10 +24,13 @@ struct AlertWorkers: Service {
             try? await gracefulShutdown()
             return
         }
+        let sender = WebhookSender(
+            guardrail: guardrail, timeout: settings.webhookTimeout, shared: WebhookSender.makeClient(timeout: settings.webhookTimeout),
+            logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await fanoutLoop() }
             for _ in 0..<settings.workers {
-                group.addTask { await webhookLoop() }
+                group.addTask { await webhookLoop(sender) }
             }
         }
         try? await sender.shared.shutdown()
@@ -52,7 +55,7 @@ struct AlertWorkers: Service {
         }
     }
 
-    private func webhookLoop() async {
+    private func webhookLoop(_ sender: WebhookSender) async {
         let inFlight = InFlightCount()
         var failures = 0
         await withDiscardingTaskGroup { group in
@@ -72,7 +75,7 @@ struct AlertWorkers: Service {
                 for delivery in claimed {
                     inFlight.add(1)
                     group.addTask {
-                        await deliver(delivery)
+                        await deliver(delivery, sender)
                         inFlight.add(-1)
                         doorbell.ring()
                     }
@@ -84,7 +87,7 @@ struct AlertWorkers: Service {
         }
     }
 
-    private func deliver(_ delivery: ClaimedDelivery) async {
+    private func deliver(_ delivery: ClaimedDelivery, _ sender: WebhookSender) async {
         let started = Date()
         let report = await sender.send(
             url: delivery.url ?? "", messageID: delivery.messageID, body: delivery.payload, secrets: delivery.secrets, now: store.now)

@@ -25,11 +25,8 @@ struct AlertsAssembly: Sendable {
         channels = AlertChannelsService(
             database: database, plans: PlansService(database: database), guardrail: guardrail, settings: settings,
             telegramToken: configuration.telegramBotToken, telegramAPI: { try await username.get() })
-        let sender = WebhookSender(
-            guardrail: guardrail, timeout: settings.webhookTimeout,
-            shared: WebhookSender.makeClient(timeout: settings.webhookTimeout), logger: database.logger)
         services = [
-            AlertWorkers(fanout: AlertFanout(database: database, now: now), store: store, sender: sender, settings: settings,
+            AlertWorkers(fanout: AlertFanout(database: database, now: now), store: store, guardrail: guardrail, settings: settings,
                          doorbell: doorbell),
             TelegramBot(token: configuration.telegramBotToken, apiURL: configuration.telegramAPIURL, settings: settings, store: store,
                         lockConnection: lockConnection, doorbell: doorbell),
