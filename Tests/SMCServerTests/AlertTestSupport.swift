@@ -112,6 +112,13 @@ enum AlertTest {
         try await sql(settings, query).first?.decode(Int.self) ?? 0
     }
 
+    /// Nothing queued: no outbox event, no delivery pending or in flight.
+    static func idle(_ settings: DatabaseSettings) async throws -> Bool {
+        try await count(settings, """
+            SELECT (SELECT count(*) FROM alert_outbox) + (SELECT count(*) FROM alert_deliveries WHERE status IN ('pending', 'sending'))
+            """) == 0
+    }
+
     /// Polls `condition` until it holds (generous: the machine may be busy).
     static func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: @Sendable () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout

@@ -161,6 +161,7 @@ enum TelegramText {
         case "alert.test":
             lines.append("🔔 <b>Test alert</b>")
             lines.append(e(d.message ?? "Alerts reach you here."))
+            lines.append("<i>\(e(event.timestamp))</i>")
         case "webhook.disabled":
             lines.append("⚠️ <b>Webhook disabled</b>")
             lines.append(e(d.url ?? ""))

@@ -206,10 +206,10 @@ struct DeliveryBatch {
         return try await connection.query(
             """
             INSERT INTO alert_deliveries (tenant_id, delivery_id, event_id, event_type, user_id, channel, target, endpoint_id,
-                signal_id, payload, silent, status, reason, next_attempt_at)
+                signal_id, payload, silent, status, reason, next_attempt_at, created_at)
             SELECT \(tenant), u.id, u.event, u.type, u.usr, u.channel, u.target, nullif(u.endpoint, '')::uuid,
                    nullif(u.signal, '')::uuid, u.payload, u.silent = 1, u.status, nullif(u.reason, ''),
-                   CASE WHEN u.status = 'pending' THEN now() END
+                   CASE WHEN u.status = 'pending' THEN now() END, clock_timestamp()
             FROM unnest(\(ids)::uuid[], \(events)::uuid[], \(types)::text[], \(users)::uuid[], \(channels)::text[],
                         \(targets)::text[], \(endpoints)::text[], \(signals)::text[], \(payloads)::text[], \(silent)::int2[],
                         \(statuses)::text[], \(reasons)::text[])
