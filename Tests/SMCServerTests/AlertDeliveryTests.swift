@@ -16,7 +16,7 @@ struct AlertDeliveryTests {
 
     @Test("the pipeline's signals reach each endpoint exactly once, verified by the Python standardwebhooks package and its tolerance window")
     func signalsVerifiedEndToEnd() async throws {
-        let series = try PipelineTests.candles()[0..<6000]
+        let series = try PipelineTests.candles()[0..<12_000]
         try await TestApp.run(configure: { AlertTest.configure(&$0); $0.pipelineWorkers = 2 }) { app in
             let receiver = Receiver()
             try await receiver.run { base in
