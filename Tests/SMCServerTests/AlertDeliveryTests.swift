@@ -125,10 +125,10 @@ struct AlertDeliveryTests {
         }
     }
 
-    @Test("a receiver that hangs times out without holding up deliveries to others")
+    @Test("a receiver that hangs, with a backlog, times out without holding up deliveries to others")
     func hangingReceiver() async throws {
         let release = Mutex(false)
-        try await TestApp.run(configure: AlertTest.configure) { app in
+        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.alerts.concurrency = 8 }) { app in
             let receiver = Receiver { request, _ in
                 if request.path == "/hang" {
                     let deadline = ContinuousClock.now + .seconds(30)
@@ -140,7 +140,7 @@ struct AlertDeliveryTests {
                 let a = try await AlertTest.account(app)
                 let hang = try await AlertTest.createWebhook(app, a.token, url: base + "/hang")
                 let fine = try await AlertTest.createWebhook(app, a.token, url: base + "/fine")
-                for _ in 0..<6 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hang.id)/test", token: a.token) }
+                for _ in 0..<40 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hang.id)/test", token: a.token) }
                 try await AlertTest.waitUntil("the hanging endpoint's first requests") { receiver.requests(path: "/hang").count >= 2 }
                 let first = try #require(receiver.requests(path: "/hang").first).receivedAt
                 for _ in 0..<3 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(fine.id)/test", token: a.token) }
@@ -155,6 +155,7 @@ struct AlertDeliveryTests {
                     return attempts.count >= 4
                 }
                 let attempts = try await Self.deliveries(app, a.token, query: "&webhook_id=\(hang.id)").flatMap { $0["attempts"] as? [[String: Any]] ?? [] }
+                #expect(!attempts.isEmpty)
                 for attempt in attempts {
                     #expect(attempt["outcome"] as? String == "failed" && (attempt["error"] as? String ?? "").contains("no answer within"))
                     #expect((attempt["latency_ms"] as? Int ?? 0) >= 1400 && (attempt["latency_ms"] as? Int ?? 0) < 10_000)
@@ -218,6 +219,70 @@ struct AlertDeliveryTests {
                 #expect(receiver.requests.allSatisfy { (try? AlertEvent.decode($0.body))?.data.silent == true })
                 let suppressed = try await Self.deliveries(app, a.token, query: "&status=suppressed")
                 #expect(Set(suppressed.compactMap { $0["reason"] as? String }) == ["below_min_confidence", "event_off", "daily_cap"])
+            }
+        }
+    }
+}
+
+extension AlertDeliveryTests {
+    @Test("an endpoint failing for the whole window (5 days; 1 s here) is disabled and its owner told on Telegram")
+    func failingEndpointDisabled() async throws {
+        let telegram = FakeTelegram()
+        try await StubHTTPServer.run(handler: { await telegram.handle($0) }) { api in
+            try await TestApp.run(configure: {
+                TelegramAlertTests.configure(&$0, api: api)
+                $0.alerts.disableAfter = .seconds(1)
+                $0.alerts.retrySchedule = Array(repeating: .milliseconds(400), count: 20)
+            }) { app in
+                let receiver = Receiver { _, _ in StubResponse(status: 503) }
+                try await receiver.run { base in
+                    let a = try await AlertTest.account(app)
+                    _ = try await AlertTest.sql(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 42)")
+                    let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/down", events: ["alert.test"])
+                    _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
+                    try await AlertTest.waitUntil("the endpoint disabled") {
+                        (try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json())["enabled"] as? Bool == false
+                    }
+                    let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
+                    #expect((endpoint["disabled_reason"] as? String ?? "").contains("failed"))
+                    #expect(receiver.requests.count >= 3, "it kept trying until the window had passed")
+                    try await AlertTest.waitUntil("the owner told on Telegram") {
+                        telegram.delivered(42).contains { $0.text.contains("Webhook disabled") && $0.text.contains(base + "/down") }
+                    }
+                    let delivery = try #require(try await Self.deliveries(app, a.token, query: "&webhook_id=\(hook.id)").first)
+                    #expect(delivery["status"] as? String == "cancelled")
+                    // Enabling it again clears the failure history.
+                    let on = try await app.json(.PATCH, "/v1/alerts/webhooks/\(hook.id)", token: a.token, ["enabled": true]).json()
+                    #expect(on["enabled"] as? Bool == true && on["failing_since"] == nil && on["disabled_reason"] == nil)
+                }
+            }
+        }
+    }
+
+    @Test("after a rotation both secrets sign during the overlap (two v1 signatures); afterwards only the new one")
+    func rotationSignsWithBoth() async throws {
+        try await TestApp.run(configure: AlertTest.configure) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/r")
+                let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 3600]).json()
+                let newSecret = try #require(rotated["secret"] as? String)
+                _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
+                try await AlertTest.waitUntil("the delivery") { receiver.requests.count == 1 }
+                let during = try #require(receiver.requests.first)
+                #expect(during.header("webhook-signature")?.split(separator: " ").count == 2)
+                let both = try await AlertTest.verifyWithPython([(during, hook.secret), (during, newSecret)])
+                #expect(both.allSatisfy { $0["ok"] as? Bool == true }, "\(both)")
+                // Overlap 0: the previous secret stops at once.
+                let again = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 0]).json()
+                let newest = try #require(again["secret"] as? String)
+                _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
+                try await AlertTest.waitUntil("the second delivery") { receiver.requests.count == 2 }
+                let after = receiver.requests[1]
+                #expect(after.header("webhook-signature")?.split(separator: " ").count == 1)
+                let results = try await AlertTest.verifyWithPython([(after, newest), (after, newSecret)])
+                #expect(results.map { $0["ok"] as? Bool } == [true, false])
             }
         }
     }

@@ -41,16 +41,20 @@ struct DeliveryStore: Sendable {
 
     // MARK: webhooks
 
-    /// Up to `limit` due webhook deliveries, never more than `perEndpoint` in flight per endpoint (across processes).
+    /// Up to `limit` due webhook deliveries, oldest first, never more than `perEndpoint` in flight per endpoint (across
+    /// processes): an endpoint at its limit is skipped in the query itself, so its backlog cannot crowd the others out.
     func claimWebhooks(limit: Int) async throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
         return try await database.withWorker { connection in
             var candidates: [(UUID, UUID, UUID)] = []
             let rows = try await connection.query(
                 """
-                SELECT tenant_id, delivery_id, endpoint_id FROM alert_deliveries
-                WHERE status IN ('pending', 'sending') AND next_attempt_at <= now() AND channel = 'webhook'
-                ORDER BY next_attempt_at LIMIT \(limit * 4) FOR UPDATE SKIP LOCKED
+                SELECT d.tenant_id, d.delivery_id, d.endpoint_id FROM alert_deliveries d
+                WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= now() AND d.channel = 'webhook'
+                  AND (SELECT count(*) FROM alert_deliveries b
+                       WHERE b.tenant_id = d.tenant_id AND b.endpoint_id = d.endpoint_id AND b.status = 'sending'
+                         AND b.next_attempt_at > now()) < \(perEndpoint)
+                ORDER BY d.next_attempt_at LIMIT \(limit * 4) FOR UPDATE OF d SKIP LOCKED
                 """, logger: logger)
             for try await row in rows.decode((UUID, UUID, UUID).self) { candidates.append(row) }
             guard !candidates.isEmpty else { return [] }
