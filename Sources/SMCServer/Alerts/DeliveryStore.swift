@@ -131,6 +131,15 @@ struct DeliveryStore: Sendable {
             try await insertAttempt(delivery, started: started, outcome: outcome, report, connection)
             try await finish(delivery, action: action, report: report, connection)
             guard let endpoint = delivery.endpoint else { return }
+            if action == .delivered {
+                // The common case: a healthy endpoint stays healthy (no row lock unless it was failing).
+                try await connection.query(
+                    """
+                    UPDATE webhook_endpoints SET failing_since = NULL
+                    WHERE tenant_id = \(delivery.tenant) AND endpoint_id = \(endpoint) AND failing_since IS NOT NULL
+                    """, logger: logger)
+                return
+            }
             let row = try await connection.query(
                 """
                 SELECT failing_since, enabled, url, user_id FROM webhook_endpoints
@@ -143,7 +152,7 @@ struct DeliveryStore: Sendable {
             if action == .disableEndpoint || verdict == .disable {
                 let why = action == .disableEndpoint
                     ? "the endpoint answered 410 Gone"
-                    : "every delivery failed for \(Int(disableAfter.milliseconds / 1000 / 3600)) hours"
+                    : "every delivery failed for \(Self.describe(disableAfter))"
                 try await disableEndpoint(tenant: delivery.tenant, endpoint: endpoint, owner: owner, url: url, reason: why, connection)
             } else if health.failingSince != since {
                 try await connection.query(
@@ -153,6 +162,14 @@ struct DeliveryStore: Sendable {
                     """, logger: logger)
             }
         }
+    }
+
+    /// `5 days`, `36 hours`, `90 seconds`.
+    static func describe(_ duration: Duration) -> String {
+        let seconds = Int(duration.milliseconds / 1000)
+        if seconds >= 2 * 86_400 { return "\(seconds / 86_400) days" }
+        if seconds >= 2 * 3600 { return "\(seconds / 3600) hours" }
+        return "\(seconds) seconds"
     }
 
     func insertAttempt(_ d: ClaimedDelivery, started: Date, outcome: String, _ report: AttemptReport, _ connection: PostgresConnection)
