@@ -86,6 +86,8 @@ CREATE TABLE alert_deliveries (
 CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at) WHERE status IN ('pending', 'sending');
 CREATE INDEX alert_deliveries_by_time ON alert_deliveries (tenant_id, created_at DESC, delivery_id DESC);
 CREATE INDEX alert_deliveries_by_endpoint ON alert_deliveries (tenant_id, endpoint_id) WHERE status IN ('pending', 'sending');
+-- What is in flight (a handful of rows): claims skip endpoints at their limit.
+CREATE INDEX alert_deliveries_sending ON alert_deliveries (tenant_id, endpoint_id) WHERE status = 'sending';
 
 -- Every attempt of a delivery.
 CREATE TABLE alert_attempts (

@@ -282,6 +282,7 @@ if alertOptions.events > 0 || (alertOptions.tenants > 0 && alertOptions.candles 
             $0.allowPrivateTargets = true
             $0.alerts.workers = 1
             $0.alerts.poll = .milliseconds(20)
+            $0.databaseMaxConnections = 20  // the production default (tests use 8)
         }) { app in
             try await PostgresClient.withRunning(alertSettings, logger: logger, maxConnections: 2) { client in
                 let clock = ContinuousClock()

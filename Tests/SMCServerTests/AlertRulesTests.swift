@@ -174,5 +174,8 @@ struct AlertRulesTests {
         data.message = String(repeating: "<&>", count: 5000)
         let long = TelegramText.render(AlertEvent(type: "alert.test", timestamp: "2025-01-01T00:00:00Z", data: data))
         #expect(long.count <= 4000 && !long.contains("<&>"))
+        data.message = String(repeating: "📈", count: 3000)  // 1 character, 2 UTF-16 units each
+        let emoji = TelegramText.render(AlertEvent(type: "alert.test", timestamp: "2025-01-01T00:00:00Z", data: data))
+        #expect(emoji.utf16.count <= 4000)
     }
 }

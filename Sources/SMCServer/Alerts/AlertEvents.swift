@@ -116,13 +116,15 @@ enum TelegramText {
         return out
     }
 
-    /// Cuts a message to the limit without breaking an entity or a tag (lines are dropped from the end).
+    /// Cuts a message to the limit (in UTF-16 units, as Telegram counts) without breaking an entity or a tag: lines are
+    /// dropped from the end.
     static func fit(_ html: String) -> String {
-        guard html.count > limit else { return html }
+        // Telegram counts UTF-16 code units.
+        guard html.utf16.count > limit else { return html }
         var lines = html.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        while lines.count > 1, lines.joined(separator: "\n").count > limit - 2 { lines.removeLast() }
+        while lines.count > 1, lines.joined(separator: "\n").utf16.count > limit - 2 { lines.removeLast() }
         let joined = lines.joined(separator: "\n")
-        return joined.count > limit ? escape(String(joined.prefix(limit / 2)).filter { $0 != "<" && $0 != ">" && $0 != "&" }) : joined + "\n…"
+        return joined.utf16.count > limit ? escape(String(joined.prefix(limit / 2)).filter { $0 != "<" && $0 != ">" && $0 != "&" }) : joined + "\n…"
     }
 
     static func price(_ value: Double) -> String {

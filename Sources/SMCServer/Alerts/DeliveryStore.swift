@@ -49,11 +49,14 @@ struct DeliveryStore: Sendable {
             var candidates: [(UUID, UUID, UUID)] = []
             let rows = try await connection.query(
                 """
+                WITH busy AS (
+                    SELECT tenant_id, endpoint_id FROM alert_deliveries
+                    WHERE status = 'sending' AND next_attempt_at > now() AND channel = 'webhook'
+                    GROUP BY tenant_id, endpoint_id HAVING count(*) >= \(perEndpoint)
+                )
                 SELECT d.tenant_id, d.delivery_id, d.endpoint_id FROM alert_deliveries d
                 WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= now() AND d.channel = 'webhook'
-                  AND (SELECT count(*) FROM alert_deliveries b
-                       WHERE b.tenant_id = d.tenant_id AND b.endpoint_id = d.endpoint_id AND b.status = 'sending'
-                         AND b.next_attempt_at > now()) < \(perEndpoint)
+                  AND NOT EXISTS (SELECT 1 FROM busy b WHERE b.tenant_id = d.tenant_id AND b.endpoint_id = d.endpoint_id)
                 ORDER BY d.next_attempt_at LIMIT \(limit * 4) FOR UPDATE OF d SKIP LOCKED
                 """, logger: logger)
             for try await row in rows.decode((UUID, UUID, UUID).self) { candidates.append(row) }

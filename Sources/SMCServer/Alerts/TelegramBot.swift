@@ -116,6 +116,12 @@ final class TelegramLimiter: Sendable {
         return state.withLock { ($0.chats[chat] ?? TokenBucket(rate: chatRate)).delay(now: now) == 0 }
     }
 
+    /// Seconds until the overall bucket has a token again: how far the booked messages already reach.
+    func globalDelay() -> Double {
+        let now = self.now
+        return state.withLock { $0.global.delay(now: now) }
+    }
+
     /// Books the chat's and the global next slot; the seconds to wait before sending.
     func reserve(_ chat: Int64) -> Double {
         let now = self.now
@@ -205,6 +211,8 @@ struct TelegramBot: Service {
                 var started = 0
                 do {
                     for head in try await store.telegramHeads(limit: 200) {
+                        // Book no further ahead than a second: a claimed message must go well within its lease.
+                        if limiter.globalDelay() > 1 { break }
                         if let chat = head.chat, inFlight.contains(chat) || !limiter.chatReady(chat) { continue }
                         guard let delivery = try await store.claimTelegram(tenant: head.tenant, id: head.id), let chat = delivery.chat
                         else { continue }
