@@ -334,22 +334,26 @@ if alertOptions.events > 0 || (alertOptions.tenants > 0 && alertOptions.candles 
                 while try await !processed(series.time[warm - 1]) { try await Task.sleep(for: .milliseconds(20)) }
                 try await Task.sleep(for: .seconds(2))  // the warm-up's alerts drain
                 var posted: [String: ContinuousClock.Instant] = [:]
+                var processedAfter: [String: Double] = [:]
                 let end = min(series.count, warm + alertOptions.candles)
                 let feedBegan = clock.now
                 for i in warm..<end {
                     posted[rfc3339(series.time[i])] = clock.now
                     _ = try await post(app, key: key, [candle(i)])
                     while try await !processed(series.time[i]) { try await Task.sleep(for: .milliseconds(2)) }
+                    processedAfter[rfc3339(series.time[i])] = (clock.now - posted[rfc3339(series.time[i])]!).milliseconds
                 }
                 try await Task.sleep(for: .seconds(3))
-                var latencies: [Double] = []
+                var latencies: [Double] = [], pipelineTimes: [Double] = []
                 for (body, at) in received.all(prefix: "/lat") {
                     guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
                           object["type"] as? String == "signal.created",
                           let time = (object["data"] as? [String: Any])?["candle_time"] as? String, let sent = posted[time]
                     else { continue }
                     latencies.append((at - sent).milliseconds)
+                    pipelineTimes.append(processedAfter[time] ?? 0)
                 }
+                pipelineTimes.sort()
                 latencies.sort()
                 if latencies.isEmpty {
                     print("alerts: latency: no signal in \(end - warm) candles")
@@ -359,6 +363,25 @@ if alertOptions.events > 0 || (alertOptions.tenants > 0 && alertOptions.candles 
                         + "EURUSD 15m candles fed one at a time in \(String(format: "%.0f", (clock.now - feedBegan).milliseconds / 1000)) s): "
                         + "p50 \(String(format: "%.0f", p(0.5))) ms, p99 \(String(format: "%.0f", p(0.99))) ms, "
                         + "max \(String(format: "%.0f", latencies.last!)) ms")
+                    // Where the time goes (medians): the candle stored → the pipeline's transaction start → its delivery row (fan-out) → the
+                    // first attempt's start (claim) → the receiver's answer.
+                    let row = try await client.query(
+                        """
+                        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.created_at - s.created_at)) * 1000,
+                               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.created_at - c.received_at)) * 1000,
+                               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - d.created_at)) * 1000,
+                               percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms)
+                        FROM alert_deliveries d JOIN signals s ON s.tenant_id = d.tenant_id AND s.signal_id = d.signal_id
+                        JOIN candles c ON c.symbol = s.symbol AND c.timeframe = s.timeframe AND c.open_time = s.candle_time
+                        JOIN alert_attempts a ON a.tenant_id = d.tenant_id AND a.delivery_id = d.delivery_id AND a.attempt = 1
+                        WHERE d.event_type = 'signal.created' AND d.channel = 'webhook' AND s.candle_time >= to_timestamp(\(series.time[warm]))
+                        """, logger: logger).collect().first?.decode((Double?, Double?, Double?, Double?).self)
+                    if let (fanout, pipeline, claim, http) = row, let fanout, let pipeline, let claim, let http {
+                        print("  median from the ingest request until the pipeline had committed that candle: "
+                        + "\(String(format: "%.0f", pipelineTimes[pipelineTimes.count / 2])) ms")
+                    print("  medians: candle stored → signal transaction \(String(format: "%.0f", pipeline)) ms, → delivery row \(String(format: "%.0f", fanout)) ms, → first attempt "
+                            + "\(String(format: "%.0f", claim)) ms, request \(String(format: "%.0f", http)) ms")
+                    }
                 }
             }
         }
