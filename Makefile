@@ -20,6 +20,7 @@ run: build
 test: setup lint-spec test-swift
 
 test-swift:
+	@python3 -c "import standardwebhooks" 2>/dev/null || python3 -m pip install -q standardwebhooks
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

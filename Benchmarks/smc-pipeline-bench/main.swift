@@ -11,20 +11,28 @@
 //      time until every stream's analyzer and every watching tenant's evaluator has processed it and all signals
 //      are stored (median of `rounds`);
 //   3. candles at scale: `big-rows` (10,000,000) 1m candles of one symbol, then 1,000-candle range reads through the
-//      primary key beside the same reads on a 100,000-candle symbol.
+//      primary key beside the same reads on a 100,000-candle symbol;
+//   4. alerts (a fresh database): `alert-events` (10,000) events fanned out to 100 tenants' webhooks and delivered,
+//      signed, to a loopback receiver → deliveries per second; then `alert-tenants` (50) tenants watching EURUSD 15m
+//      with a webhook each (swing length 20, minimum confidence 30, for more signals), the shared EURUSD file fed one
+//      closed candle at a time after a warm-up → latency from the
+//      candle's ingest request (its close) to each `signal.created` webhook received, p50 / p99.
 import Foundation
 import Logging
 import PostgresNIO
 import SMCEngine
 import SMCServer
 import SMCTestSupport
+import Synchronization
 
 var tenantCount = 1000, symbolCount = 50, perTenant = 10, rounds = 5, bigRows = 10_000_000
+var alertEvents = 10_000, alertTenants = 50, alertCandles = 3000
 var arguments = Array(CommandLine.arguments.dropFirst())
 while let flag = arguments.first {
     arguments.removeFirst()
-    guard let value = arguments.first.flatMap(Int.init), value > 0 else {
-        FileHandle.standardError.write(Data("usage: smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N] [--big-rows N]\n".utf8))
+    guard let value = arguments.first.flatMap(Int.init), value >= 0 else {
+        FileHandle.standardError.write(Data(("usage: smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N] [--big-rows N] "
+            + "[--alert-events N] [--alert-tenants N] [--alert-candles N]\n").utf8))
         exit(2)
     }
     arguments.removeFirst()
@@ -34,6 +42,9 @@ while let flag = arguments.first {
     case "--per-tenant": perTenant = min(value, symbolCount)
     case "--rounds": rounds = value
     case "--big-rows": bigRows = value
+    case "--alert-events": alertEvents = value
+    case "--alert-tenants": alertTenants = value
+    case "--alert-candles": alertCandles = value
     default:
         FileHandle.standardError.write(Data("smc-pipeline-bench: unknown option \(flag)\n".utf8))
         exit(2)
@@ -226,4 +237,167 @@ try await TestApp.run(database: settings, configure: { $0.pipelineWorkers = 2; $
                 + "\(String(format: "%.2f", big[100])) ms, p95 \(String(format: "%.2f", big[190])) ms")
         }
     }
+}
+
+// 4. Alerts, on a database of their own.
+let alertOptions = (events: alertEvents, tenants: alertTenants, candles: alertCandles)
+if alertOptions.events > 0 || (alertOptions.tenants > 0 && alertOptions.candles > 0) {
+    let alertSettings = try await TestDatabase.makeMigrated()
+    let received = ReceivedWebhooks()
+    try await StubHTTPServer.run(handler: { request in
+        received.add(request)
+        return StubResponse(status: 204)
+    }) { receiverURL in
+        let preferences = #"{"events": {"signal.created": "on", "signal.outcome": "on", "alert.test": "on"}, "min_confidence": 0, "#
+            + #""quiet_hours": {"enabled": false, "start": "22:00", "end": "07:00", "time_zone": "UTC"}}"#
+        /// `count` tenants on the team plan, each with a webhook to the receiver and alert preferences letting everything through.
+        @Sendable func makeAlertTenants(_ client: PostgresClient, _ count: Int, prefix: String, watch: Bool) async throws -> [UUID] {
+            let rows = try await client.query(
+                """
+                WITH t AS (SELECT g, gen_random_uuid() AS tenant, gen_random_uuid() AS person FROM generate_series(1, \(count)) g),
+                a AS (INSERT INTO tenants (tenant_id, name, plan_id) SELECT tenant, \(prefix) || g, 'team' FROM t),
+                b AS (INSERT INTO users (tenant_id, user_id, email, role, password_hash)
+                      SELECT tenant, person, \(prefix) || g || '@example.com', 'owner', '' FROM t),
+                c AS (INSERT INTO user_settings (tenant_id, user_id, kind, version, body)
+                      SELECT tenant, person, 'alerts', 1, \(preferences)::jsonb FROM t),
+                d AS (INSERT INTO user_settings (tenant_id, user_id, kind, version, body)
+                      SELECT tenant, person, 'watchlist', 1,
+                             '{"entries": [{"symbol": "EURUSD", "timeframes": ["15m"], "active": true}]}'::jsonb FROM t WHERE \(watch)),
+                e AS (INSERT INTO user_settings (tenant_id, user_id, kind, version, body)
+                      SELECT tenant, person, 'strategy', 1, '{"swing_length": 20, "min_confidence": 30, "min_reward_risk": 1.2}'::jsonb
+                      FROM t WHERE \(watch))
+                INSERT INTO webhook_endpoints (tenant_id, endpoint_id, user_id, url, event_types, secret)
+                SELECT tenant, gen_random_uuid(), person, \(receiverURL + "/" + prefix),
+                       ARRAY['signal.created', 'signal.outcome', 'alert.test'], \("whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()) FROM t
+                RETURNING tenant_id
+                """, logger: logger)
+            var tenants: [UUID] = []
+            for try await tenant in rows.decode(UUID.self) { tenants.append(tenant) }
+            return tenants
+        }
+
+        try await TestApp.run(database: alertSettings, configure: {
+            $0.pipelineWorkers = 2
+            $0.pipelinePoll = .milliseconds(20)
+            $0.allowPrivateTargets = true
+            $0.alerts.workers = 1
+            $0.alerts.poll = .milliseconds(20)
+            $0.databaseMaxConnections = 20  // the production default (tests use 8)
+        }) { app in
+            try await PostgresClient.withRunning(alertSettings, logger: logger, maxConnections: 2) { client in
+                let clock = ContinuousClock()
+                // 4a. Throughput: events fanned out to 100 tenants' endpoints and delivered.
+                if alertOptions.events > 0 {
+                    let tenants = try await makeAlertTenants(client, 100, prefix: "thru", watch: false)
+                    let began = clock.now
+                    try await client.query(
+                        """
+                        INSERT INTO alert_outbox (tenant_id, event_id, event_type)
+                        SELECT t, gen_random_uuid(), 'alert.test' FROM unnest(\(tenants)::uuid[]) t, generate_series(1, \(alertOptions.events / 100)) g
+                        """, logger: logger)
+                    let total = alertOptions.events / 100 * 100
+                    while received.count(prefix: "/thru") < total {
+                        if clock.now - began > .seconds(600) { throw TestFailure("alert deliveries did not finish") }
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                    let took = (clock.now - began).milliseconds / 1000
+                    print("alerts: \(total) signed webhook deliveries (100 tenants × \(total / 100) events, fan-out included) to a loopback "
+                        + "receiver in \(String(format: "%.2f", took)) s → \(Int(Double(total) / took)) deliveries/s")
+                }
+
+                // 4b. Latency from a candle's close (its ingest request) to the signal's webhook.
+                guard alertOptions.tenants > 0, alertOptions.candles > 0 else { return }
+                let csv = TestDatabase.repositoryRoot.deletingLastPathComponent()
+                    .appendingPathComponent("shared/conformance/smartmoneyconcepts/eurusd-15m/EURUSD_15M.csv")
+                guard let text = try? String(contentsOf: csv, encoding: .utf8) else {
+                    print("alerts: latency skipped (no EURUSD file at \(csv.path))")
+                    return
+                }
+                let series = try CandleCSV.parse(text)
+                _ = try await makeAlertTenants(client, alertOptions.tenants, prefix: "lat", watch: true)
+                let key = try await TestDatabase.feederKey(alertSettings)
+                func candle(_ i: Int) -> [String: Any] {
+                    let c = series[i]
+                    return ["symbol": "EURUSD", "timeframe": "15m", "open_time": rfc3339(c.time), "open": c.open, "high": c.high,
+                            "low": c.low, "close": c.close, "volume": c.volume]
+                }
+                func processed(_ open: Int64) async throws -> Bool {
+                    try await scalar(client, """
+                        SELECT CASE WHEN (SELECT min(processed_until) FROM analysis_streams WHERE symbol = 'EURUSD' AND timeframe = '15m')
+                            >= to_timestamp(\(open)) AND NOT EXISTS (SELECT 1 FROM pipeline_jobs WHERE symbol = 'EURUSD') THEN 1 ELSE 0 END
+                        """) == 1
+                }
+                let warm = min(2000, series.count / 2)
+                for start in stride(from: 0, to: warm, by: 5000) {
+                    _ = try await post(app, key: key, (start..<min(start + 5000, warm)).map(candle))
+                }
+                while try await !processed(series.time[warm - 1]) { try await Task.sleep(for: .milliseconds(20)) }
+                try await Task.sleep(for: .seconds(2))  // the warm-up's alerts drain
+                var posted: [String: ContinuousClock.Instant] = [:]
+                var processedAfter: [String: Double] = [:]
+                let end = min(series.count, warm + alertOptions.candles)
+                let feedBegan = clock.now
+                for i in warm..<end {
+                    posted[rfc3339(series.time[i])] = clock.now
+                    _ = try await post(app, key: key, [candle(i)])
+                    while try await !processed(series.time[i]) { try await Task.sleep(for: .milliseconds(2)) }
+                    processedAfter[rfc3339(series.time[i])] = (clock.now - posted[rfc3339(series.time[i])]!).milliseconds
+                }
+                try await Task.sleep(for: .seconds(3))
+                var latencies: [Double] = [], pipelineTimes: [Double] = []
+                for (body, at) in received.all(prefix: "/lat") {
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                          object["type"] as? String == "signal.created",
+                          let time = (object["data"] as? [String: Any])?["candle_time"] as? String, let sent = posted[time]
+                    else { continue }
+                    latencies.append((at - sent).milliseconds)
+                    pipelineTimes.append(processedAfter[time] ?? 0)
+                }
+                pipelineTimes.sort()
+                latencies.sort()
+                if latencies.isEmpty {
+                    print("alerts: latency: no signal in \(end - warm) candles")
+                } else {
+                    let p = { (q: Double) in latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
+                    print("alerts: candle close → signal webhook received: \(latencies.count) webhooks (\(alertOptions.tenants) tenants, \(end - warm) "
+                        + "EURUSD 15m candles fed one at a time in \(String(format: "%.0f", (clock.now - feedBegan).milliseconds / 1000)) s): "
+                        + "p50 \(String(format: "%.0f", p(0.5))) ms, p99 \(String(format: "%.0f", p(0.99))) ms, "
+                        + "max \(String(format: "%.0f", latencies.last!)) ms")
+                    // Where the time goes (medians): the candle stored → the pipeline's transaction start → its delivery row (fan-out) → the
+                    // first attempt's start (claim) → the receiver's answer.
+                    let row = try await client.query(
+                        """
+                        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.created_at - s.created_at)) * 1000,
+                               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.created_at - c.received_at)) * 1000,
+                               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - d.created_at)) * 1000,
+                               percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms)
+                        FROM alert_deliveries d JOIN signals s ON s.tenant_id = d.tenant_id AND s.signal_id = d.signal_id
+                        JOIN candles c ON c.symbol = s.symbol AND c.timeframe = s.timeframe AND c.open_time = s.candle_time
+                        JOIN alert_attempts a ON a.tenant_id = d.tenant_id AND a.delivery_id = d.delivery_id AND a.attempt = 1
+                        WHERE d.event_type = 'signal.created' AND d.channel = 'webhook' AND s.candle_time >= to_timestamp(\(series.time[warm]))
+                        """, logger: logger).collect().first?.decode((Double?, Double?, Double?, Double?).self)
+                    if let (fanout, pipeline, claim, http) = row, let fanout, let pipeline, let claim, let http {
+                        print("  median from the ingest request until the pipeline had committed that candle: "
+                        + "\(String(format: "%.0f", pipelineTimes[pipelineTimes.count / 2])) ms")
+                    print("  medians: candle stored → signal transaction \(String(format: "%.0f", pipeline)) ms, → delivery row \(String(format: "%.0f", fanout)) ms, → first attempt "
+                            + "\(String(format: "%.0f", claim)) ms, request \(String(format: "%.0f", http)) ms")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the bench's receiver got: path, body, and when.
+final class ReceivedWebhooks: Sendable {
+    private let log = Mutex<[(path: String, body: String, at: ContinuousClock.Instant)]>([])
+    func add(_ request: StubRequest) { log.withLock { $0.append((request.path, request.body, .now)) } }
+    func count(prefix: String) -> Int { log.withLock { $0.filter { $0.path.hasPrefix(prefix) }.count } }
+    func all(prefix: String) -> [(String, ContinuousClock.Instant)] {
+        log.withLock { $0.filter { $0.path.hasPrefix(prefix) }.map { ($0.body, $0.at) } }
+    }
+}
+
+extension Duration {
+    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

@@ -11,6 +11,10 @@ public struct StubRequest: Sendable {
     /// Query parameters (the last value of a repeated name).
     public let query: [String: String]
     public let headers: [(String, String)]
+    /// The request body (up to 1 MiB) as text.
+    public var body: String = ""
+    /// When the request arrived.
+    public var receivedAt = Date()
 
     public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
 }
@@ -41,9 +45,10 @@ public enum StubHTTPServer {
             for item in URLComponents(string: "http://stub\(request.uri.description)")?.queryItems ?? [] {
                 query[item.name] = item.value ?? ""
             }
-            let stubRequest = StubRequest(
+            var stubRequest = StubRequest(
                 method: request.method.rawValue, path: request.uri.path, query: query,
                 headers: request.headers.map { ($0.name.canonicalName, $0.value) })
+            stubRequest.body = String(buffer: (try? await request.body.collect(upTo: 1 << 20)) ?? ByteBuffer())
             let answer = await handler(stubRequest)
             var fields = HTTPFields()
             for (name, value) in answer.headers {

@@ -36,6 +36,7 @@ public struct TestApp: Sendable {
         configuration.logLevel = logger.logLevel
         // Dozens of apps run at once in one test process: background workers only where a test asks for them.
         configuration.pipelineWorkers = 0
+        configuration.alerts.workers = 0
         configure(&configuration)
 
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)

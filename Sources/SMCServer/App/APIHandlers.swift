@@ -19,6 +19,7 @@ struct APIHandlers: APIProtocol {
     let journal: JournalService
     let sync: SyncService
     let adminToken: String?
+    let alerts: AlertChannelsService
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.
     func authenticate() async throws -> Principal {

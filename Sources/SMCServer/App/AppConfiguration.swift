@@ -57,6 +57,8 @@ public struct AppConfiguration: Sendable {
     public var binance = BinanceSettings()
     /// `SMC_SYNC_MAX_DRIFT_SECONDS`, `SMC_SYNC_TOMBSTONE_DAYS`: sync's clock-skew limit and tombstone horizon.
     public var sync = SyncSettings()
+    /// `SMC_ALERT_*`, `SMC_WEBHOOK_*`, `SMC_TELEGRAM_*` (besides the token and URL above): alert delivery.
+    public var alerts = AlertSettings()
 
     public init() {}
 
@@ -128,6 +130,7 @@ public struct AppConfiguration: Sendable {
         let binanceTimeout = reader.double(forKey: "smc.binance.timeout.seconds", default: 10)
         guard binanceTimeout >= 0.1 && binanceTimeout <= 300 else { throw Invalid(description: "SMC_BINANCE_TIMEOUT_SECONDS must be 0.1…300") }
         binance.requestTimeout = .milliseconds(Int64(binanceTimeout * 1000))
+        alerts = try AlertSettings(reader: reader)
     }
 
     /// The standard sources: environment variables over the optional JSON file `SMC_CONFIG_FILE`.

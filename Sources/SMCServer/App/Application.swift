@@ -51,6 +51,8 @@ public func buildApplication(
         let doorbell = Doorbell()
         let signals = SignalsService(database: database, plans: plans, rateLimiter: accounts.rateLimiter)
         let journal = JournalService(database: database)
+        let alerts = AlertsAssembly(
+            configuration: configuration, database: database, lockConnection: try backend.settings.connectionConfiguration(), now: now)
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
@@ -58,7 +60,7 @@ public func buildApplication(
             apiKeys: apiKeys, market: MarketDataService(database: database, doorbell: doorbell), externalAlerts: externalAlerts,
             signals: signals, journal: journal,
             sync: SyncService(database: database, plans: plans, journal: journal, signals: signals, settings: configuration.sync),
-            adminToken: configuration.adminToken)
+            adminToken: configuration.adminToken, alerts: alerts.channels)
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
         let probe = Router(context: AppRequestContext.self)
@@ -99,6 +101,8 @@ public func buildApplication(
             settings: configuration.binance, market: MarketDataService(database: database, doorbell: doorbell),
             lockConnection: try backend.settings.connectionConfiguration(), metrics: metricsRegistry, now: now,
             logger: logger))
+        // After the pool too: alert workers and the Telegram bot finish what they hold before it closes.
+        for service in alerts.services { app.addServices(service) }
         app.beforeServerStarts {
             if configuration.migrateOnStart {
                 let applied = try await migrator.migrate(client: client)

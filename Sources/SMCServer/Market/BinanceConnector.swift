@@ -448,15 +448,10 @@ struct BinanceKlineClient: Sendable {
     private func withTimeout<T: Sendable>(
         _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw BinanceFetchError.timeout(limit) }
-            return value
+        do {
+            return try await withDeadline(limit, body)
+        } catch is DeadlineExceeded {
+            throw BinanceFetchError.timeout(limit)
         }
     }
 }

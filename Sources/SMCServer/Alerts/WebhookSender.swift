@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One attempt's observable facts, for the attempt record and the retry rules.
+struct AttemptReport: Sendable {
+    var result: AttemptResult
+    var statusCode: Int?
+    var latency: Duration
+    var error: String?
+}
+
+/// Sends one signed webhook request. The target is checked by `TargetGuard` right before the request and the
+/// connection goes to the address that was checked (async-http-client's DNS override keeps the URL's host for the
+/// `Host` header, SNI and certificate checks). Redirects are never followed (a 3xx is a failed attempt), the whole
+/// exchange is bounded by `timeout`, and at most 64 KiB of the answer is read.
+struct WebhookSender: Sendable {
+    let guardrail: TargetGuard
+    let timeout: Duration
+    /// For targets that need no address pinning (IP literals, or any target when private targets are allowed).
+    let shared: HTTPClient
+    let logger: Logger
+
+    static func makeClient(timeout: Duration, dnsOverride: [String: String] = [:]) -> HTTPClient {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: timeout.timeAmount, read: timeout.timeAmount))
+        configuration.dnsOverride = dnsOverride
+        configuration.connectionPool = .init(idleTimeout: .seconds(30))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    func send(url: String, messageID: String, body: String, secrets: [String], now: @Sendable () -> Date) async -> AttemptReport {
+        let clock = ContinuousClock()
+        let began = clock.now
+        func report(_ result: AttemptResult, status: Int? = nil, error: String?) -> AttemptReport {
+            AttemptReport(result: result, statusCode: status, latency: clock.now - began, error: error.map { String($0.prefix(500)) })
+        }
+        let target: TargetGuard.Target
+        let address: IPAddress
+        do {
+            target = try guardrail.parse(url)
+            address = try await guardrail.vet(target)
+        } catch {
+            return report(.refused(error.reason), error: "refused: \(error.reason)")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "smc-webhooks/\(SMCServerInfo.version)")
+        let timestamp = Int64(now().timeIntervalSince1970)
+        for (name, value) in StandardWebhooks.headers(id: messageID, timestamp: timestamp, body: body, secrets: secrets) {
+            request.headers.add(name: name, value: value)
+        }
+        request.body = .bytes(ByteBuffer(string: body))
+
+        // Pin the connection to the checked address unless the host is already one (or no check applies).
+        let pinned = guardrail.allowPrivate || IPAddress(target.host) != nil ? nil
+            : Self.makeClient(timeout: timeout, dnsOverride: [target.host: address.description])
+        let client = pinned ?? shared
+        defer { if let pinned { Task { try? await pinned.shutdown() } } }
+        let prepared = request, limit = timeout
+        do {
+            let (status, retryAfter, snippet) = try await withDeadline(limit) {
+                let response = try await client.execute(prepared, timeout: limit.timeAmount)
+                var collected = ByteBuffer()
+                for try await var part in response.body {
+                    if collected.readableBytes < 65_536 { collected.writeBuffer(&part) }
+                }
+                return (Int(response.status.code), response.headers.first(name: "retry-after"), String(buffer: collected).prefix(200))
+            }
+            let after = retryAfter.flatMap(BinanceKlineClient.retryAfter)
+            let error = (200..<300).contains(status) ? nil : "HTTP \(status)" + (snippet.isEmpty ? "" : ": \(snippet)")
+            return report(.answered(status: status, retryAfter: after), status: status, error: error)
+        } catch is DeadlineExceeded {
+            return report(.transportFailed("timeout"), error: "no answer within \(limit)")
+        } catch let error as HTTPClientError where [.readTimeout, .deadlineExceeded, .connectTimeout].contains(error) {
+            return report(.transportFailed("timeout"), error: "no answer within \(limit)")
+        } catch {
+            return report(.transportFailed("\(error)"), error: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,474 @@
+import Foundation
+import PostgresNIO
+import SMCEngine
+import SMCTestSupport
+import Synchronization
+import Testing
+
+@testable import SMCServer
+
+/// Delivery over real HTTP to loopback receivers the tests start, with a real PostgreSQL.
+@Suite("Alerts: delivery", .serialized)
+struct AlertDeliveryTests {
+    static func deliveries(_ app: TestApp, _ token: String, query: String = "") async throws -> [[String: Any]] {
+        try await app.json(.GET, "/v1/alerts/deliveries?limit=500" + query, token: token).json()["deliveries"] as? [[String: Any]] ?? []
+    }
+
+    @Test("the pipeline's signals reach each endpoint exactly once, verified by the Python standardwebhooks package and its tolerance window")
+    func signalsVerifiedEndToEnd() async throws {
+        let series = try PipelineTests.candles()[0..<12_000]
+        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.pipelineWorkers = 2 }) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                let prefs = try await app.json(.PATCH, "/v1/settings/alerts", token: a.token, ["min_confidence": 0], headers: [("if-match", "*")])
+                #expect(prefs.status == 200, "\(prefs.body)")
+                try await PipelineTests.watch(app, a.token)
+                let hookA = try await AlertTest.createWebhook(app, a.token, url: base + "/a")
+                let hookB = try await AlertTest.createWebhook(app, a.token, url: base + "/b", events: ["signal.created"])
+                try await PipelineTests.feed(app, key: try await app.feederKey(), series)
+                try await PipelineTests.waitForPipeline(app, lastOpen: series.time.last!, streams: 1)
+
+                let rows = try await AlertTest.sql(app.database, "SELECT signal_id, outcome IS NOT NULL FROM signals WHERE tenant_id = \(a.tenant)")
+                var expectedA = Set<String>(), expectedB = Set<String>()
+                for row in rows {
+                    let (id, resolved) = try row.decode((UUID, Bool).self)
+                    let text = id.uuidString.lowercased()
+                    expectedA.insert("signal.created:\(text)")
+                    expectedB.insert("signal.created:\(text)")
+                    if resolved { expectedA.insert("signal.outcome:\(text)") }
+                }
+                #expect(rows.count >= 3, "too few signals to show anything: \(rows.count)")
+                let (countA, countB) = (expectedA.count, expectedB.count)
+                try await AlertTest.waitUntil("every event delivered", timeout: .seconds(120)) {
+                    guard receiver.requests(path: "/a").count >= countA, receiver.requests(path: "/b").count >= countB else { return false }
+                    return try await AlertTest.idle(app.database)
+                }
+                try await Task.sleep(for: .seconds(1))  // nothing more arrives
+                for (path, expected, hook) in [("/a", expectedA, hookA), ("/b", expectedB, hookB)] {
+                    let got = receiver.requests(path: path)
+                    #expect(got.count == expected.count, "\(path): \(got.count) requests for \(expected.count) events")
+                    #expect(Set(got.compactMap { $0.header("webhook-id") }).count == got.count, "\(path): a webhook-id repeated")
+                    let events = got.compactMap { r -> String? in
+                        guard let event = try? AlertEvent.decode(r.body), let signal = event.data.signalId else { return nil }
+                        return "\(event.type):\(signal)"
+                    }
+                    #expect(Set(events) == expected, "\(path)")
+                    #expect(got.allSatisfy { $0.body.utf8.count < 20_480 && $0.header("content-type") == "application/json" })
+                    let verified = try await AlertTest.verifyWithPython(got.map { ($0, hook.secret) })
+                    #expect(verified.count == got.count)
+                    for v in verified {
+                        #expect(v["ok"] as? Bool == true, "\(v)")
+                        #expect(v["tampered_ok"] as? Bool == false && v["wrong_secret_ok"] as? Bool == false, "\(v)")
+                        #expect(v["stale_ok"] as? Bool == false && (v["stale_error"] as? String ?? "").contains("too old"), "\(v)")
+                    }
+                }
+                let listed = try await Self.deliveries(app, a.token, query: "&status=delivered")
+                #expect(listed.count == min(500, expectedA.count + expectedB.count))
+                #expect(listed.allSatisfy { ($0["attempts"] as? [[String: Any]])?.count == 1 })
+            }
+        }
+    }
+
+    @Test("500 three times, then 200: the event arrives exactly once more, always with the same webhook-id; every attempt is listed")
+    func retriesThenSuccess() async throws {
+        try await TestApp.run(configure: AlertTest.configure) { app in
+            let receiver = Receiver { _, seen in StubResponse(status: seen <= 3 ? 500 : 200, body: seen <= 3 ? "boom" : "") }
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/flaky")
+                let queued = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token).json()
+                let id = try #require(queued["id"] as? String)
+                try await AlertTest.waitUntil("four attempts") { receiver.requests.count >= 4 }
+                try await AlertTest.waitUntil("delivered") {
+                    (try await Self.deliveries(app, a.token)).first?["status"] as? String == "delivered"
+                }
+                try await Task.sleep(for: .seconds(1.5))
+                let got = receiver.requests
+                #expect(got.count == 4)
+                #expect(Set(got.compactMap { $0.header("webhook-id") }) == ["msg_" + id.replacingOccurrences(of: "-", with: "")])
+                #expect(Set(got.map(\.body)).count == 1, "the body changed between attempts")
+                let delivery = try #require(try await Self.deliveries(app, a.token).first)
+                let attempts = try #require(delivery["attempts"] as? [[String: Any]])
+                #expect(attempts.map { $0["status_code"] as? Int } == [500, 500, 500, 200])
+                #expect(attempts.map { $0["outcome"] as? String } == ["failed", "failed", "failed", "delivered"])
+                #expect(attempts.allSatisfy { $0["latency_ms"] is Int } && (attempts[0]["error"] as? String)?.contains("500") == true)
+                #expect(delivery["next_attempt_at"] == nil && delivery["delivered_at"] != nil)
+                let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
+                #expect(endpoint["failing_since"] == nil && endpoint["enabled"] as? Bool == true)
+            }
+        }
+    }
+
+    @Test("410 disables the endpoint, cancels what it had queued, and the owner is told on their other channel")
+    func goneDisables() async throws {
+        try await TestApp.run(configure: AlertTest.configure) { app in
+            let receiver = Receiver { request, _ in StubResponse(status: request.path == "/gone" ? 410 : 204) }
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                let gone = try await AlertTest.createWebhook(app, a.token, url: base + "/gone")
+                _ = try await AlertTest.createWebhook(app, a.token, url: base + "/other", events: ["signal.created"])
+                #expect(try await app.json(.POST, "/v1/alerts/webhooks/\(gone.id)/test", token: a.token).status == 202)
+                try await AlertTest.waitUntil("the notice on the other endpoint") { !receiver.requests(path: "/other").isEmpty }
+                let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(gone.id)", token: a.token).json()
+                #expect(endpoint["enabled"] as? Bool == false && (endpoint["disabled_reason"] as? String ?? "").contains("410"))
+                #expect(receiver.requests(path: "/gone").count == 1)
+                let notice = try AlertEvent.decode(try #require(receiver.requests(path: "/other").first).body)
+                #expect(notice.type == "webhook.disabled" && notice.data.endpointId == gone.id && notice.data.url == base + "/gone")
+                let dead = try await Self.deliveries(app, a.token, query: "&webhook_id=\(gone.id)")
+                #expect(dead.first?["status"] as? String == "dead" && (dead.first?["attempts"] as? [[String: Any]])?.first?["outcome"] as? String == "gone")
+                let again = try await app.json(.POST, "/v1/alerts/webhooks/\(gone.id)/test", token: a.token)
+                #expect(again.status == 409 && again.problemCode == "endpoint_disabled")
+                try await Task.sleep(for: .seconds(1))
+                #expect(receiver.requests(path: "/gone").count == 1)
+            }
+        }
+    }
+
+    @Test("a receiver that hangs, with a backlog, times out without holding up deliveries to others")
+    func hangingReceiver() async throws {
+        let release = Mutex(false)
+        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.alerts.concurrency = 8 }) { app in
+            let receiver = Receiver { request, _ in
+                if request.path == "/hang" {
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while !release.withLock({ $0 }) && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+                }
+                return StubResponse(status: 200)
+            }
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                let hang = try await AlertTest.createWebhook(app, a.token, url: base + "/hang")
+                let fine = try await AlertTest.createWebhook(app, a.token, url: base + "/fine")
+                for _ in 0..<40 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hang.id)/test", token: a.token) }
+                try await AlertTest.waitUntil("the hanging endpoint's first requests") { receiver.requests(path: "/hang").count >= 2 }
+                let first = try #require(receiver.requests(path: "/hang").first).receivedAt
+                for _ in 0..<3 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(fine.id)/test", token: a.token) }
+                try await AlertTest.waitUntil("the other endpoint's deliveries") { receiver.requests(path: "/fine").count >= 3 }
+                let fineDone = receiver.requests(path: "/fine").map(\.receivedAt).max()!
+                // Delivered while the hanging requests were still open (each is given 1.5 s).
+                #expect(fineDone.timeIntervalSince(first) < 1.5, "\(fineDone.timeIntervalSince(first)) s")
+                // No more than the per-endpoint limit hang at once.
+                #expect(receiver.requests(path: "/hang").count <= 4)
+                try await AlertTest.waitUntil("timeouts recorded") {
+                    let attempts = try await Self.deliveries(app, a.token, query: "&webhook_id=\(hang.id)").flatMap { $0["attempts"] as? [[String: Any]] ?? [] }
+                    return attempts.count >= 4
+                }
+                let attempts = try await Self.deliveries(app, a.token, query: "&webhook_id=\(hang.id)").flatMap { $0["attempts"] as? [[String: Any]] ?? [] }
+                #expect(!attempts.isEmpty)
+                for attempt in attempts {
+                    #expect(attempt["outcome"] as? String == "failed" && (attempt["error"] as? String ?? "").contains("no answer within"))
+                    #expect((attempt["latency_ms"] as? Int ?? 0) >= 1400 && (attempt["latency_ms"] as? Int ?? 0) < 10_000)
+                }
+                release.withLock { $0 = true }
+            }
+        }
+    }
+
+    @Test("without the operator setting, a stored loopback URL is refused again at delivery time (nothing is sent)")
+    func ssrfAtDelivery() async throws {
+        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.allowPrivateTargets = false }) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                // Stored behind the API's back, as a name that resolved elsewhere when saved would be (DNS rebinding).
+                let id = UUID()
+                let https = base.replacingOccurrences(of: "http://", with: "https://")
+                for url in [https + "/x", https.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "/y"] {
+                    _ = try await AlertTest.sql(app.database, """
+                        INSERT INTO webhook_endpoints (tenant_id, endpoint_id, user_id, url, event_types, secret)
+                        VALUES (\(a.tenant), \(url.hasSuffix("x") ? id : UUID()), \(a.user), \(url), ARRAY['alert.test'], 'whsec_QUJD')
+                        """)
+                }
+                _ = try await AlertTest.sql(app.database, "INSERT INTO alert_outbox (tenant_id, event_id, event_type) VALUES (\(a.tenant), \(UUID()), 'alert.test')")
+                try await AlertTest.waitUntil("refused attempts") {
+                    try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts WHERE outcome = 'refused'") >= 2
+                }
+                let errors = try await AlertTest.sql(app.database, "SELECT error FROM alert_attempts").map { try $0.decode(String.self) }
+                #expect(errors.allSatisfy { $0.contains("loopback") }, "\(errors)")
+                #expect(receiver.requests.isEmpty)
+            }
+        }
+    }
+
+    @Test("preferences: an event type off, a weak signal and the daily cap are suppressed with their reason; quiet hours are silent")
+    func preferencesApply() async throws {
+        try await TestApp.run(configure: AlertTest.configure) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                _ = try await AlertTest.sql(app.database, "UPDATE plans SET alerts_per_day = 3 WHERE plan_id = 'pro'")
+                let prefs = try await app.json(.PUT, "/v1/settings/alerts", token: a.token, [
+                    "events": ["signal.outcome": "off"], "min_confidence": 60,
+                    "quiet_hours": ["enabled": true, "start": "00:00", "end": "23:59", "time_zone": "Pacific/Auckland"],
+                ], headers: [("if-match", "*")])
+                #expect(prefs.status == 200, "\(prefs.body)")
+                _ = try await AlertTest.createWebhook(app, a.token, url: base + "/h")
+                try await AlertTest.insertSignal(app.database, tenant: a.tenant, confidence: 50)              // weak
+                try await AlertTest.insertSignal(app.database, tenant: a.tenant, confidence: 90, outcome: true) // created + outcome (off)
+                for _ in 0..<3 { try await AlertTest.insertSignal(app.database, tenant: a.tenant, confidence: 80) }  // 2 fit the cap of 3
+                try await AlertTest.waitUntil("fan-out and delivery") { try await AlertTest.idle(app.database) }
+                let reasons = try await AlertTest.sql(app.database, "SELECT status, coalesce(reason, ''), silent FROM alert_deliveries")
+                    .map { try $0.decode((String, String, Bool).self) }
+                #expect(reasons.filter { $0.0 == "delivered" }.count == 3)
+                #expect(reasons.filter { $0.1 == "below_min_confidence" }.count == 1)
+                #expect(reasons.filter { $0.1 == "event_off" }.count == 1)
+                #expect(reasons.filter { $0.1 == "daily_cap" }.count == 1)
+                #expect(reasons.filter { $0.0 == "delivered" }.allSatisfy { $0.2 }, "quiet hours make them silent")
+                #expect(receiver.requests.count == 3)
+                #expect(receiver.requests.allSatisfy { (try? AlertEvent.decode($0.body))?.data.silent == true })
+                let suppressed = try await Self.deliveries(app, a.token, query: "&status=suppressed")
+                #expect(Set(suppressed.compactMap { $0["reason"] as? String }) == ["below_min_confidence", "event_off", "daily_cap"])
+            }
+        }
+    }
+}
+
+extension AlertDeliveryTests {
+    @Test("an endpoint failing for the whole window (5 days; 1 s here) is disabled and its owner told on Telegram")
+    func failingEndpointDisabled() async throws {
+        let telegram = FakeTelegram()
+        try await StubHTTPServer.run(handler: { await telegram.handle($0) }) { api in
+            try await TestApp.run(configure: {
+                TelegramAlertTests.configure(&$0, api: api)
+                $0.alerts.disableAfter = .seconds(1)
+                $0.alerts.retrySchedule = Array(repeating: .milliseconds(400), count: 20)
+            }) { app in
+                let receiver = Receiver { _, _ in StubResponse(status: 503) }
+                try await receiver.run { base in
+                    let a = try await AlertTest.account(app)
+                    _ = try await AlertTest.sql(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 42)")
+                    let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/down", events: ["alert.test"])
+                    _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
+                    try await AlertTest.waitUntil("the endpoint disabled") {
+                        (try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json())["enabled"] as? Bool == false
+                    }
+                    let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
+                    #expect((endpoint["disabled_reason"] as? String ?? "").contains("failed"))
+                    #expect(receiver.requests.count >= 3, "it kept trying until the window had passed")
+                    try await AlertTest.waitUntil("the owner told on Telegram") {
+                        telegram.delivered(42).contains { $0.text.contains("Webhook disabled") && $0.text.contains(base + "/down") }
+                    }
+                    let delivery = try #require(try await Self.deliveries(app, a.token, query: "&webhook_id=\(hook.id)").first)
+                    #expect(delivery["status"] as? String == "cancelled")
+                    // Enabling it again clears the failure history.
+                    let on = try await app.json(.PATCH, "/v1/alerts/webhooks/\(hook.id)", token: a.token, ["enabled": true]).json()
+                    #expect(on["enabled"] as? Bool == true && on["failing_since"] == nil && on["disabled_reason"] == nil)
+                }
+            }
+        }
+    }
+
+    @Test("after a rotation both secrets sign during the overlap (two v1 signatures); afterwards only the new one")
+    func rotationSignsWithBoth() async throws {
+        try await TestApp.run(configure: AlertTest.configure) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/r")
+                let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 3600]).json()
+                let newSecret = try #require(rotated["secret"] as? String)
+                _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
+                try await AlertTest.waitUntil("the delivery") { receiver.requests.count == 1 }
+                let during = try #require(receiver.requests.first)
+                #expect(during.header("webhook-signature")?.split(separator: " ").count == 2)
+                let both = try await AlertTest.verifyWithPython([(during, hook.secret), (during, newSecret)])
+                #expect(both.allSatisfy { $0["ok"] as? Bool == true }, "\(both)")
+                // Overlap 0: the previous secret stops at once.
+                let again = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 0]).json()
+                let newest = try #require(again["secret"] as? String)
+                _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
+                try await AlertTest.waitUntil("the second delivery") { receiver.requests.count == 2 }
+                let after = receiver.requests[1]
+                #expect(after.header("webhook-signature")?.split(separator: " ").count == 1)
+                let results = try await AlertTest.verifyWithPython([(after, newest), (after, newSecret)])
+                #expect(results.map { $0["ok"] as? Bool } == [true, false])
+            }
+        }
+    }
+}
+
+/// A fake Telegram Bot API: records `sendMessage` calls, answers them as told, and serves queued updates.
+final class FakeTelegram: Sendable {
+    struct Sent: Sendable {
+        var chat: Int64
+        var text: String
+        var at: ContinuousClock.Instant
+        var status: Int
+    }
+    private let sent = Mutex<[Sent]>([])
+    private let updates = Mutex<[(id: Int, json: String)]>([])
+    private let nextUpdate = Mutex<Int>(1)
+    private let answer: @Sendable (_ chat: Int64, _ call: Int) -> (Int, String)
+
+    init(answer: @escaping @Sendable (_ chat: Int64, _ call: Int) -> (Int, String) = { _, _ in (200, #"{"ok":true,"result":{}}"#) }) {
+        self.answer = answer
+    }
+
+    var messages: [Sent] { sent.withLock { $0 } }
+    func delivered(_ chat: Int64) -> [Sent] { messages.filter { $0.chat == chat && $0.status == 200 } }
+
+    /// A message from a user to the bot.
+    func say(_ text: String, chat: Int64, username: String = "alice") {
+        let id = nextUpdate.withLock { n in
+            defer { n += 1 }
+            return n
+        }
+        let object: [String: Any] = ["update_id": id, "message": ["chat": ["id": chat], "from": ["username": username], "text": text]]
+        let json = String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        updates.withLock { $0.append((id, json)) }
+    }
+
+    func handle(_ request: StubRequest) async -> StubResponse {
+        let method = request.path.split(separator: "/").last.map(String.init) ?? ""
+        let body = (try? JSONSerialization.jsonObject(with: Data(request.body.utf8))) as? [String: Any] ?? [:]
+        switch method {
+        case "getMe":
+            return StubResponse(body: #"{"ok":true,"result":{"id":123456,"is_bot":true,"username":"smc_test_bot"}}"#)
+        case "getUpdates":
+            let offset = (body["offset"] as? NSNumber)?.intValue ?? 0
+            for _ in 0..<10 {
+                let pending = updates.withLock { $0.filter { $0.id >= offset }.map(\.json) }
+                if !pending.isEmpty {
+                    return StubResponse(body: #"{"ok":true,"result":["# + pending.joined(separator: ",") + "]}")
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return StubResponse(body: #"{"ok":true,"result":[]}"#)
+        case "sendMessage":
+            let chat = (body["chat_id"] as? NSNumber)?.int64Value ?? 0
+            let text = body["text"] as? String ?? ""
+            let call = sent.withLock { log in log.filter { $0.chat == chat }.count + 1 }
+            let (status, reply) = answer(chat, call)
+            sent.withLock { $0.append(Sent(chat: chat, text: text, at: .now, status: status)) }
+            return StubResponse(status: status, body: reply)
+        default:
+            return StubResponse(status: 404, body: #"{"ok":false,"error_code":404,"description":"Not Found"}"#)
+        }
+    }
+}
+
+@Suite("Alerts: Telegram", .serialized)
+struct TelegramAlertTests {
+    static func configure(_ c: inout AppConfiguration, api: String) {
+        AlertTest.configure(&c)
+        c.telegramBotToken = "123456:TEST"
+        c.telegramAPIURL = api
+        c.alerts.telegramPollTimeout = .seconds(0)
+    }
+
+    @Test("429 with retry_after: every message still arrives, in order per chat, no faster than 1/s per chat and the global rate")
+    func floodLimits() async throws {
+        // Every chat's 2nd call and chat 3's 4th call are refused with 429 retry_after 1.
+        let telegram = FakeTelegram { chat, call in
+            (call == 2 || (chat == 3 && call == 4))
+                ? (429, #"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1","parameters":{"retry_after":1}}"#)
+                : (200, #"{"ok":true,"result":{"message_id":1}}"#)
+        }
+        try await StubHTTPServer.run(handler: { await telegram.handle($0) }) { api in
+            try await TestApp.run(configure: { Self.configure(&$0, api: api); $0.alerts.telegramGlobalPerSecond = 4 }) { app in
+                var tenants: [UUID] = []
+                for chat in 1...3 {
+                    let a = try await AlertTest.account(app)
+                    tenants.append(a.tenant)
+                    _ = try await AlertTest.sql(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), \(Int64(chat)))")
+                }
+                // Four test events per tenant, a second apart in event time (their order).
+                for tenant in tenants {
+                    for i in 0..<4 {
+                        _ = try await AlertTest.sql(app.database, """
+                            INSERT INTO alert_outbox (tenant_id, event_id, event_type, created_at)
+                            VALUES (\(tenant), \(UUID()), 'alert.test', now() - make_interval(secs => \(10 - i)))
+                            """)
+                    }
+                }
+                try await AlertTest.waitUntil("every message", timeout: .seconds(90)) {
+                    (1...3).allSatisfy { telegram.delivered(Int64($0)).count >= 4 }
+                }
+                try await Task.sleep(for: .seconds(1))
+                let all = telegram.messages
+                for chat in Int64(1)...3 {
+                    let delivered = telegram.delivered(chat)
+                    #expect(delivered.count == 4, "chat \(chat): \(delivered.count)")
+                    let stamps = delivered.compactMap { $0.text.split(separator: "\n").last.map(String.init) }
+                    #expect(stamps == stamps.sorted() && Set(stamps).count == 4, "chat \(chat) out of order: \(stamps)")
+                    let calls = all.filter { $0.chat == chat }
+                    for (x, y) in zip(calls, calls.dropFirst()) {
+                        #expect((y.at - x.at) >= .milliseconds(950), "chat \(chat): \(y.at - x.at) between messages")
+                    }
+                    // After a 429 the next try waits retry_after.
+                    for (x, y) in zip(calls, calls.dropFirst()) where x.status == 429 {
+                        #expect((y.at - x.at) >= .milliseconds(950))
+                    }
+                }
+                let times = all.map(\.at).sorted()
+                for (x, y) in zip(times, times.dropFirst()) {
+                    #expect((y - x) >= .milliseconds(200), "global: \(y - x) between two messages (limit 4/s)")
+                }
+                #expect(all.filter { $0.status == 429 }.count == 4)
+                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 12)
+                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts WHERE outcome = 'throttled'") == 4)
+                #expect(all.allSatisfy { !$0.text.contains("<script") })
+            }
+        }
+    }
+
+    @Test("the bot links a chat with /start <code> (once), answers /status and /last from the user's own data, /stop unlinks; 403 unlinks and tells the user")
+    func botCommands() async throws {
+        let telegram = FakeTelegram { chat, _ in
+            chat == 99 ? (403, #"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#)
+                : (200, #"{"ok":true,"result":{"message_id":1}}"#)
+        }
+        try await StubHTTPServer.run(handler: { await telegram.handle($0) }) { api in
+            try await TestApp.run(configure: { Self.configure(&$0, api: api) }) { app in
+                let a = try await AlertTest.account(app)
+                let b = try await AlertTest.account(app)
+                try await AlertTest.insertSignal(app.database, tenant: b.tenant, confidence: 66, symbol: "XAUUSD")
+                let link = try await app.json(.POST, "/v1/alerts/telegram/link", token: a.token).json()
+                #expect((link["url"] as? String)?.hasPrefix("https://t.me/smc_test_bot?start=") == true)
+                let code = try #require(link["code"] as? String)
+
+                func reply(_ chat: Int64, after count: Int) async throws -> String {
+                    try await AlertTest.waitUntil("a reply") { telegram.messages.filter { $0.chat == chat }.count > count }
+                    return telegram.messages.filter { $0.chat == chat }[count].text
+                }
+                telegram.say("/start \(code)", chat: 500)
+                #expect(try await reply(500, after: 0).contains("Linked to <b>\(a.email)</b>"))
+                let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json()
+                #expect(status["linked"] as? Bool == true && status["username"] as? String == "alice")
+                try await AlertTest.insertSignal(app.database, tenant: a.tenant, confidence: 77, symbol: "GBPUSD")
+                telegram.say("/start \(code)", chat: 501)  // used up
+                #expect(try await reply(501, after: 0).contains("not valid"))
+                // The signal fans out to the linked chat (the alert arrives on Telegram).
+                try await AlertTest.waitUntil("the alert on Telegram") {
+                    telegram.messages.contains { $0.chat == 500 && $0.text.contains("LONG GBPUSD") }
+                }
+                telegram.say("/status", chat: 500)
+                #expect(try await reply(500, after: 2).contains(a.email))
+                telegram.say("/last", chat: 500)
+                let last = try await reply(500, after: 3)
+                #expect(last.contains("GBPUSD") && !last.contains("XAUUSD"))
+                telegram.say("/last", chat: 501)
+                #expect(try await reply(501, after: 1).contains("not linked"))
+
+                telegram.say("/stop", chat: 500)
+                try await AlertTest.waitUntil("unlinked") {
+                    (try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json())["linked"] as? Bool == false
+                }
+
+                // A chat that blocked the bot: unlinked at the first 403, the user told on their webhook.
+                let receiver = Receiver()
+                try await receiver.run { base in
+                    _ = try await AlertTest.createWebhook(app, b.token, url: base + "/b", events: ["alert.test"])
+                    _ = try await AlertTest.sql(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(b.tenant), \(b.user), 99)")
+                    _ = try await AlertTest.sql(app.database, "INSERT INTO alert_outbox (tenant_id, event_id, event_type) VALUES (\(b.tenant), \(UUID()), 'alert.test')")
+                    try await AlertTest.waitUntil("the notice") {
+                        receiver.requests.contains { (try? AlertEvent.decode($0.body))?.type == "telegram.unlinked" }
+                    }
+                    #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM telegram_links WHERE chat_id = 99") == 0)
+                    #expect(telegram.messages.filter { $0.chat == 99 }.count == 1)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import PostgresNIO
+import SMCTestSupport
+import Synchronization
+import Testing
+
+@testable import SMCServer
+
+/// A loopback webhook receiver that records what it gets and answers as told (per path).
+final class Receiver: Sendable {
+    private let log = Mutex<[StubRequest]>([])
+    private let answer: @Sendable (StubRequest, _ seenOnPath: Int) async -> StubResponse
+
+    init(answer: @escaping @Sendable (StubRequest, _ seenOnPath: Int) async -> StubResponse = { _, _ in StubResponse(status: 200) }) {
+        self.answer = answer
+    }
+
+    var requests: [StubRequest] { log.withLock { $0 } }
+    func requests(path: String) -> [StubRequest] { requests.filter { $0.path == path } }
+
+    func handle(_ request: StubRequest) async -> StubResponse {
+        let seen = log.withLock { log in
+            log.append(request)
+            return log.filter { $0.path == request.path }.count
+        }
+        return await answer(request, seen)
+    }
+
+    /// Runs a stub server with this receiver for the duration of `body`.
+    func run<R: Sendable>(_ body: @Sendable (_ baseURL: String) async throws -> R) async throws -> R {
+        try await StubHTTPServer.run(handler: { await self.handle($0) }, body)
+    }
+}
+
+enum AlertTest {
+    /// Test settings: workers on, short windows, private targets allowed.
+    static func configure(_ c: inout AppConfiguration) {
+        c.allowPrivateTargets = true
+        c.alerts.workers = 1
+        c.alerts.poll = .milliseconds(50)
+        c.alerts.webhookTimeout = .milliseconds(1500)
+        c.alerts.retrySchedule = [0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3].map { .milliseconds(Int64($0 * 1000)) }
+    }
+
+    static func tenant(_ session: [String: Any]) throws -> UUID {
+        try #require(UUID(uuidString: (session["tenant"] as? [String: Any])?["id"] as? String ?? ""))
+    }
+
+    static func user(_ session: [String: Any]) throws -> UUID {
+        try #require(UUID(uuidString: (session["user"] as? [String: Any])?["id"] as? String ?? ""))
+    }
+
+    /// Runs SQL as the cluster's superuser (RLS does not apply): set-up and inspection.
+    static func sql(_ settings: DatabaseSettings, _ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
+            try await client.query(query, logger: TestDatabase.logger).collect()
+        }
+    }
+
+    static func setPlan(_ app: TestApp, _ tenant: UUID, _ plan: String = "pro") async throws {
+        _ = try await sql(app.database, "UPDATE tenants SET plan_id = \(plan) WHERE tenant_id = \(tenant)")
+    }
+
+    /// A pro account: (token, tenant, user).
+    static func account(_ app: TestApp) async throws -> (token: String, tenant: UUID, user: UUID, email: String) {
+        let (token, session, email) = try await app.signup()
+        let tenant = try tenant(session)
+        try await setPlan(app, tenant)
+        return (token, tenant, try user(session), email)
+    }
+
+    static func createWebhook(_ app: TestApp, _ token: String, url: String,
+                              events: [String] = ["signal.created", "signal.outcome", "alert.test"]) async throws -> (id: String, secret: String)
+    {
+        let response = try await app.json(.POST, "/v1/alerts/webhooks", token: token, ["url": url, "event_types": events])
+        guard response.status == 201 else { throw TestFailure("create webhook: \(response.status) \(response.body)") }
+        let body = try response.json()
+        let hook = try #require(body["webhook"] as? [String: Any])
+        return (try #require(hook["id"] as? String), try #require(body["secret"] as? String))
+    }
+
+    /// A signal and its `signal.created` outbox event, written as the pipeline writes them.
+    @discardableResult
+    static func insertSignal(_ settings: DatabaseSettings, tenant: UUID, confidence: Double = 80, symbol: String = "EURUSD",
+                             candle: Date = Date(timeIntervalSince1970: 1_736_000_000), outcome: Bool = false) async throws -> UUID
+    {
+        let id = UUID(), key = "ob-\(UUID().uuidString.prefix(8))@\(Int(candle.timeIntervalSince1970))"
+        _ = try await sql(settings, """
+            INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence, level,
+                candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence, detail, sync_version)
+            VALUES (\(tenant), \(id), \(key), \(symbol), '15m', 1, 'order_block', \(confidence), 'HIGH', \(candle),
+                \(candle.addingTimeInterval(900)), 1.085, 1.083, ARRAY[1.089, 1.092]::float8[], 2.0, 'trending_up', 'London open', 0.7,
+                '{}'::jsonb, 1)
+            """)
+        _ = try await sql(settings, """
+            INSERT INTO alert_outbox (tenant_id, event_id, event_type, signal_id) VALUES (\(tenant), \(UUID()), 'signal.created', \(id))
+            """)
+        if outcome {
+            _ = try await sql(settings, """
+                UPDATE signals SET outcome = 'target', outcome_time = \(candle.addingTimeInterval(3600)), outcome_r = 2.0,
+                    exit_price = 1.089 WHERE tenant_id = \(tenant) AND signal_id = \(id)
+                """)
+            _ = try await sql(settings, """
+                INSERT INTO alert_outbox (tenant_id, event_id, event_type, signal_id, created_at)
+                VALUES (\(tenant), \(UUID()), 'signal.outcome', \(id), now() + interval '1 millisecond')
+                """)
+        }
+        return id
+    }
+
+    static func count(_ settings: DatabaseSettings, _ query: PostgresQuery) async throws -> Int {
+        try await sql(settings, query).first?.decode(Int.self) ?? 0
+    }
+
+    /// Nothing queued: no outbox event, no delivery pending or in flight.
+    static func idle(_ settings: DatabaseSettings) async throws -> Bool {
+        try await count(settings, """
+            SELECT (SELECT count(*) FROM alert_outbox) + (SELECT count(*) FROM alert_deliveries WHERE status IN ('pending', 'sending'))
+            """) == 0
+    }
+
+    /// Polls `condition` until it holds (generous: the machine may be busy).
+    static func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: @Sendable () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("timed out waiting for \(what)")
+    }
+
+    /// Verifies received webhooks with the Python `standardwebhooks` package (an independent implementation of the
+    /// specification, installed from PyPI on first use): each must verify within the tolerance window, and the same
+    /// message with a tampered body, or signed six minutes in the past, must not.
+    static func verifyWithPython(_ messages: [(request: StubRequest, secret: String)]) async throws -> [[String: Any]] {
+        if try await Subprocess.run(["python3", "-c", "import standardwebhooks"]).status != 0 {
+            let install = try await Subprocess.run(["python3", "-m", "pip", "install", "-q", "standardwebhooks"])
+            guard install.status == 0 else { throw TestFailure("could not install standardwebhooks from PyPI: \(install.output)") }
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("smc-verify-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let input = messages.map { m -> [String: Any] in
+            ["body": m.request.body, "secret": m.secret,
+             "headers": Dictionary(m.request.headers.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a })]
+        }
+        try JSONSerialization.data(withJSONObject: input).write(to: folder.appendingPathComponent("in.json"))
+        try verifier.write(to: folder.appendingPathComponent("verify.py"), atomically: true, encoding: .utf8)
+        let run = try await Subprocess.run(["python3", folder.appendingPathComponent("verify.py").path, folder.appendingPathComponent("in.json").path])
+        guard run.status == 0, let line = run.output.split(separator: "\n").last,
+              let out = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Any]]
+        else { throw TestFailure("the Python verifier failed: \(run.output)") }
+        return out
+    }
+
+    static let verifier = """
+        import json, sys
+        from datetime import datetime, timedelta, timezone
+        from standardwebhooks import Webhook, WebhookVerificationError
+
+        def check(wh, body, headers):
+            try:
+                return True, wh.verify(body, headers)
+            except WebhookVerificationError as e:
+                return False, str(e)
+
+        results = []
+        for m in json.load(open(sys.argv[1])):
+            wh, body, headers = Webhook(m["secret"]), m["body"], m["headers"]
+            ok, payload = check(wh, body, headers)
+            r = {"id": headers.get("webhook-id"), "ok": ok, "type": payload["type"] if ok else None,
+                 "error": None if ok else payload}
+            r["tampered_ok"] = check(wh, body.replace("}", " }", 1), headers)[0]
+            old = datetime.now(tz=timezone.utc) - timedelta(minutes=6)
+            stale = dict(headers)
+            stale["webhook-timestamp"] = str(int(old.timestamp()))
+            stale["webhook-signature"] = wh.sign(headers["webhook-id"], old, body)
+            r["stale_ok"], r["stale_error"] = check(wh, body, stale)
+            r["stale_error"] = None if r["stale_ok"] else r["stale_error"]
+            other = Webhook("whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=")
+            r["wrong_secret_ok"] = check(other, body, headers)[0]
+            results.append(r)
+        print(json.dumps(results))
+        """
+}
