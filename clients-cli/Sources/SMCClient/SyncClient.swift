@@ -52,7 +52,7 @@ public struct APIConnection: Sendable {
     let attempts: Int
     let baseDelay: Double
 
-    public init(serverURL: URL, token: String? = nil, attempts: Int = 5, baseDelay: Double = 0.25, timeout: TimeInterval = 30) {
+    public init(serverURL: URL, token: String? = nil, attempts: Int = 5, baseDelay: Double = 0.25, timeout: TimeInterval = 60) {
         self.serverURL = serverURL
         self.attempts = max(1, attempts)
         self.baseDelay = baseDelay
@@ -232,7 +232,7 @@ public struct SyncEngine: Sendable {
     public var pageSize: Int
     public var pushBatch: Int
 
-    public init(store: LocalStore, connection: APIConnection, pageSize: Int = 500, pushBatch: Int = 200) {
+    public init(store: LocalStore, connection: APIConnection, pageSize: Int = 500, pushBatch: Int = 100) {
         self.store = store
         self.connection = connection
         self.pageSize = pageSize
