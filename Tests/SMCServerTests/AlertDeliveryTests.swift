@@ -96,6 +96,9 @@ struct AlertDeliveryTests {
                 #expect(delivery["next_attempt_at"] == nil && delivery["delivered_at"] != nil)
                 let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
                 #expect(endpoint["failing_since"] == nil && endpoint["enabled"] as? Bool == true)
+                let metrics = try await app.request(.GET, "/metrics").body.split(separator: "\n")
+                #expect(metrics.contains { $0.hasPrefix("smc_alert_attempts_total") && $0.contains(#"outcome="failed""#) && $0.hasSuffix(" 3") })
+                #expect(metrics.contains { $0.hasPrefix("smc_alert_attempts_total") && $0.contains(#"outcome="delivered""#) && $0.hasSuffix(" 1") })
             }
         }
     }

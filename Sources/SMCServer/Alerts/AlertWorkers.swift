@@ -43,6 +43,7 @@ struct AlertWorkers: Service {
                 let events = try await cancelWhenGracefulShutdown { try await fanout.processNext() }
                 failures = 0
                 if events > 0 {
+                    store.metrics.fannedOut(events)
                     doorbell.ring()
                     continue
                 }

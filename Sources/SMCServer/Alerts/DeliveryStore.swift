@@ -34,6 +34,7 @@ struct DeliveryStore: Sendable {
     /// How long a claimed delivery is ours before another worker may try it (a crashed process's leases expire).
     let lease: Duration
     let perEndpoint: Int
+    let metrics: AlertMetrics
     let now: @Sendable () -> Date
     var logger: Logger { database.logger }
 
@@ -165,6 +166,7 @@ struct DeliveryStore: Sendable {
                     """, logger: logger)
             }
         }
+        metrics.attempt(channel: "webhook", outcome: outcome)
     }
 
     /// `5 days`, `36 hours`, `90 seconds`.
@@ -326,6 +328,12 @@ struct DeliveryStore: Sendable {
     }
 
     func recordTelegram(_ d: ClaimedDelivery, started: Date, _ outcome: TelegramOutcome, _ report: AttemptReport) async throws {
+        switch outcome {
+        case .sent: metrics.attempt(channel: "telegram", outcome: "delivered")
+        case .throttled: metrics.attempt(channel: "telegram", outcome: "throttled")
+        case .blocked: metrics.attempt(channel: "telegram", outcome: "blocked")
+        case .rejected, .failed: metrics.attempt(channel: "telegram", outcome: "failed")
+        }
         try await database.withWorker { connection in
             switch outcome {
             case .sent:

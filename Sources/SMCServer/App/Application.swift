@@ -50,7 +50,8 @@ public func buildApplication(
         let externalAlerts = ExternalAlertsService(database: database, apiKeys: apiKeys)
         let doorbell = Doorbell()
         let alerts = AlertsAssembly(
-            configuration: configuration, database: database, lockConnection: try backend.settings.connectionConfiguration(), now: now)
+            configuration: configuration, database: database, lockConnection: try backend.settings.connectionConfiguration(),
+            metrics: metricsRegistry, now: now)
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
