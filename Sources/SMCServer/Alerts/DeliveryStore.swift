@@ -131,19 +131,33 @@ struct DeliveryStore: Sendable {
         case (_, .refused): outcome = "refused"
         default: outcome = "failed"
         }
+        if action == .delivered, let endpoint = delivery.endpoint {
+            // The common case in one statement: the attempt, the delivery, and a healthy endpoint that stays healthy
+            // (its row is locked only when it was failing).
+            let d = delivery, latency = Int(report.latency.milliseconds.rounded())
+            try await database.withWorker { connection in
+                try await connection.query(
+                    """
+                    WITH attempt AS (
+                        INSERT INTO alert_attempts (tenant_id, delivery_id, attempt, started_at, outcome, status_code, latency_ms, error)
+                        VALUES (\(d.tenant), \(d.id), \(d.attempt), \(started), 'delivered', \(report.statusCode), \(latency), NULL)
+                        ON CONFLICT DO NOTHING
+                    ), endpoint AS (
+                        UPDATE webhook_endpoints SET failing_since = NULL
+                        WHERE tenant_id = \(d.tenant) AND endpoint_id = \(endpoint) AND failing_since IS NOT NULL
+                    )
+                    UPDATE alert_deliveries SET status = 'delivered', reason = NULL, next_attempt_at = NULL, delivered_at = now(),
+                        lease_token = NULL, last_status_code = \(report.statusCode), last_error = NULL, last_latency_ms = \(latency)
+                    WHERE tenant_id = \(d.tenant) AND delivery_id = \(d.id) AND status = 'sending' AND lease_token = \(d.leaseToken)
+                    """, logger: logger)
+            }
+            metrics.attempt(channel: "webhook", outcome: outcome)
+            return
+        }
         try await database.withWorker { connection in
             try await insertAttempt(delivery, started: started, outcome: outcome, report, connection)
             try await finish(delivery, action: action, report: report, connection)
             guard let endpoint = delivery.endpoint else { return }
-            if action == .delivered {
-                // The common case: a healthy endpoint stays healthy (no row lock unless it was failing).
-                try await connection.query(
-                    """
-                    UPDATE webhook_endpoints SET failing_since = NULL
-                    WHERE tenant_id = \(delivery.tenant) AND endpoint_id = \(endpoint) AND failing_since IS NOT NULL
-                    """, logger: logger)
-                return
-            }
             let row = try await connection.query(
                 """
                 SELECT failing_since, enabled, url, user_id FROM webhook_endpoints
