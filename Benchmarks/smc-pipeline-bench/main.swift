@@ -1,6 +1,7 @@
 // smc-pipeline-bench: figures of the server's data path for `make bench` (printed, never asserted).
 //
-//   smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N] [--big-rows N]
+//   smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N] [--big-rows N] [--alert-events N]
+//                      [--alert-tenants N] [--alert-candles N]          (0 skips a part)
 //
 // Runs the whole server in this process (HTTP on a loopback port, a throwaway embedded PostgreSQL cluster under
 // /tmp, 2 pipeline workers) and measures:
@@ -14,9 +15,9 @@
 //      primary key beside the same reads on a 100,000-candle symbol;
 //   4. alerts (a fresh database): `alert-events` (10,000) events fanned out to 100 tenants' webhooks and delivered,
 //      signed, to a loopback receiver → deliveries per second; then `alert-tenants` (50) tenants watching EURUSD 15m
-//      with a webhook each (swing length 20, minimum confidence 30, for more signals), the shared EURUSD file fed one
-//      closed candle at a time after a warm-up → latency from the
-//      candle's ingest request (its close) to each `signal.created` webhook received, p50 / p99.
+//      with a webhook each (swing length 20, minimum confidence 30, for more signals), `alert-candles` (1,500) of the
+//      shared EURUSD file fed one closed candle at a time after a 2,000-candle warm-up → latency from the candle's
+//      ingest request (its close) to each `signal.created` webhook received, p50 / p99, and where the time goes.
 import Foundation
 import Logging
 import PostgresNIO
@@ -26,7 +27,7 @@ import SMCTestSupport
 import Synchronization
 
 var tenantCount = 1000, symbolCount = 50, perTenant = 10, rounds = 5, bigRows = 10_000_000
-var alertEvents = 10_000, alertTenants = 50, alertCandles = 3000
+var alertEvents = 10_000, alertTenants = 50, alertCandles = 1500
 var arguments = Array(CommandLine.arguments.dropFirst())
 while let flag = arguments.first {
     arguments.removeFirst()

@@ -16,7 +16,7 @@ struct AlertDeliveryTests {
 
     @Test("the pipeline's signals reach each endpoint exactly once, verified by the Python standardwebhooks package and its tolerance window")
     func signalsVerifiedEndToEnd() async throws {
-        let series = try PipelineTests.candles()[0..<12_000]
+        let series = try PipelineTests.candles()[0..<8000]
         try await TestApp.run(configure: { AlertTest.configure(&$0); $0.pipelineWorkers = 2 }) { app in
             let receiver = Receiver()
             try await receiver.run { base in
@@ -38,7 +38,7 @@ struct AlertDeliveryTests {
                     expectedB.insert("signal.created:\(text)")
                     if resolved { expectedA.insert("signal.outcome:\(text)") }
                 }
-                #expect(rows.count >= 3, "too few signals to show anything: \(rows.count)")
+                #expect(rows.count >= 5, "too few signals to show anything: \(rows.count)")
                 let (countA, countB) = (expectedA.count, expectedB.count)
                 try await AlertTest.waitUntil("every event delivered", timeout: .seconds(120)) {
                     guard receiver.requests(path: "/a").count >= countA, receiver.requests(path: "/b").count >= countB else { return false }
@@ -96,6 +96,9 @@ struct AlertDeliveryTests {
                 #expect(delivery["next_attempt_at"] == nil && delivery["delivered_at"] != nil)
                 let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
                 #expect(endpoint["failing_since"] == nil && endpoint["enabled"] as? Bool == true)
+                let metrics = try await app.request(.GET, "/metrics").body.split(separator: "\n")
+                #expect(metrics.contains { $0.hasPrefix("smc_alert_attempts_total") && $0.contains(#"outcome="failed""#) && $0.hasSuffix(" 3") })
+                #expect(metrics.contains { $0.hasPrefix("smc_alert_attempts_total") && $0.contains(#"outcome="delivered""#) && $0.hasSuffix(" 1") })
             }
         }
     }
@@ -300,6 +303,10 @@ final class FakeTelegram: Sendable {
     private let updates = Mutex<[(id: Int, json: String)]>([])
     private let nextUpdate = Mutex<Int>(1)
     private let answer: @Sendable (_ chat: Int64, _ call: Int) -> (Int, String)
+    private let polling = Mutex<(now: Int, most: Int, calls: Int)>((0, 0, 0))
+
+    /// The most `getUpdates` calls that were open at once, and how many there were.
+    var pollers: (most: Int, calls: Int) { polling.withLock { ($0.most, $0.calls) } }
 
     init(answer: @escaping @Sendable (_ chat: Int64, _ call: Int) -> (Int, String) = { _, _ in (200, #"{"ok":true,"result":{}}"#) }) {
         self.answer = answer
@@ -326,6 +333,12 @@ final class FakeTelegram: Sendable {
         case "getMe":
             return StubResponse(body: #"{"ok":true,"result":{"id":123456,"is_bot":true,"username":"smc_test_bot"}}"#)
         case "getUpdates":
+            polling.withLock { p in
+                p.now += 1
+                p.calls += 1
+                p.most = max(p.most, p.now)
+            }
+            defer { polling.withLock { $0.now -= 1 } }
             let offset = (body["offset"] as? NSNumber)?.intValue ?? 0
             for _ in 0..<10 {
                 let pending = updates.withLock { $0.filter { $0.id >= offset }.map(\.json) }
@@ -409,6 +422,27 @@ struct TelegramAlertTests {
                 #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 12)
                 #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts WHERE outcome = 'throttled'") == 4)
                 #expect(all.allSatisfy { !$0.text.contains("<script") })
+            }
+        }
+    }
+
+    @Test("two server processes on one database: one polls the bot's updates at a time, and each update is answered once")
+    func onePollerPerBot() async throws {
+        let telegram = FakeTelegram()
+        try await StubHTTPServer.run(handler: { await telegram.handle($0) }) { api in
+            let settings = try await TestDatabase.makeMigrated()
+            try await TestApp.run(database: settings, configure: { Self.configure(&$0, api: api) }) { first in
+                try await TestApp.run(database: settings, configure: { Self.configure(&$0, api: api) }) { second in
+                    let a = try await AlertTest.account(first)
+                    for chat in Int64(700)..<710 { telegram.say("/status", chat: chat) }
+                    try await AlertTest.waitUntil("every update answered") {
+                        (Int64(700)..<710).allSatisfy { chat in telegram.messages.contains { $0.chat == chat } }
+                    }
+                    try await Task.sleep(for: .seconds(2))
+                    #expect(telegram.pollers.calls >= 2 && telegram.pollers.most == 1, "\(telegram.pollers)")
+                    #expect(telegram.messages.count == 10, "an update answered twice")
+                    #expect(try await second.json(.GET, "/v1/alerts/telegram", token: a.token).status == 200)
+                }
             }
         }
     }

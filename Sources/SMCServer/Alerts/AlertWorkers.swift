@@ -25,7 +25,7 @@ struct AlertWorkers: Service {
             return
         }
         let sender = WebhookSender(
-            guardrail: guardrail, timeout: settings.webhookTimeout, shared: WebhookSender.makeClient(timeout: settings.webhookTimeout),
+            guardrail: guardrail, timeout: settings.webhookTimeout, shared: WebhookSender.makeClient(timeout: settings.webhookTimeout, connections: settings.concurrency * settings.workers),
             logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await fanoutLoop() }
@@ -43,6 +43,7 @@ struct AlertWorkers: Service {
                 let events = try await cancelWhenGracefulShutdown { try await fanout.processNext() }
                 failures = 0
                 if events > 0 {
+                    store.metrics.fannedOut(events)
                     doorbell.ring()
                     continue
                 }
@@ -61,6 +62,12 @@ struct AlertWorkers: Service {
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let free = settings.concurrency - inFlight.value
+                // Claim in batches: with most slots busy, wait for a quarter of them to free up (each finished request
+                // rings the doorbell) rather than pay a claim transaction per slot.
+                if free < max(1, settings.concurrency / 4) {
+                    await pause(settings.poll)
+                    continue
+                }
                 var claimed: [ClaimedDelivery] = []
                 if free > 0 {
                     do {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import PostgresNIO
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -12,14 +13,15 @@ struct AlertsAssembly: Sendable {
     let services: [any Service]
 
     init(configuration: AppConfiguration, database: Database, lockConnection: PostgresConnection.Configuration,
-         now: @escaping @Sendable () -> Date = { Date() })
+         metrics: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date = { Date() })
     {
         let settings = configuration.alerts
         let guardrail = TargetGuard(allowPrivate: configuration.allowPrivateTargets)
         let doorbell = Doorbell()
         let store = DeliveryStore(
             database: database, policy: RetryPolicy(schedule: settings.retrySchedule), disableAfter: settings.disableAfter,
-            lease: settings.webhookTimeout * 2 + .seconds(10), perEndpoint: settings.perEndpointConcurrency, now: now)
+            lease: settings.webhookTimeout * 2 + .seconds(10), perEndpoint: settings.perEndpointConcurrency,
+            metrics: AlertMetrics(registry: metrics), now: now)
         let username = BotUsername(configured: settings.telegramBotUsername, token: configuration.telegramBotToken,
                                    apiURL: configuration.telegramAPIURL)
         channels = AlertChannelsService(
@@ -54,5 +56,27 @@ final class BotUsername: Sendable {
         let name = try await TelegramAPI(http: HTTPClient.shared, baseURL: apiURL, token: token).username()
         cached.withLock { $0 = name }
         return name
+    }
+}
+
+/// `smc_alert_attempts_total{channel, outcome}` and `smc_alert_events_total` at `/metrics`.
+struct AlertMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+
+    static var attempts: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "smc", subsystem: "alert", metricName: "attempts", unitName: "total",
+                             helpText: "Alert delivery attempts by channel (webhook, telegram) and outcome")
+    }
+    static var events: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "smc", subsystem: "alert", metricName: "events", unitName: "total",
+                             helpText: "Outbox events fanned out into deliveries")
+    }
+
+    func attempt(channel: String, outcome: String) {
+        registry.makeCounter(descriptor: Self.attempts, labels: [("channel", channel), ("outcome", outcome)]).increment()
+    }
+
+    func fannedOut(_ count: Int) {
+        registry.makeCounter(descriptor: Self.events, labels: []).increment(by: Int64(count))
     }
 }

@@ -34,6 +34,7 @@ struct DeliveryStore: Sendable {
     /// How long a claimed delivery is ours before another worker may try it (a crashed process's leases expire).
     let lease: Duration
     let perEndpoint: Int
+    let metrics: AlertMetrics
     let now: @Sendable () -> Date
     var logger: Logger { database.logger }
 
@@ -130,19 +131,33 @@ struct DeliveryStore: Sendable {
         case (_, .refused): outcome = "refused"
         default: outcome = "failed"
         }
+        if action == .delivered, let endpoint = delivery.endpoint {
+            // The common case in one statement: the attempt, the delivery, and a healthy endpoint that stays healthy
+            // (its row is locked only when it was failing).
+            let d = delivery, latency = Int(report.latency.milliseconds.rounded())
+            try await database.withWorker { connection in
+                try await connection.query(
+                    """
+                    WITH attempt AS (
+                        INSERT INTO alert_attempts (tenant_id, delivery_id, attempt, started_at, outcome, status_code, latency_ms, error)
+                        VALUES (\(d.tenant), \(d.id), \(d.attempt), \(started), 'delivered', \(report.statusCode), \(latency), NULL)
+                        ON CONFLICT DO NOTHING
+                    ), endpoint AS (
+                        UPDATE webhook_endpoints SET failing_since = NULL
+                        WHERE tenant_id = \(d.tenant) AND endpoint_id = \(endpoint) AND failing_since IS NOT NULL
+                    )
+                    UPDATE alert_deliveries SET status = 'delivered', reason = NULL, next_attempt_at = NULL, delivered_at = now(),
+                        lease_token = NULL, last_status_code = \(report.statusCode), last_error = NULL, last_latency_ms = \(latency)
+                    WHERE tenant_id = \(d.tenant) AND delivery_id = \(d.id) AND status = 'sending' AND lease_token = \(d.leaseToken)
+                    """, logger: logger)
+            }
+            metrics.attempt(channel: "webhook", outcome: outcome)
+            return
+        }
         try await database.withWorker { connection in
             try await insertAttempt(delivery, started: started, outcome: outcome, report, connection)
             try await finish(delivery, action: action, report: report, connection)
             guard let endpoint = delivery.endpoint else { return }
-            if action == .delivered {
-                // The common case: a healthy endpoint stays healthy (no row lock unless it was failing).
-                try await connection.query(
-                    """
-                    UPDATE webhook_endpoints SET failing_since = NULL
-                    WHERE tenant_id = \(delivery.tenant) AND endpoint_id = \(endpoint) AND failing_since IS NOT NULL
-                    """, logger: logger)
-                return
-            }
             let row = try await connection.query(
                 """
                 SELECT failing_since, enabled, url, user_id FROM webhook_endpoints
@@ -165,6 +180,7 @@ struct DeliveryStore: Sendable {
                     """, logger: logger)
             }
         }
+        metrics.attempt(channel: "webhook", outcome: outcome)
     }
 
     /// `5 days`, `36 hours`, `90 seconds`.
@@ -326,6 +342,12 @@ struct DeliveryStore: Sendable {
     }
 
     func recordTelegram(_ d: ClaimedDelivery, started: Date, _ outcome: TelegramOutcome, _ report: AttemptReport) async throws {
+        switch outcome {
+        case .sent: metrics.attempt(channel: "telegram", outcome: "delivered")
+        case .throttled: metrics.attempt(channel: "telegram", outcome: "throttled")
+        case .blocked: metrics.attempt(channel: "telegram", outcome: "blocked")
+        case .rejected, .failed: metrics.attempt(channel: "telegram", outcome: "failed")
+        }
         try await database.withWorker { connection in
             switch outcome {
             case .sent:

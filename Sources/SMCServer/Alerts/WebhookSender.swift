@@ -23,12 +23,13 @@ struct WebhookSender: Sendable {
     let shared: HTTPClient
     let logger: Logger
 
-    static func makeClient(timeout: Duration, dnsOverride: [String: String] = [:]) -> HTTPClient {
+    /// `connections`: per host (several endpoints often share one host; async-http-client's default is 8).
+    static func makeClient(timeout: Duration, dnsOverride: [String: String] = [:], connections: Int = 8) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: timeout.timeAmount, read: timeout.timeAmount))
         configuration.dnsOverride = dnsOverride
-        configuration.connectionPool = .init(idleTimeout: .seconds(30))
+        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 

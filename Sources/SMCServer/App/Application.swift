@@ -52,7 +52,8 @@ public func buildApplication(
         let signals = SignalsService(database: database, plans: plans, rateLimiter: accounts.rateLimiter)
         let journal = JournalService(database: database)
         let alerts = AlertsAssembly(
-            configuration: configuration, database: database, lockConnection: try backend.settings.connectionConfiguration(), now: now)
+            configuration: configuration, database: database, lockConnection: try backend.settings.connectionConfiguration(),
+            metrics: metricsRegistry, now: now)
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
