@@ -75,7 +75,8 @@ actor SharedCluster {
     private static func start() async throws -> EmbeddedPostgres {
         await reapStale()
         let root = "/tmp/smc-test-\(getpid())/postgres"
-        let cluster = try EmbeddedPostgres(root: root, logger: TestDatabase.logger)
+        // Dozens of apps (pools, workers, server processes) share this cluster while the suites run in parallel.
+        let cluster = try EmbeddedPostgres(root: root, logger: TestDatabase.logger, maxConnections: 1000)
         try await cluster.start(role: .owner, database: "postgres")
         clusterToStop = cluster
         atexit {

@@ -44,9 +44,13 @@ public final class EmbeddedPostgres: Sendable {
     private let state = LockedBox<(lockFD: Int32?, owns: Bool, started: Bool)>((nil, false, false))
 
     /// Locates PostgreSQL's programs (PATH, then `/usr/lib/postgresql/<newest>/bin`) for a cluster in `root`.
-    public init(root: String, logger: Logger) throws {
+    /// `max_connections` of a cluster this creates (an existing cluster keeps its own).
+    let maxConnections: Int
+
+    public init(root: String, logger: Logger, maxConnections: Int = 200) throws {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         self.logger = logger
+        self.maxConnections = maxConnections
         guard let bin = Self.findBinDirectory() else {
             throw Failure(
                 description:
@@ -198,7 +202,7 @@ public final class EmbeddedPostgres: Sendable {
             # smc: embedded development cluster
             listen_addresses = ''
             unix_socket_permissions = 0700
-            max_connections = 200
+            max_connections = \(maxConnections)
             shared_buffers = 128MB
             fsync = on
             timezone = 'UTC'
