@@ -135,6 +135,18 @@ final class TelegramLimiter: Sendable {
         }
     }
 
+    /// The chat's message goes out now: its next one waits a full interval from this moment (not from when this one was
+    /// booked, which a busy machine may have delayed).
+    func markSent(_ chat: Int64) {
+        let now = self.now
+        let chatRate = self.chatRate
+        state.withLock { state in
+            var bucket = TokenBucket(rate: chatRate)
+            _ = bucket.reserve(now: now)
+            state.chats[chat] = bucket
+        }
+    }
+
     /// After a 429: the chat waits `duration` more.
     func hold(_ chat: Int64, for duration: Duration) {
         let until = duration.milliseconds / 1000
@@ -244,6 +256,7 @@ struct TelegramBot: Service {
         var report: AttemptReport
         do {
             let event = try AlertEvent.decode(delivery.payload)
+            limiter.markSent(chat)
             let answer = try await api.sendMessage(chat: chat, html: TelegramText.render(event), silent: delivery.silent || event.data.silent)
             let error = answer.ok ? nil : answer.description
             report = AttemptReport(result: .answered(status: answer.status, retryAfter: answer.retryAfter), statusCode: answer.status,
@@ -308,6 +321,7 @@ struct TelegramBot: Service {
                     }
                     let wait = limiter.reserve(chat)
                     if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+                    limiter.markSent(chat)
                     _ = try? await api.sendMessage(chat: chat, html: TelegramText.fit(reply), silent: false)
                 }
                 if next != offset {
