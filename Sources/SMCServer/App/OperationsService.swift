@@ -13,9 +13,10 @@ struct OperationsService: Sendable {
         case notReady(Problem)
     }
 
-    /// Ready when PostgreSQL answers within a few seconds and the applied migrations are exactly ours.
+    /// Ready when PostgreSQL answers within 15 s (a busy pool queues the check behind requests; the probe's own timeout
+    /// decides sooner) and the applied migrations are exactly ours.
     func readiness() async -> Readiness {
-        let check: Result<[AppliedMigration], any Error> = await withTimeout(.seconds(5)) {
+        let check: Result<[AppliedMigration], any Error> = await withTimeout(.seconds(15)) {
             try await database.client.withConnection { connection in
                 try await migrator.applied(on: connection)
             }
