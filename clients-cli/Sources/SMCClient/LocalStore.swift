@@ -259,7 +259,7 @@ public final class LocalStore: Sendable {
                 sql: "INSERT INTO outbox (id, entity, entity_id, op, writes, hlc, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     next, entity, id, op, try Self.encode(writes.mapValues { WriteJSON(value: $0.value, hlc: $0.hlc) }),
-                    op == "delete" ? stamp.description : nil, ISO8601DateFormatter().string(from: Date()),
+                    op == "delete" ? stamp.description : nil, Self.rfc3339(Date()),
                 ])
             try Self.setMeta(db, "next_mutation_id", String(next + 1))
             return next
@@ -359,18 +359,24 @@ public final class LocalStore: Sendable {
     /// Settles pushed mutations: applied, duplicate and rejected ones leave the outbox (a rejected one is recorded,
     /// and its local effect undone so the server's state wins on the next pull); so does everything at or below the
     /// server's `last_mutation_id`.
-    func settle(_ outcomes: [PushOutcome], lastMutationID: Int64) throws {
+    /// Returns the rejections it recorded.
+    func settle(_ outcomes: [PushOutcome], lastMutationID: Int64) throws -> [Rejection] {
         try pool.write { db in
+            var recorded: [Rejection] = []
             for outcome in outcomes where outcome.status == "rejected" {
                 guard let row = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE id = ?", arguments: [outcome.id]) else { continue }
-                let entity: String = row["entity"], entityID: String = row["entity_id"], op: String = row["op"]
+                let rejection = Rejection(
+                    mutationID: outcome.id, entity: row["entity"], entityID: row["entity_id"], op: row["op"],
+                    code: outcome.code ?? "rejected", reason: outcome.reason ?? "", at: Self.rfc3339(Date()))
                 try db.execute(
                     sql: "INSERT INTO rejections (mutation_id, entity, entity_id, op, code, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [outcome.id, entity, entityID, op, outcome.code ?? "rejected", outcome.reason ?? "",
-                                ISO8601DateFormatter().string(from: Date())])
-                try Self.undo(db, entity: entity, id: entityID, op: op, writes: row["writes"], hlc: row["hlc"])
+                    arguments: [rejection.mutationID, rejection.entity, rejection.entityID, rejection.op, rejection.code,
+                                rejection.reason, rejection.at])
+                try Self.undo(db, entity: rejection.entity, id: rejection.entityID, op: rejection.op, writes: row["writes"], hlc: row["hlc"])
+                recorded.append(rejection)
             }
             try db.execute(sql: "DELETE FROM outbox WHERE id <= ?", arguments: [lastMutationID])
+            return recorded
         }
     }
 
@@ -482,7 +488,7 @@ public final class LocalStore: Sendable {
     }
 
     func markSynced(at date: Date = Date()) throws {
-        try pool.write { db in try Self.setMeta(db, "last_sync", ISO8601DateFormatter().string(from: date)) }
+        try pool.write { db in try Self.setMeta(db, "last_sync", Self.rfc3339(date)) }
     }
 
     public func rejections() throws -> [Rejection] {

@@ -294,9 +294,7 @@ public struct SyncEngine: Sendable {
             let outcomes = answer.results.map {
                 LocalStore.PushOutcome(id: $0.id, status: $0.status.rawValue, code: $0.code, reason: $0.reason)
             }
-            let before = try store.rejections().count
-            try store.settle(outcomes, lastMutationID: answer.lastMutationId)
-            report.rejected += try store.rejections().dropFirst(before)
+            report.rejected += try store.settle(outcomes, lastMutationID: answer.lastMutationId)
             report.applied += outcomes.filter { $0.status == "applied" }.count
             report.duplicates += outcomes.filter { $0.status == "duplicate" }.count
             report.pushed += outcomes.filter { $0.status != "not_processed" }.count
