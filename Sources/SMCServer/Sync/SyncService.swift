@@ -152,7 +152,8 @@ struct SyncService: Sendable {
     private func merged(_ parts: [[(version: Int64, id: UUID, change: SyncChange)]], limit: Int)
         -> [(version: Int64, id: UUID, change: SyncChange)]
     {
-        let all = parts.joined().sorted { ($0.version, $0.id.uuidString) < ($1.version, $1.id.uuidString) }
+        // UUIDs compare byte by byte, as PostgreSQL orders them.
+        let all = parts.joined().sorted { $0.version != $1.version ? $0.version < $1.version : $0.id < $1.id }
         return Array(all.prefix(limit))
     }
 
