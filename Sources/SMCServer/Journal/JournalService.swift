@@ -389,8 +389,12 @@ struct JournalService: Sendable {
     }
 
     /// Gives the trade a new journal version without changing it, so every device pulls its state again (after a
-    /// sync mutation of it was rejected, the device that sent it must learn the server's state).
+    /// sync mutation of it was rejected, the device that sent it must learn the server's state). No trade, no version.
     func restamp(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws {
+        let exists = try await connection.query(
+            "SELECT 1 FROM trades WHERE tenant_id = \(tenant) AND trade_id = \(id)", logger: logger
+        ).collect()
+        guard !exists.isEmpty else { return }
         let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
         try await connection.query(
             "UPDATE trades SET sync_version = \(version) WHERE tenant_id = \(tenant) AND trade_id = \(id)", logger: logger)

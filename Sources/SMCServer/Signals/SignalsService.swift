@@ -316,8 +316,13 @@ struct SignalsService: Sendable {
         return (AnnotationRecord(note: values.note, tags: values.tags, taken: values.taken, updatedAt: try row.decode(Date.self)), true)
     }
 
-    /// Gives the annotation a new journal version without changing it (see `JournalService.restamp`).
+    /// Gives the annotation a new journal version without changing it (see `JournalService.restamp`). No annotation,
+    /// no version.
     func restampAnnotation(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws {
+        let exists = try await connection.query(
+            "SELECT 1 FROM signal_annotations WHERE tenant_id = \(tenant) AND signal_id = \(id)", logger: logger
+        ).collect()
+        guard !exists.isEmpty else { return }
         let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
         try await connection.query(
             "UPDATE signal_annotations SET sync_version = \(version) WHERE tenant_id = \(tenant) AND signal_id = \(id)",

@@ -333,15 +333,8 @@ struct SyncService: Sendable {
     /// After a rejection, the entity (when it exists) gets a new version, so the sender pulls the server's state.
     private func restamp(_ entity: String, _ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws {
         switch entity {
-        case "trade":
-            if try await journal.load(tenant, id, connection, includeDeleted: true) != nil {
-                try await journal.restamp(tenant, id, connection)
-            }
-        case "annotation":
-            let exists = try await connection.query(
-                "SELECT 1 FROM signal_annotations WHERE tenant_id = \(tenant) AND signal_id = \(id)", logger: logger
-            ).collect()
-            if !exists.isEmpty { try await signals.restampAnnotation(tenant, id, connection) }
+        case "trade": try await journal.restamp(tenant, id, connection)
+        case "annotation": try await signals.restampAnnotation(tenant, id, connection)
         default: break
         }
     }
