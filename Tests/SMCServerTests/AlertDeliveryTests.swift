@@ -45,6 +45,10 @@ struct AlertDeliveryTests {
                     return try await AlertTest.idle(app.database)
                 }
                 try await Task.sleep(for: .seconds(1))  // nothing more arrives
+                // Exactly once holds while no attempt fails; name any that did, so a failure says why.
+                let failed = try await AlertTest.sql(app.database, "SELECT outcome, coalesce(error, '') FROM alert_attempts WHERE outcome <> 'delivered'")
+                    .map { try $0.decode((String, String).self) }
+                #expect(failed.isEmpty, "attempts that failed: \(failed)")
                 for (path, expected, hook) in [("/a", expectedA, hookA), ("/b", expectedB, hookB)] {
                     let got = receiver.requests(path: path)
                     #expect(got.count == expected.count, "\(path): \(got.count) requests for \(expected.count) events")
@@ -131,9 +135,10 @@ struct AlertDeliveryTests {
     @Test("a receiver that hangs, with a backlog, times out without holding up deliveries to others")
     func hangingReceiver() async throws {
         let release = Mutex(false)
-        // A 6 s timeout: long enough that, even on a loaded machine, the hanging requests are still open while the other
+        // A 10 s timeout: long enough that, even on a loaded machine, the hanging requests are still open while the other
         // endpoint's deliveries go through.
-        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.alerts.concurrency = 8; $0.alerts.webhookTimeout = .seconds(6) }) { app in
+        let timeout = 10.0
+        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.alerts.concurrency = 8; $0.alerts.webhookTimeout = .seconds(timeout) }) { app in
             let receiver = Receiver { request, _ in
                 if request.path == "/hang" {
                     let deadline = ContinuousClock.now + .seconds(30)
@@ -152,12 +157,12 @@ struct AlertDeliveryTests {
                 try await AlertTest.waitUntil("the other endpoint's deliveries") { receiver.requests(path: "/fine").count >= 3 }
                 let fineDone = receiver.requests(path: "/fine").map(\.receivedAt).max()!
                 let hangs = receiver.requests(path: "/hang").map(\.receivedAt)
-                // Delivered soon after being queued, while requests to the hanging endpoint were still open (each is
-                // given 6 s); and never more than the per-endpoint limit of those open at once.
-                #expect(fineDone.timeIntervalSince(queued) < 5, "\(fineDone.timeIntervalSince(queued)) s")
-                #expect(hangs.contains { $0 <= fineDone && fineDone.timeIntervalSince($0) < 5.5 }, "no hanging request was open")
+                // Delivered while requests to the hanging endpoint were still open (each is given `timeout`), so not
+                // behind them; and never more than the per-endpoint limit of those open at once.
+                #expect(fineDone.timeIntervalSince(queued) < timeout - 1, "\(fineDone.timeIntervalSince(queued)) s")
+                #expect(hangs.contains { $0 <= fineDone && fineDone.timeIntervalSince($0) < timeout - 0.5 }, "no hanging request was open")
                 for start in hangs {
-                    #expect(hangs.filter { $0 >= start && $0.timeIntervalSince(start) < 5 }.count <= 4)
+                    #expect(hangs.filter { $0 >= start && $0.timeIntervalSince(start) < timeout - 1 }.count <= 4)
                 }
                 try await AlertTest.waitUntil("timeouts recorded") {
                     let attempts = try await Self.deliveries(app, a.token, query: "&webhook_id=\(hang.id)").flatMap { $0["attempts"] as? [[String: Any]] ?? [] }
@@ -167,7 +172,7 @@ struct AlertDeliveryTests {
                 #expect(!attempts.isEmpty)
                 for attempt in attempts {
                     #expect(attempt["outcome"] as? String == "failed" && (attempt["error"] as? String ?? "").contains("no answer within"))
-                    #expect((attempt["latency_ms"] as? Int ?? 0) >= 5900 && (attempt["latency_ms"] as? Int ?? 0) < 30_000)
+                    #expect((attempt["latency_ms"] as? Int ?? 0) >= Int(timeout * 1000) - 100 && (attempt["latency_ms"] as? Int ?? 0) < 30_000)
                 }
                 release.withLock { $0 = true }
             }
@@ -254,7 +259,7 @@ extension AlertDeliveryTests {
                     }
                     let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
                     #expect((endpoint["disabled_reason"] as? String ?? "").contains("failed"))
-                    #expect(receiver.requests.count >= 3, "it kept trying until the window had passed")
+                    #expect(receiver.requests.count >= 2, "it kept trying until the window had passed")
                     try await AlertTest.waitUntil("the owner told on Telegram") {
                         telegram.delivered(42).contains { $0.text.contains("Webhook disabled") && $0.text.contains(base + "/down") }
                     }
@@ -411,26 +416,27 @@ struct TelegramAlertTests {
                     #expect(delivered.count == 4, "chat \(chat): \(delivered.count)")
                     let stamps = delivered.compactMap { $0.text.split(separator: "\n").last.map(String.init) }
                     #expect(stamps == stamps.sorted() && Set(stamps).count == 4, "chat \(chat) out of order: \(stamps)")
-                    let calls = all.filter { $0.chat == chat }
-                    // 1 s apart: sends are spaced from when the previous one went out, so arrivals are too, less what a
-                    // loaded machine adds to one request's way (which narrows one gap, not the rate: the whole run of a
-                    // chat's calls spans at least a second per gap, less that once).
-                    for (x, y) in zip(calls, calls.dropFirst()) {
-                        #expect((y.at - x.at) >= .milliseconds(600), "chat \(chat): \(y.at - x.at) between messages")
-                    }
-                    if let firstCall = calls.first, let lastCall = calls.last {
-                        #expect((lastCall.at - firstCall.at) >= .milliseconds(1000 * (calls.count - 1) - 400), "chat \(chat)")
-                    }
-                    // After a 429 the next try waits retry_after.
-                    for (x, y) in zip(calls, calls.dropFirst()) where x.status == 429 {
-                        #expect((y.at - x.at) >= .milliseconds(900))
+                }
+                // The limits bind when a message is sent, so they are checked on the sender's own clock (each attempt's
+                // `started_at`): arrival times at the fake API also carry however long a loaded machine took to carry each
+                // request, which can bunch two arrivals without the sender having sent faster.
+                let attempts = try await AlertTest.sql(app.database, """
+                    SELECT d.tenant_id, extract(epoch FROM a.started_at)::float8, a.outcome FROM alert_attempts a
+                    JOIN alert_deliveries d USING (tenant_id, delivery_id) ORDER BY a.started_at
+                    """).map { try $0.decode((UUID, Double, String).self) }
+                #expect(attempts.count == 16, "12 sent and 4 throttled: \(attempts.count)")
+                for (index, tenant) in tenants.enumerated() {
+                    let sends = attempts.filter { $0.0 == tenant }
+                    for (x, y) in zip(sends, sends.dropFirst()) {
+                        // 1 s apart per chat, and a 429's retry_after (1 s) before the next try.
+                        #expect(y.1 - x.1 >= 0.98, "chat \(index + 1): \(y.1 - x.1) s between sends after a \(x.2) one")
                     }
                 }
-                // Globally 4 a second: any five consecutive messages span at least a second, less one interval of slack for
-                // a message that a loaded machine sent late (which narrows the gap after it, not the rate).
-                let times = all.map(\.at).sorted()
+                // Globally 4 a second: the booked slots are a quarter second apart, so any five consecutive sends span a
+                // second, less how late a loaded machine woke the first of them (a quarter second of slack).
+                let times = attempts.map(\.1)
                 for (x, y) in zip(times, times.dropFirst(4)) {
-                    #expect((y - x) >= .milliseconds(750), "global: five messages within \(y - x) (limit 4/s)")
+                    #expect(y - x >= 0.75, "global: five sends within \(y - x) s (limit 4/s)")
                 }
                 #expect(all.filter { $0.status == 429 }.count == 4)
                 #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 12)

@@ -98,7 +98,11 @@ extension PostgresClient {
         _ settings: DatabaseSettings, logger: Logger, maxConnections: Int = 10,
         _ body: @Sendable (PostgresClient) async throws -> Result
     ) async throws -> Result {
-        let client = PostgresClient(configuration: try settings.clientConfiguration(maxConnections: maxConnections), backgroundLogger: logger)
+        // The pool's own log stays at errors: `body` may lease before the `run` task has started, which postgres-nio
+        // warns about (harmlessly: the lease waits for it) once per query; whatever fails reaches `body` as an error.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
+        let client = PostgresClient(configuration: try settings.clientConfiguration(maxConnections: maxConnections), backgroundLogger: background)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
