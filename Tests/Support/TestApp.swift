@@ -59,15 +59,26 @@ public struct TestApp: Sendable {
                 baseURL: "http://127.0.0.1:\(port)", port: port, database: settings, configuration: configuration)
             do {
                 let result = try await body(testApp)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
+                try await shutDown(group, &tasks)
                 return result
             } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
+                try? await shutDown(group, &tasks)
                 throw error
             }
         }
+    }
+
+    /// A graceful shutdown, waited for; one still going after two minutes fails the test and is cancelled (a test run
+    /// that hangs there says nothing about why).
+    private static func shutDown(_ group: ServiceGroup, _ tasks: inout ThrowingTaskGroup<Void, any Error>) async throws {
+        await group.triggerGracefulShutdown()
+        tasks.addTask {
+            try await Task.sleep(for: .seconds(120))
+            TestDatabase.logger.error("the application did not shut down within 120 s of a graceful shutdown; cancelling it")
+            throw TestFailure("the application did not shut down within 120 s of a graceful shutdown")
+        }
+        defer { tasks.cancelAll() }
+        _ = try await tasks.next()
     }
 
     /// Sends a JSON request (`Authorization: Bearer token` when given).

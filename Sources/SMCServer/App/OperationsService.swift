@@ -39,30 +39,3 @@ struct OperationsService: Sendable {
         }
     }
 }
-
-/// Runs `body`, giving up after `limit`.
-func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async -> Result<T, any Error> {
-    await withTaskGroup(of: Result<T, any Error>?.self) { group in
-        group.addTask {
-            do { return .success(try await body()) } catch { return .failure(error) }
-        }
-        group.addTask {
-            try? await Task.sleep(for: limit)
-            return Task.isCancelled ? nil : .failure(TimeoutError(limit: limit))
-        }
-        var outcome: Result<T, any Error> = .failure(TimeoutError(limit: limit))
-        for await result in group {
-            if let result {
-                outcome = result
-                break
-            }
-        }
-        group.cancelAll()
-        return outcome
-    }
-}
-
-struct TimeoutError: Error, CustomStringConvertible {
-    var limit: Duration
-    var description: String { "timed out after \(limit)" }
-}
