@@ -302,6 +302,50 @@ extension AlertDeliveryTests {
     }
 }
 
+extension AlertDeliveryTests {
+    @Test("finished deliveries older than SMC_ALERT_HISTORY_DAYS are pruned with their attempts; newer and unfinished ones stay")
+    func historyPruned() async throws {
+        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.alerts.historyPruneInterval = .milliseconds(200) }) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/h")
+                for _ in 0..<4 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token) }
+                try await AlertTest.waitUntil("four deliveries") { try await AlertTest.idle(app.database) && receiver.requests.count == 4 }
+                let ids = try await Self.deliveries(app, a.token).compactMap { $0["id"] as? String }.compactMap(UUID.init(uuidString:))
+                try #require(ids.count == 4)
+                // Two finished ones, and one still pending (waiting for a retry far off), queued 31 days ago; the fourth
+                // is recent.
+                let old = [ids[0], ids[1]], waiting = ids[2]
+                _ = try await AlertTest.sql(app.database, """
+                    UPDATE alert_deliveries SET created_at = now() - interval '31 days',
+                        status = CASE WHEN delivery_id = \(waiting) THEN 'pending' ELSE status END,
+                        next_attempt_at = CASE WHEN delivery_id = \(waiting) THEN now() + interval '1 day' ELSE next_attempt_at END
+                    WHERE delivery_id = ANY(\([old[0], old[1], waiting]))
+                    """)
+                // Another tenant's old delivery goes too (the pass covers every tenant).
+                let b = try await AlertTest.account(app)
+                let other = try await AlertTest.createWebhook(app, b.token, url: base + "/b")
+                _ = try await app.json(.POST, "/v1/alerts/webhooks/\(other.id)/test", token: b.token)
+                try await AlertTest.waitUntil("b's delivery") {
+                    try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE tenant_id = \(b.tenant) AND status = 'delivered'") == 1
+                }
+                _ = try await AlertTest.sql(app.database, "UPDATE alert_deliveries SET created_at = now() - interval '40 days' WHERE tenant_id = \(b.tenant)")
+                try await AlertTest.waitUntil("pruned") {
+                    try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries") == 2
+                }
+                let left = try await AlertTest.sql(app.database, "SELECT delivery_id FROM alert_deliveries").map { try $0.decode(UUID.self) }
+                #expect(Set(left) == Set(ids).subtracting(old))
+                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts WHERE delivery_id <> ALL(\(left))") == 0)
+                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts") == 2, "the kept ones keep their attempts")
+                let listed = try await Self.deliveries(app, a.token).compactMap { ($0["id"] as? String).flatMap(UUID.init(uuidString:)) }
+                #expect(Set(listed) == Set(left))
+                #expect(try await app.json(.POST, "/v1/alerts/deliveries/\(old[0].uuidString.lowercased())/redeliver", token: a.token).status == 404)
+            }
+        }
+    }
+}
+
 /// A fake Telegram Bot API: records `sendMessage` calls, answers them as told, and serves queued updates.
 final class FakeTelegram: Sendable {
     struct Sent: Sendable {

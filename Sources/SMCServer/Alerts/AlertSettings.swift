@@ -23,6 +23,11 @@ public struct AlertSettings: Sendable {
     public var disableAfter: Duration = .seconds(5 * 86_400)
     /// `SMC_WEBHOOK_SECRET_OVERLAP_SECONDS`: after a rotation the previous secret keeps signing this long (default 24 h).
     public var secretOverlap: Duration = .seconds(86_400)
+    /// `SMC_ALERT_HISTORY_DAYS`: finished deliveries (delivered, dead, suppressed, cancelled) and their attempts are
+    /// listed this long after they were queued, then pruned (30 days).
+    public var historyDays = 30
+    /// How often each process prunes finished deliveries past `historyDays` (tests shorten it).
+    public var historyPruneInterval: Duration = .seconds(600)
     /// `SMC_TELEGRAM_CHAT_INTERVAL_MS`: at most one message per chat per this interval (Telegram: 1 s).
     public var telegramChatInterval: Duration = .seconds(1)
     /// `SMC_TELEGRAM_GLOBAL_PER_SECOND`: messages per second over all chats (Telegram: about 30).
@@ -61,6 +66,8 @@ public struct AlertSettings: Sendable {
         }
         disableAfter = try Self.seconds(reader, "smc.webhook.disable.after.seconds", "SMC_WEBHOOK_DISABLE_AFTER_SECONDS", 432_000, 1...(365 * 86_400))
         secretOverlap = try Self.seconds(reader, "smc.webhook.secret.overlap.seconds", "SMC_WEBHOOK_SECRET_OVERLAP_SECONDS", 86_400, 0...(30 * 86_400))
+        historyDays = reader.int(forKey: "smc.alert.history.days", default: historyDays)
+        guard (1...3650).contains(historyDays) else { throw Invalid(description: "SMC_ALERT_HISTORY_DAYS must be 1…3650") }
         let chatMS = reader.int(forKey: "smc.telegram.chat.interval.ms", default: 1000)
         guard (10...60_000).contains(chatMS) else { throw Invalid(description: "SMC_TELEGRAM_CHAT_INTERVAL_MS must be 10…60000") }
         telegramChatInterval = .milliseconds(chatMS)

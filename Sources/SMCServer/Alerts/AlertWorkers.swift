@@ -29,6 +29,7 @@ struct AlertWorkers: Service {
             logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await fanoutLoop() }
+            group.addTask { await retentionLoop() }
             for _ in 0..<settings.workers {
                 group.addTask { await webhookLoop(sender) }
             }
@@ -53,6 +54,20 @@ struct AlertWorkers: Service {
                            metadata: ["error": "\(String(reflecting: error))"])
             }
             await pause(failures == 0 ? settings.poll : .milliseconds(min(5000, 200 * (1 << min(failures, 5)))))
+        }
+    }
+
+    /// Prunes finished deliveries older than `historyDays`, a batch at a time, every `historyPruneInterval`.
+    private func retentionLoop() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown {
+                    while try await store.pruneHistory(olderThanDays: settings.historyDays, batch: 10_000) == 10_000 {}
+                }
+            } catch {
+                logger.warning("alert history pruning failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.historyPruneInterval) }
         }
     }
 

@@ -279,6 +279,32 @@ struct DeliveryStore: Sendable {
         try await batch.insert(tenant: tenant, connection, logger: logger)
     }
 
+    // MARK: Retention
+
+    /// Deletes up to `batch` finished deliveries (their attempts cascade) queued more than `days` ago, tenant by tenant
+    /// through `alert_deliveries_finished`; rows another process is pruning are skipped. Returns how many went.
+    func pruneHistory(olderThanDays days: Int, batch: Int) async throws -> Int {
+        try await database.withWorker { connection in
+            try await connection.query(
+                """
+                WITH doomed AS (
+                    SELECT d.tenant_id, d.delivery_id FROM tenants t CROSS JOIN LATERAL (
+                        SELECT tenant_id, delivery_id FROM alert_deliveries
+                        WHERE tenant_id = t.tenant_id AND status IN ('delivered', 'dead', 'suppressed', 'cancelled')
+                          AND created_at < now() - make_interval(days => \(days))
+                        ORDER BY created_at LIMIT \(batch) FOR UPDATE SKIP LOCKED
+                    ) d
+                    LIMIT \(batch)
+                ), gone AS (
+                    DELETE FROM alert_deliveries d USING doomed x WHERE d.tenant_id = x.tenant_id AND d.delivery_id = x.delivery_id
+                    RETURNING 1
+                )
+                SELECT count(*)::int FROM gone
+                """, logger: logger
+            ).collect().first?.decode(Int.self) ?? 0
+        }
+    }
+
     // MARK: Telegram
 
     /// The oldest unfinished Telegram delivery of each chat, when it is due: a chat's messages go one at a time, in
