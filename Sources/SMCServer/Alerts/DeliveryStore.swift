@@ -291,7 +291,7 @@ struct DeliveryStore: Sendable {
                     SELECT d.tenant_id, d.delivery_id FROM tenants t CROSS JOIN LATERAL (
                         SELECT tenant_id, delivery_id FROM alert_deliveries
                         WHERE tenant_id = t.tenant_id AND status IN ('delivered', 'dead', 'suppressed', 'cancelled')
-                          AND created_at < now() - make_interval(days => \(days))
+                          AND created_at < now() - make_interval(days => \(days)::int)
                         ORDER BY created_at LIMIT \(batch) FOR UPDATE SKIP LOCKED
                     ) d
                     LIMIT \(batch)
