@@ -93,10 +93,14 @@ actor SharedCluster {
         return cluster
     }
 
-    /// Stops and deletes test clusters whose process is gone (their owner lock is free).
+    /// Stops and deletes test clusters whose process is gone (it no longer exists, and their owner lock is free). The
+    /// process check comes first: another test run's cluster is not locked yet while it is being set up.
     static func reapStale() async {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
         for entry in entries where entry.hasPrefix("smc-test-") {
+            if let pid = pid_t(entry.dropFirst("smc-test-".count)), pid == getpid() || kill(pid, 0) == 0 || errno == EPERM {
+                continue
+            }
             guard let stale = try? EmbeddedPostgres(root: "/tmp/\(entry)/postgres", logger: TestDatabase.logger),
                 (try? await stale.stopAbandoned()) == true
             else { continue }
