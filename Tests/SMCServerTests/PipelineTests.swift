@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import PostgresNIO
 import SMCEngine
 import SMCTestSupport
@@ -70,15 +71,19 @@ struct PipelineTests {
     }
 
     /// What the engine produces offline for these settings: signal id → (direction, confidence, outcome kind).
-    static func offline(_ series: CandleSeries, strategy: StrategySettings) throws -> [String: (Int, Double, String?)] {
-        var engine = try SignalEngine(timeframe: SignalTimeframe(label: "15m")!, settings: strategy)
-        var out: [String: (Int, Double, String?)] = [:]
-        for i in 0..<series.count {
-            let step = engine.process(series[i])
-            for s in step.signals { out[s.id] = (s.direction, s.confidence, nil) }
-            for o in step.outcomes { out[o.signalID]?.2 = o.kind.rawValue }
+    /// Computed on NIO's thread pool, not the cooperative threads: in a debug build it takes seconds, and the
+    /// in-process servers of other tests answer on those threads.
+    static func offline(_ series: CandleSeries, strategy: StrategySettings) async throws -> [String: (Int, Double, String?)] {
+        try await NIOThreadPool.singleton.runIfActive {
+            var engine = try SignalEngine(timeframe: SignalTimeframe(label: "15m")!, settings: strategy)
+            var out: [String: (Int, Double, String?)] = [:]
+            for i in 0..<series.count {
+                let step = engine.process(series[i])
+                for s in step.signals { out[s.id] = (s.direction, s.confidence, nil) }
+                for o in step.outcomes { out[o.signalID]?.2 = o.kind.rawValue }
+            }
+            return out
         }
-        return out
     }
 
     static func stored(_ app: TestApp, tenant: UUID) async throws -> [String: (Int, Double, String?)] {
@@ -117,8 +122,8 @@ struct PipelineTests {
             strategyB.swingLength = 30
             strategyB.minRewardRisk = 2.5
             strategyB.minConfidence = 30
-            let expectedA = try Self.offline(series, strategy: StrategySettings())
-            let expectedB = try Self.offline(series, strategy: strategyB)
+            let expectedA = try await Self.offline(series, strategy: StrategySettings())
+            let expectedB = try await Self.offline(series, strategy: strategyB)
             let a = try await Self.stored(app, tenant: try Self.tenant(sessionA))
             let b = try await Self.stored(app, tenant: try Self.tenant(sessionB))
             #expect(expectedA.count > 20 && expectedB.count > 20)
@@ -222,12 +227,12 @@ struct PipelineProcessTests {
         }
     }
 
-    static func expected(_ series: CandleSeries) throws -> (a: Set<String>, b: Set<String>) {
+    static func expected(_ series: CandleSeries) async throws -> (a: Set<String>, b: Set<String>) {
         var strategyB = StrategySettings()
         strategyB.swingLength = 30
         strategyB.minConfidence = 30
-        return (Set(try PipelineTests.offline(series, strategy: StrategySettings()).keys),
-                Set(try PipelineTests.offline(series, strategy: strategyB).keys))
+        return (Set(try await PipelineTests.offline(series, strategy: StrategySettings()).keys),
+                Set(try await PipelineTests.offline(series, strategy: strategyB).keys))
     }
 
     /// The first 12,000 candles (four months): enough signals, half the time of the whole file.
@@ -253,7 +258,7 @@ struct PipelineProcessTests {
         }
         try await PipelineTests.waitForPipelineAt(settings, lastOpen: series.time.last!, streams: 2)
         let stored = try await Self.storedSignals(settings)
-        let expected = try Self.expected(series)
+        let expected = try await Self.expected(series)
         #expect(expected.a.count > 5 && expected.b.count > 5)
         #expect(stored[tenantA]?.count == expected.a.count && Set(stored[tenantA] ?? []) == expected.a)
         #expect(stored[tenantB]?.count == expected.b.count && Set(stored[tenantB] ?? []) == expected.b)
@@ -298,7 +303,7 @@ struct PipelineProcessTests {
         }
         #expect(count == series.count)
         let stored = try await Self.storedSignals(settings)
-        let expected = try Self.expected(series)
+        let expected = try await Self.expected(series)
         #expect(stored[tenantA]?.count == expected.a.count && Set(stored[tenantA] ?? []) == expected.a)
         #expect(stored[tenantB]?.count == expected.b.count && Set(stored[tenantB] ?? []) == expected.b)
         #expect((midway[tenantA]?.count ?? 0) <= expected.a.count)
