@@ -33,8 +33,9 @@ struct PipelineTests {
     /// Feeds every candle in batches of 10,000 (the endpoint's limit).
     static func feed(_ app: TestApp, key: String, _ series: CandleSeries) async throws {
         for start in stride(from: 0, to: series.count, by: 10_000) {
+            // 10,000 candles a request: a debug build on a busy machine may need more than the usual 30 s.
             let response = try await app.json(.POST, "/v1/market/candles", token: key,
-                                              body(series, start..<min(start + 10_000, series.count)))
+                                              body(series, start..<min(start + 10_000, series.count)), timeout: .seconds(120))
             guard response.status == 200 else { throw TestFailure("ingest: \(response.status) \(response.body)") }
         }
     }

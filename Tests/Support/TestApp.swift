@@ -84,7 +84,7 @@ public struct TestApp: Sendable {
     /// Sends a JSON request (`Authorization: Bearer token` when given).
     public func json(
         _ method: HTTPMethod, _ path: String, token: String? = nil, _ object: [String: Any]? = nil,
-        headers: [(String, String)] = []
+        headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30)
     ) async throws -> TestResponse {
         var all = headers
         if let token { all.append(("authorization", "Bearer \(token)")) }
@@ -93,7 +93,7 @@ public struct TestApp: Sendable {
             all.append(("content-type", "application/json"))
             body = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         }
-        return try await request(method, path, headers: all, body: body)
+        return try await request(method, path, headers: all, body: body, timeout: timeout)
     }
 
     /// Signs a new user up; returns the token and the session JSON.
