@@ -346,6 +346,75 @@ extension AlertDeliveryTests {
     }
 }
 
+extension AlertDeliveryTests {
+    @Test("with SMC_SECRETS_KEY secrets are stored sealed and still sign; without the key nothing goes out unsigned; after a key rotation SMC_SECRETS_KEY_PREVIOUS opens them")
+    func sealedSecrets() async throws {
+        let oldKey = (0..<32).map { _ in UInt8.random(in: 0...255) }, newKey = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let database = try await TestDatabase.makeMigrated()
+        let receiver = Receiver()
+        try await receiver.run { base in
+            // With the key: the row holds a sealed secret, not the secret; the delivery verifies with the secret.
+            let (token, hook) = try await TestApp.run(database: database, configure: { AlertTest.configure(&$0); $0.alerts.secretsKey = oldKey }) { app in
+                let a = try await AlertTest.account(app)
+                let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/s")
+                let stored = try await AlertTest.sql(database, "SELECT secret FROM webhook_endpoints").map { try $0.decode(String.self) }
+                #expect(stored.count == 1 && stored[0].hasPrefix("enc:v1:\(SecretBox(current: oldKey).current!.id):"))
+                #expect(!stored[0].contains(hook.secret.dropFirst("whsec_".count)))
+                _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
+                try await AlertTest.waitUntil("the delivery") { receiver.requests.count == 1 }
+                #expect(try await AlertTest.verifyWithPython([(receiver.requests[0], hook.secret)]).first?["ok"] as? Bool == true)
+                return (a.token, hook)
+            }
+            // Without it: every attempt fails unsent, saying why, until the delivery is dead.
+            try await TestApp.run(database: database, configure: AlertTest.configure) { app in
+                _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: token)
+                try await AlertTest.waitUntil("the delivery dead") {
+                    try await AlertTest.count(database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'dead'") == 1
+                }
+                let errors = try await AlertTest.sql(database, "SELECT error FROM alert_attempts WHERE outcome <> 'delivered'").map { try $0.decode(String.self) }
+                #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("SMC_SECRETS_KEY") }, "\(errors)")
+                #expect(receiver.requests.count == 1, "nothing unsigned went out")
+            }
+            // A new key, the old one kept as previous: a redelivery goes out signed with the same secret, and a rotation
+            // of the webhook's secret seals the new secret under the new key.
+            try await TestApp.run(database: database, configure: {
+                AlertTest.configure(&$0)
+                $0.alerts.secretsKey = newKey
+                $0.alerts.previousSecretsKeys = [oldKey]
+            }) { app in
+                let dead = try #require(try await Self.deliveries(app, token, query: "&status=dead").first?["id"] as? String)
+                #expect(try await app.json(.POST, "/v1/alerts/deliveries/\(dead)/redeliver", token: token).status == 202)
+                try await AlertTest.waitUntil("the redelivery") { receiver.requests.count == 2 }
+                #expect(try await AlertTest.verifyWithPython([(receiver.requests[1], hook.secret)]).first?["ok"] as? Bool == true)
+                let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: token, ["overlap_seconds": 60]).json()
+                let newSecret = try #require(rotated["secret"] as? String)
+                let row = try #require(try await AlertTest.sql(database, "SELECT secret, previous_secret FROM webhook_endpoints").first)
+                let (current, previous) = try row.decode((String, String).self)
+                #expect(current.hasPrefix("enc:v1:\(SecretBox(current: newKey).current!.id):"))
+                #expect(previous.hasPrefix("enc:v1:\(SecretBox(current: oldKey).current!.id):"))
+                _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: token)
+                try await AlertTest.waitUntil("the delivery after rotation") { receiver.requests.count == 3 }
+                let both = try await AlertTest.verifyWithPython([(receiver.requests[2], newSecret), (receiver.requests[2], hook.secret)])
+                #expect(both.allSatisfy { $0["ok"] as? Bool == true }, "both secrets sign during the overlap: \(both)")
+            }
+        }
+    }
+
+    @Test("a sealed secret opens only under its key and for its own endpoint")
+    func secretBoxBindsKeyAndEndpoint() throws {
+        let key = (0..<32).map { UInt8($0) }, endpoint = UUID()
+        let box = SecretBox(current: key)
+        let sealed = try box.seal("whsec_QUJDREVG", endpoint: endpoint)
+        #expect(sealed.hasPrefix("enc:v1:") && sealed != (try box.seal("whsec_QUJDREVG", endpoint: endpoint)), "a fresh nonce each time")
+        #expect(try box.open(sealed, endpoint: endpoint) == "whsec_QUJDREVG")
+        #expect(try box.open("whsec_plain", endpoint: endpoint) == "whsec_plain")
+        #expect(throws: SecretBox.Unreadable.self) { try box.open(sealed, endpoint: UUID()) }
+        #expect(throws: SecretBox.Unreadable.self) { try SecretBox(current: (0..<32).map { UInt8(31 - $0) }).open(sealed, endpoint: endpoint) }
+        #expect(throws: SecretBox.Unreadable.self) { try SecretBox(current: nil).open(sealed, endpoint: endpoint) }
+        #expect(try SecretBox(current: nil).seal("whsec_x", endpoint: endpoint) == "whsec_x")
+    }
+}
+
 /// A fake Telegram Bot API: records `sendMessage` calls, answers them as told, and serves queued updates.
 final class FakeTelegram: Sendable {
     struct Sent: Sendable {

@@ -37,6 +37,17 @@ struct ConfigurationTests {
         #expect(config.telegramAPIURL == "http://127.0.0.1:9999")
     }
 
+    @Test("SMC_SECRETS_KEY and SMC_SECRETS_KEY_PREVIOUS: base64 of 32 bytes, anything else refused by name")
+    func secretsKeys() throws {
+        let key = Data((0..<32).map { UInt8($0) }), other = Data((0..<32).map { UInt8(255 - $0) })
+        let config = try read(["SMC_SECRETS_KEY": key.base64EncodedString(), "SMC_SECRETS_KEY_PREVIOUS": " \(other.base64EncodedString()) ,"])
+        #expect(config.alerts.secretsKey == Array(key) && config.alerts.previousSecretsKeys == [Array(other)])
+        #expect(try read([:]).alerts.secretsKey == nil)
+        for (name, value) in [("SMC_SECRETS_KEY", "c2hvcnQ="), ("SMC_SECRETS_KEY", "not base64!"), ("SMC_SECRETS_KEY_PREVIOUS", "c2hvcnQ=")] {
+            #expect { try read([name: value]) } throws: { "\($0)".contains(name) && "\($0)".contains("32 bytes") }
+        }
+    }
+
     @Test("invalid values are refused with the variable's name")
     func invalid() {
         #expect { try read(["PORT": "70000"]) } throws: { "\($0)".contains("PORT") }

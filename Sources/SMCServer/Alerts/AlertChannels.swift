@@ -62,6 +62,7 @@ struct AlertChannelsService: Sendable {
     let telegramToken: String?
     let telegramAPI: @Sendable () async throws -> String
     var logger: Logger { database.logger }
+    var secretBox: SecretBox { SecretBox(current: settings.secretsKey, previous: settings.previousSecretsKeys) }
 
     static let eventTypes = ["signal.created", "signal.outcome", "alert.test"]
     static let webhookColumns = """
@@ -127,11 +128,12 @@ struct AlertChannelsService: Sendable {
                     "webhooks", allowed: plan.maxWebhooks, plan: plan, connection,
                     detail: "the \(plan.name) plan allows \(plan.maxWebhooks) webhook endpoints")
             }
-            let secret = StandardWebhooks.generateSecret()
+            let secret = StandardWebhooks.generateSecret(), endpoint = UUIDv7.generate()
+            let stored = try secretBox.seal(secret, endpoint: endpoint)
             let row = try await connection.query(
                 """
                 INSERT INTO webhook_endpoints (tenant_id, endpoint_id, user_id, url, description, event_types, secret)
-                VALUES (\(principal.tenantID), \(UUIDv7.generate()), \(principal.userID), \(url), \(description), \(types), \(secret))
+                VALUES (\(principal.tenantID), \(endpoint), \(principal.userID), \(url), \(description), \(types), \(stored))
                 RETURNING \(unescaped: Self.webhookColumns)
                 """, logger: logger
             ).collect().first!
@@ -212,10 +214,11 @@ struct AlertChannelsService: Sendable {
         errors.check((0...2_592_000).contains(overlap), "/overlap_seconds", "must be between 0 and 2592000 (30 days)")
         try errors.throwIfAny()
         let secret = StandardWebhooks.generateSecret()
+        let stored = try secretBox.seal(secret, endpoint: id)
         return try await database.withTenant(principal.tenantID) { connection in
             guard let row = try await connection.query(
                 """
-                UPDATE webhook_endpoints SET previous_secret = secret, secret = \(secret),
+                UPDATE webhook_endpoints SET previous_secret = secret, secret = \(stored),
                     previous_secret_expires_at = now() + make_interval(secs => \(overlap)), updated_at = now()
                 WHERE tenant_id = \(principal.tenantID) AND endpoint_id = \(id)
                 RETURNING \(unescaped: Self.webhookColumns)

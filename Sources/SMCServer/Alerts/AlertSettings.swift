@@ -28,6 +28,11 @@ public struct AlertSettings: Sendable {
     public var historyDays = 30
     /// How often each process prunes finished deliveries past `historyDays` (tests shorten it).
     public var historyPruneInterval: Duration = .seconds(600)
+    /// `SMC_SECRETS_KEY`: base64 of 32 bytes; webhook signing secrets are stored sealed under it (`SecretBox`). Unset:
+    /// they are stored as they are.
+    public var secretsKey: [UInt8]?
+    /// `SMC_SECRETS_KEY_PREVIOUS`: older keys (comma-separated), still used to open what they sealed.
+    public var previousSecretsKeys: [[UInt8]] = []
     /// `SMC_TELEGRAM_CHAT_INTERVAL_MS`: at most one message per chat per this interval (Telegram: 1 s).
     public var telegramChatInterval: Duration = .seconds(1)
     /// `SMC_TELEGRAM_GLOBAL_PER_SECOND`: messages per second over all chats (Telegram: about 30).
@@ -68,6 +73,12 @@ public struct AlertSettings: Sendable {
         secretOverlap = try Self.seconds(reader, "smc.webhook.secret.overlap.seconds", "SMC_WEBHOOK_SECRET_OVERLAP_SECONDS", 86_400, 0...(30 * 86_400))
         historyDays = reader.int(forKey: "smc.alert.history.days", default: historyDays)
         guard (1...3650).contains(historyDays) else { throw Invalid(description: "SMC_ALERT_HISTORY_DAYS must be 1…3650") }
+        if let key = reader.string(forKey: "smc.secrets.key"), !key.trimmingWhitespace().isEmpty {
+            secretsKey = try SecretBox.parseKey(key, name: "SMC_SECRETS_KEY")
+        }
+        previousSecretsKeys = try reader.string(forKey: "smc.secrets.key.previous", default: "").split(separator: ",")
+            .map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+            .map { try SecretBox.parseKey($0, name: "SMC_SECRETS_KEY_PREVIOUS") }
         let chatMS = reader.int(forKey: "smc.telegram.chat.interval.ms", default: 1000)
         guard (10...60_000).contains(chatMS) else { throw Invalid(description: "SMC_TELEGRAM_CHAT_INTERVAL_MS must be 10…60000") }
         telegramChatInterval = .milliseconds(chatMS)

@@ -16,12 +16,16 @@ struct AlertsAssembly: Sendable {
          metrics: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date = { Date() })
     {
         let settings = configuration.alerts
+        if settings.secretsKey == nil {
+            database.logger.notice("webhook signing secrets are stored unsealed: set SMC_SECRETS_KEY (base64 of 32 bytes) to seal them")
+        }
         let guardrail = TargetGuard(allowPrivate: configuration.allowPrivateTargets)
         let doorbell = Doorbell()
         let store = DeliveryStore(
             database: database, policy: RetryPolicy(schedule: settings.retrySchedule), disableAfter: settings.disableAfter,
             lease: settings.webhookTimeout * 2 + .seconds(10), perEndpoint: settings.perEndpointConcurrency,
-            metrics: AlertMetrics(registry: metrics), now: now)
+            metrics: AlertMetrics(registry: metrics),
+            secretBox: SecretBox(current: settings.secretsKey, previous: settings.previousSecretsKeys), now: now)
         let username = BotUsername(configured: settings.telegramBotUsername, token: configuration.telegramBotToken,
                                    apiURL: configuration.telegramAPIURL)
         channels = AlertChannelsService(

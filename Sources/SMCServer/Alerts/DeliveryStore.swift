@@ -35,6 +35,8 @@ struct DeliveryStore: Sendable {
     let lease: Duration
     let perEndpoint: Int
     let metrics: AlertMetrics
+    /// Opens the endpoints' stored signing secrets.
+    let secretBox: SecretBox
     let now: @Sendable () -> Date
     var logger: Logger { database.logger }
 
@@ -104,9 +106,21 @@ struct DeliveryStore: Sendable {
                     gone.append((tenant, id))
                     continue
                 }
+                // A secret that does not open (its key is not configured) leaves none: the attempt then fails unsent
+                // and is retried, rather than going out unsigned.
+                var opened: [String] = []
+                for stored in secrets ?? [] {
+                    do {
+                        opened.append(try secretBox.open(stored, endpoint: endpoint ?? UUID()))
+                    } catch {
+                        logger.error("cannot open a webhook signing secret", metadata: [
+                            "error": "\(error)", "tenant": "\(tenant)", "endpoint": "\(endpoint?.uuidString ?? "")",
+                        ])
+                    }
+                }
                 claimed.append(ClaimedDelivery(
                     tenant: tenant, id: id, eventType: type, user: user, endpoint: endpoint, payload: payload, silent: silent,
-                    attempt: attempt, roundAttempt: round, leaseToken: token, url: url, secrets: secrets ?? []))
+                    attempt: attempt, roundAttempt: round, leaseToken: token, url: url, secrets: opened))
             }
             if !gone.isEmpty {
                 try await connection.query(

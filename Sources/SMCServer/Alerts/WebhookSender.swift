@@ -39,6 +39,9 @@ struct WebhookSender: Sendable {
         func report(_ result: AttemptResult, status: Int? = nil, error: String?) -> AttemptReport {
             AttemptReport(result: result, statusCode: status, latency: clock.now - began, error: error.map { String($0.prefix(500)) })
         }
+        guard !secrets.isEmpty else {
+            return report(.transportFailed("unsigned"), error: "not sent: the endpoint's signing secret cannot be opened (SMC_SECRETS_KEY)")
+        }
         let target: TargetGuard.Target
         let address: IPAddress
         do {
