@@ -405,7 +405,8 @@ extension AlertDeliveryTests {
         let key = (0..<32).map { UInt8($0) }, endpoint = UUID()
         let box = SecretBox(current: key)
         let sealed = try box.seal("whsec_QUJDREVG", endpoint: endpoint)
-        #expect(sealed.hasPrefix("enc:v1:") && sealed != (try box.seal("whsec_QUJDREVG", endpoint: endpoint)), "a fresh nonce each time")
+        let again = try box.seal("whsec_QUJDREVG", endpoint: endpoint)
+        #expect(sealed.hasPrefix("enc:v1:") && sealed != again, "a fresh nonce each time")
         #expect(try box.open(sealed, endpoint: endpoint) == "whsec_QUJDREVG")
         #expect(try box.open("whsec_plain", endpoint: endpoint) == "whsec_plain")
         #expect(throws: SecretBox.Unreadable.self) { try box.open(sealed, endpoint: UUID()) }
