@@ -348,21 +348,11 @@ struct SyncTests {
             try await reference.sync()
 
             let victim = try await Self.device(app, email)
-            let binary = Executables.path("smc-client")
             var kills = 0
             for delay in [150, 250, 350, 450] {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: binary)
-                process.arguments = ["sync", "--page-size", "2", "--home", victim.store.home.path]
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
+                let pid = try Executables.start("smc-client", ["sync", "--page-size", "2", "--home", victim.store.home.path])
                 try await Task.sleep(for: .milliseconds(delay))
-                if process.isRunning {
-                    kill(process.processIdentifier, SIGKILL)
-                    kills += 1
-                }
-                process.waitUntilExit()
+                if await Executables.killIfRunning(pid) { kills += 1 }
             }
             #expect(kills > 0, "at least one sync was killed mid-way")
             let partial = try victim.store.status()

@@ -21,6 +21,20 @@ public enum Executables {
         public var stderr: String
     }
 
+    /// Starts `name` in the background, its output discarded (see `killIfRunning`).
+    public static func start(_ name: String, _ arguments: [String]) throws -> pid_t {
+        try Subprocess.spawn([path(name)] + arguments, outputPath: "/dev/null")
+    }
+
+    /// Kills a started command with SIGKILL if it is still running, and reaps it either way; true when it was killed.
+    public static func killIfRunning(_ pid: pid_t) async -> Bool {
+        var raw: Int32 = 0
+        guard waitpid(pid, &raw, WNOHANG) == 0 else { return false }  // exited (now reaped), or not ours
+        kill(pid, SIGKILL)
+        _ = await Subprocess.wait(pid)
+        return true
+    }
+
     /// Runs a command to completion with stdout and stderr captured apart; `input` is its standard input.
     public static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil)
         async throws -> Run
