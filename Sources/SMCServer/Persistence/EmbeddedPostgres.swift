@@ -43,10 +43,10 @@ public final class EmbeddedPostgres: Sendable {
     private let logger: Logger
     private let state = LockedBox<(lockFD: Int32?, owns: Bool, started: Bool)>((nil, false, false))
 
-    /// Locates PostgreSQL's programs (PATH, then `/usr/lib/postgresql/<newest>/bin`) for a cluster in `root`.
     /// `max_connections` of a cluster this creates (an existing cluster keeps its own).
     let maxConnections: Int
 
+    /// Locates PostgreSQL's programs (PATH, then `/usr/lib/postgresql/<newest>/bin`) for a cluster in `root`.
     public init(root: String, logger: Logger, maxConnections: Int = 200) throws {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         self.logger = logger
