@@ -61,8 +61,9 @@ struct AlertChannelsService: Sendable {
     let settings: AlertSettings
     let telegramToken: String?
     let telegramAPI: @Sendable () async throws -> String
+    /// Seals the signing secrets it stores.
+    let secretBox: SecretBox
     var logger: Logger { database.logger }
-    var secretBox: SecretBox { SecretBox(current: settings.secretsKey, previous: settings.previousSecretsKeys) }
 
     static let eventTypes = ["signal.created", "signal.outcome", "alert.test"]
     static let webhookColumns = """

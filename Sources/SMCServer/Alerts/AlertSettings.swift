@@ -73,7 +73,7 @@ public struct AlertSettings: Sendable {
         secretOverlap = try Self.seconds(reader, "smc.webhook.secret.overlap.seconds", "SMC_WEBHOOK_SECRET_OVERLAP_SECONDS", 86_400, 0...(30 * 86_400))
         historyDays = reader.int(forKey: "smc.alert.history.days", default: historyDays)
         guard (1...3650).contains(historyDays) else { throw Invalid(description: "SMC_ALERT_HISTORY_DAYS must be 1…3650") }
-        if let key = reader.string(forKey: "smc.secrets.key"), !key.trimmingWhitespace().isEmpty {
+        if let key = reader.string(forKey: "smc.secrets.key")?.trimmingWhitespace(), !key.isEmpty {
             secretsKey = try SecretBox.parseKey(key, name: "SMC_SECRETS_KEY")
         }
         previousSecretsKeys = try reader.string(forKey: "smc.secrets.key.previous", default: "").split(separator: ",")

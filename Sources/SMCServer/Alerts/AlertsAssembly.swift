@@ -21,16 +21,17 @@ struct AlertsAssembly: Sendable {
         }
         let guardrail = TargetGuard(allowPrivate: configuration.allowPrivateTargets)
         let doorbell = Doorbell()
+        let secretBox = SecretBox(current: settings.secretsKey, previous: settings.previousSecretsKeys)
         let store = DeliveryStore(
             database: database, policy: RetryPolicy(schedule: settings.retrySchedule), disableAfter: settings.disableAfter,
             lease: settings.webhookTimeout * 2 + .seconds(10), perEndpoint: settings.perEndpointConcurrency,
             metrics: AlertMetrics(registry: metrics),
-            secretBox: SecretBox(current: settings.secretsKey, previous: settings.previousSecretsKeys), now: now)
+            secretBox: secretBox, now: now)
         let username = BotUsername(configured: settings.telegramBotUsername, token: configuration.telegramBotToken,
                                    apiURL: configuration.telegramAPIURL)
         channels = AlertChannelsService(
             database: database, plans: PlansService(database: database), guardrail: guardrail, settings: settings,
-            telegramToken: configuration.telegramBotToken, telegramAPI: { try await username.get() })
+            telegramToken: configuration.telegramBotToken, telegramAPI: { try await username.get() }, secretBox: secretBox)
         services = [
             AlertWorkers(fanout: AlertFanout(database: database, now: now), store: store, guardrail: guardrail, settings: settings,
                          doorbell: doorbell),

@@ -109,13 +109,14 @@ struct DeliveryStore: Sendable {
                 // A secret that does not open (its key is not configured) leaves none: the attempt then fails unsent
                 // and is retried, rather than going out unsigned.
                 var opened: [String] = []
-                for stored in secrets ?? [] {
-                    do {
-                        opened.append(try secretBox.open(stored, endpoint: endpoint ?? UUID()))
-                    } catch {
-                        logger.error("cannot open a webhook signing secret", metadata: [
-                            "error": "\(error)", "tenant": "\(tenant)", "endpoint": "\(endpoint?.uuidString ?? "")",
-                        ])
+                if let endpoint {
+                    for stored in secrets ?? [] {
+                        do {
+                            opened.append(try secretBox.open(stored, endpoint: endpoint))
+                        } catch {
+                            logger.error("cannot open a webhook signing secret",
+                                         metadata: ["error": "\(error)", "tenant": "\(tenant)", "endpoint": "\(endpoint)"])
+                        }
                     }
                 }
                 claimed.append(ClaimedDelivery(

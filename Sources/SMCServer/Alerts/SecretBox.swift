@@ -63,9 +63,9 @@ struct SecretBox: Sendable {
         Data("smc webhook secret \(endpoint.uuidString.lowercased())".utf8)
     }
 
-    /// A key as configured: base64 of 32 random bytes (`openssl rand -base64 32`).
+    /// A key as configured (already trimmed): base64 of 32 random bytes (`openssl rand -base64 32`).
     static func parseKey(_ text: String, name: String) throws -> [UInt8] {
-        guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespaces)), data.count == 32 else {
+        guard let data = Data(base64Encoded: text), data.count == 32 else {
             throw AppConfiguration.Invalid(description: "\(name) must be base64 of 32 bytes (e.g. `openssl rand -base64 32`)")
         }
         return Array(data)
