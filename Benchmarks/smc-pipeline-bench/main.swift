@@ -283,6 +283,8 @@ if alertOptions.events > 0 || (alertOptions.tenants > 0 && alertOptions.candles 
             $0.allowPrivateTargets = true
             $0.alerts.workers = 1
             $0.alerts.poll = .milliseconds(20)
+            // The latency run replays 2013 candles one at a time: count them as live, as they would be in production.
+            $0.alerts.liveWindow = LiveWindow(candles: 100_000_000, minSeconds: 0)
             $0.databaseMaxConnections = 20  // the production default (tests use 8)
         }) { app in
             try await PostgresClient.withRunning(alertSettings, logger: logger, maxConnections: 2) { client in

@@ -63,7 +63,8 @@ struct Migrate: AsyncParsableCommand {
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator actions against the configured database.",
-        subcommands: [SetPlan.self, CreateFeederKey.self])
+        discussion: "Results go to standard output, log lines to standard error.",
+        subcommands: [SetPlan.self, CreateFeederKey.self, ListFeederKeys.self, RevokeFeederKey.self])
 
     struct SetPlan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -83,6 +84,25 @@ struct Admin: AsyncParsableCommand {
 
         func run() async throws {
             try await runAdmin(.createFeederKey(name: name))
+        }
+    }
+
+    struct ListFeederKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list-feeder-keys", abstract: "List the feeder keys: id, last characters, name, created, revoked.")
+
+        func run() async throws {
+            try await runAdmin(.listFeederKeys)
+        }
+    }
+
+    struct RevokeFeederKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke-feeder-key", abstract: "Revoke a feeder key by its id (or the name of a key in use).")
+        @Argument(help: "The key's id, as list-feeder-keys prints it, or its name.") var key: String
+
+        func run() async throws {
+            try await runAdmin(.revokeFeederKey(idOrName: key))
         }
     }
 }

@@ -19,7 +19,7 @@ struct APIKeysTests {
             let id = try #require((try created.json()["api_key"] as? [String: Any])?["id"] as? String)
             let list = try await app.json(.GET, "/v1/api-keys", token: token)
             #expect(!list.body.contains(key))
-            #expect((try list.json()["api_keys"] as? [[String: Any]])?.first?["hint"] as? String == "…" + key.suffix(6))
+            #expect((try list.json()["api_keys"] as? [[String: Any]])?.first?["hint"] as? String == "smck_…" + key.suffix(4))
 
             let tenant = try #require(UUID(uuidString: (session["tenant"] as? [String: Any])?["id"] as? String ?? ""))
             try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger) { client in

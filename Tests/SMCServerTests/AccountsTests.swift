@@ -174,7 +174,7 @@ struct AccountsTests {
         }
     }
 
-    @Test("PATCH /v1/me changes name and email; DELETE /v1/me removes the tenant and all its data")
+    @Test("PATCH /v1/me changes name and email; DELETE /v1/me needs the password, then removes the tenant and all its data")
     func meLifecycle() async throws {
         try await TestApp.run { app in
             let (token, session, _) = try await app.signup()
@@ -186,7 +186,13 @@ struct AccountsTests {
             let login = try await app.json(.POST, "/v1/auth/login", ["email": newEmail, "password": "correct horse battery", "device_name": "d"])
             #expect(login.status == 201)
 
-            #expect(try await app.json(.DELETE, "/v1/me", token: token).status == 204)
+            // A bearer token alone does not delete an account: the password must confirm it.
+            let bare = try await app.request(.DELETE, "/v1/me", headers: [("authorization", "Bearer \(token)")])
+            #expect(bare.status != 204 && bare.status != 500, "\(bare.status) \(bare.body)")
+            let wrong = try await app.json(.DELETE, "/v1/me", token: token, ["password": "not the password"])
+            #expect(wrong.status == 403 && (try wrong.json()["code"] as? String) == "reauthentication_required", "\(wrong.body)")
+            #expect(try await app.json(.GET, "/v1/me", token: token).status == 200, "still there after the refusals")
+            #expect(try await app.json(.DELETE, "/v1/me", token: token, ["password": "correct horse battery"]).status == 204)
             #expect(try await app.json(.GET, "/v1/me", token: token).status == 401)
             let gone = try await app.json(.POST, "/v1/auth/login", ["email": newEmail, "password": "correct horse battery", "device_name": "e"])
             #expect(gone.status == 401)

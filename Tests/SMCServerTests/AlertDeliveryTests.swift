@@ -17,7 +17,7 @@ struct AlertDeliveryTests {
     @Test("the pipeline's signals reach each endpoint exactly once, verified by the Python standardwebhooks package and its tolerance window")
     func signalsVerifiedEndToEnd() async throws {
         let series = try PipelineTests.candles()[0..<8000]
-        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.pipelineWorkers = 2 }) { app in
+        try await TestApp.run(configure: { AlertTest.configure(&$0); AlertTest.replayAsLive(&$0); $0.pipelineWorkers = 2 }) { app in
             let receiver = Receiver()
             try await receiver.run { base in
                 let a = try await AlertTest.account(app)

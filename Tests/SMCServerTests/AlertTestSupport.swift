@@ -44,6 +44,12 @@ enum AlertTest {
         c.alerts.retrySchedule = [0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3].map { .milliseconds(Int64($0 * 1000)) }
     }
 
+    /// For tests that replay years-old candles to check delivery itself: every signal counts as live. (Production alerts
+    /// only what is committed within `SMC_ALERT_LIVE_CANDLES` of its candle; `AlertTrustTests` checks that rule.)
+    static func replayAsLive(_ c: inout AppConfiguration) {
+        c.alerts.liveWindow = LiveWindow(candles: 100_000_000, minSeconds: 0)
+    }
+
     static func tenant(_ session: [String: Any]) throws -> UUID {
         try #require(UUID(uuidString: (session["tenant"] as? [String: Any])?["id"] as? String ?? ""))
     }
@@ -84,7 +90,7 @@ enum AlertTest {
     /// A signal and its `signal.created` outbox event, written as the pipeline writes them.
     @discardableResult
     static func insertSignal(_ settings: DatabaseSettings, tenant: UUID, confidence: Double = 80, symbol: String = "EURUSD",
-                             candle: Date = Date(timeIntervalSince1970: 1_736_000_000), outcome: Bool = false) async throws -> UUID
+                             candle: Date = Date().addingTimeInterval(-900), outcome: Bool = false) async throws -> UUID
     {
         let id = UUID(), key = "ob-\(UUID().uuidString.prefix(8))@\(Int(candle.timeIntervalSince1970))"
         _ = try await sql(settings, """

@@ -60,4 +60,36 @@ struct BadInputTests {
             #expect(try await counts(app) == before)
         }
     }
+
+    @Test("a NUL (U+0000) in a body field, a query parameter, a path or a text body is 422/400 naming where, never a 500")
+    func nulIsRefusedByName() async throws {
+        try await TestApp.run { app in
+            let (token, _, _) = try await app.signup()
+            let login = try await app.json(.POST, "/v1/auth/login", ["email": "a\u{0}b@x.io", "password": "whatever it is", "device_name": "d"])
+            #expect(login.status == 422, "\(login.body)")
+            #expect((try login.json()["errors"] as? [[String: Any]])?.first?["field"] as? String == "/email", "\(login.body)")
+            let signup = try await app.json(.POST, "/v1/auth/signup", ["email": "x\(UUID().uuidString.prefix(6))@x.io", "password": "correct horse\u{0}battery"])
+            #expect(signup.status == 422 && signup.body.contains("/password"), "\(signup.body)")
+            let nested = try await app.json(.PUT, "/v1/settings/watchlist", token: token,
+                                            ["entries": [["symbol": "EUR\u{0}USD", "timeframes": ["15m"]]]], headers: [("if-match", "*")])
+            #expect(nested.status == 422 && nested.body.contains("/entries/0/symbol"), "\(nested.body)")
+            let trade = try await app.json(.POST, "/v1/journal/trades", token: token, [
+                "symbol": "EURUSD", "direction": "long", "entry_price": 1.1, "size": 1, "entry_time": "2025-01-02T03:04:05Z", "notes": "a\u{0}b",
+            ])
+            #expect(trade.status == 422 && trade.body.contains("/notes"), "\(trade.body)")
+            for path in ["/v1/signals?symbol=EUR%00USD", "/v1/journal/trades?tag=%00", "/v1/signals/%00"] {
+                let response = try await app.request(.GET, path, headers: [("authorization", "Bearer \(token)")])
+                #expect(response.status == 400, "\(path) → \(response.status) \(response.body)")
+            }
+            let named = try await app.request(.GET, "/v1/signals?symbol=EUR%00USD", headers: [("authorization", "Bearer \(token)")])
+            #expect(named.body.contains("\"field\":\"symbol\""), "\(named.body)")
+            let text = try await TestHTTP.request(
+                .POST, app.baseURL + "/v1/hooks/tradingview/smck_x", headers: [("content-type", "text/plain")],
+                rawBody: Data("BUY EURUSD\u{0}".utf8))
+            #expect(text.status == 422, "\(text.status) \(text.body)")
+            // An escaped backslash before "u0000" is ordinary text, not a NUL.
+            let literal = try await app.json(.PATCH, "/v1/me", token: token, ["name": "back\\u0000slash"])
+            #expect(literal.status == 200, "\(literal.body)")
+        }
+    }
 }

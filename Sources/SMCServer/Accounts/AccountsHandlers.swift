@@ -76,7 +76,9 @@ extension APIHandlers {
     }
 
     func deleteMe(_ input: Operations.DeleteMe.Input) async throws -> Operations.DeleteMe.Output {
-        try await accounts.deleteMe(try await authenticate())
+        let principal = try await authenticate()
+        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
+        try await accounts.deleteMe(principal, password: body.password)
         return .noContent(.init())
     }
 

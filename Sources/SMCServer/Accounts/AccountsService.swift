@@ -325,7 +325,20 @@ struct AccountsService: Sendable {
     }
 
     /// Deletes the user; an owner's deletion takes the whole tenant and all of its data with it.
-    func deleteMe(_ principal: Principal) async throws {
+    /// Deletes the caller's account once `password` confirms it is them (403 `reauthentication_required` otherwise).
+    func deleteMe(_ principal: Principal, password: String) async throws {
+        let storedHash = try await database.withTenant(principal.tenantID, readOnly: true) { connection in
+            try await connection.query(
+                "SELECT password_hash FROM users WHERE tenant_id = \(principal.tenantID) AND user_id = \(principal.userID)",
+                logger: logger
+            ).collect().first?.decode(String.self)
+        }
+        guard let storedHash, !password.isEmpty, password.utf8.count <= 1024, try await hasher.verify(password, against: storedHash) else {
+            throw Problem(
+                .forbidden, code: "reauthentication_required",
+                detail: "deleting the account needs its password: send {\"password\": …}",
+                fieldErrors: [.init(field: "/password", message: "is not the account's password")])
+        }
         try await database.withTenant(principal.tenantID) { connection in
             let role = try await connection.query(
                 "SELECT role FROM users WHERE tenant_id = \(principal.tenantID) AND user_id = \(principal.userID)", logger: logger

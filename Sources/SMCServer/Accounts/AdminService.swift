@@ -19,8 +19,10 @@ struct AdminService: Sendable {
     }
 
     /// Moves the tenant of `email` to `planID`. A downgrade keeps all data but disables what is over the
-    /// new limits: the least recently used devices are signed out and the newest API keys revoked; watchlist
-    /// entries over the limits stay stored and are reported (the pipeline analyses only those within them).
+    /// new limits: the least recently used devices are signed out, the newest API keys revoked, the newest webhook
+    /// endpoints disabled and queued Telegram messages cancelled when the plan has no Telegram; watchlist entries over
+    /// the limits stay stored and are reported (the pipeline analyses only those within them). An upgrade enables the
+    /// endpoints a downgrade disabled again, as far as the new limit allows.
     func setPlan(email rawEmail: String, planID: String) async throws -> PlanChange {
         let email = rawEmail.trimmingWhitespace().lowercased()
         let tenant = try await database.withShared(readOnly: true) { connection in
@@ -65,11 +67,10 @@ struct AdminService: Sendable {
             if !revokedKeys.isEmpty {
                 applied.append("revoked \(revokedKeys.count) API key(s) over the limit of \(plan.maxAPIKeys): \(revokedKeys.joined(separator: ", "))")
             }
+            let channels = try await AlertChannelsService.applyPlan(plan, tenant: tenant, connection, logger: logger)
+            applied += channels
             let usage = try await plans.usage(tenant: tenant, connection)
-            let over = usage.keys.sorted().compactMap { name -> SubscriptionRecord.Over? in
-                guard let used = usage[name], let allowed = plan.limit(name), used > allowed else { return nil }
-                return .init(limit: name, allowed: allowed, used: used, effect: PlansService.overLimitEffects[name] ?? "disabled beyond the limit")
-            }
+            let over = PlansService.overLimit(plan: plan, usage: usage)
             applied += over.map { "\($0.limit): \($0.used) used, \($0.allowed) allowed; \($0.effect)" }
             logger.notice(
                 "plan changed", metadata: ["tenant_id": "\(tenant)", "from": "\(previous)", "to": "\(plan.id)", "applied": "\(applied)"])
@@ -88,12 +89,49 @@ struct AdminService: Sendable {
         do {
             // Feeder keys are operator-owned: written with the connecting (owner) role, not smc_app.
             try await database.client.query(
-                "INSERT INTO feeder_keys (key_id, name, key_hash) VALUES (\(UUIDv7.generate()), \(name), \(secret.hashBytes))",
+                """
+                INSERT INTO feeder_keys (key_id, name, key_hash, hint)
+                VALUES (\(UUIDv7.generate()), \(name), \(secret.hashBytes), \(Redaction.hint(secret.text)))
+                """,
                 logger: logger)
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw Problem(.conflict, code: "name_taken", detail: "a feeder key named \(name) already exists")
         }
         return secret.text
+    }
+
+    struct FeederKey: Sendable {
+        var id: UUID
+        var name: String
+        var hint: String?
+        var createdAt: Date
+        var revokedAt: Date?
+    }
+
+    /// Every feeder key, newest first, with its last characters (never the key).
+    func feederKeys() async throws -> [FeederKey] {
+        try await database.client.query(
+            "SELECT key_id, name, hint, created_at, revoked_at FROM feeder_keys ORDER BY created_at DESC, key_id DESC", logger: logger
+        ).collect().map { row in
+            let (id, name, hint, created, revoked) = try row.decode((UUID, String, String?, Date, Date?).self)
+            return FeederKey(id: id, name: name, hint: hint, createdAt: created, revokedAt: revoked)
+        }
+    }
+
+    /// Revokes the feeder key with this id, or the key in use with this name; the feeder is refused from its next batch.
+    func revokeFeederKey(_ idOrName: String) async throws -> FeederKey {
+        let id = UUID(uuidString: idOrName.trimmingWhitespace())
+        let rows = try await database.client.query(
+            """
+            UPDATE feeder_keys SET revoked_at = coalesce(revoked_at, now())
+            WHERE key_id = (SELECT key_id FROM feeder_keys
+                            WHERE key_id = \(id) OR (\(id)::uuid IS NULL AND name = \(idOrName) AND revoked_at IS NULL) LIMIT 1)
+            RETURNING key_id, name, hint, created_at, revoked_at
+            """, logger: logger
+        ).collect()
+        guard let row = rows.first else { throw Problem.notFound("no feeder key with the id or name \(idOrName)") }
+        let (keyID, name, hint, created, revoked) = try row.decode((UUID, String, String?, Date, Date?).self)
+        return FeederKey(id: keyID, name: name, hint: hint, createdAt: created, revokedAt: revoked)
     }
 
     /// Constant-time comparison of the presented operator token with the configured one.

@@ -125,8 +125,8 @@ public struct BearerSecret: Sendable, Equatable {
     /// The hash as a `bytea` bind (postgres-nio binds `[UInt8]` as `"char"[]`).
     public var hashBytes: ByteBuffer { ByteBuffer(bytes: hash) }
 
-    /// The last characters, to recognise a key in a list without revealing it.
-    public var hint: String { "…" + text.suffix(6) }
+    /// The kind and the last four characters (`smck_…Xy3Q`), to recognise a key in a list without revealing it.
+    public var hint: String { Redaction.hint(text) }
 }
 
 enum Base64URL {

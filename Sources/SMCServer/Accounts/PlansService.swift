@@ -114,11 +114,16 @@ extension PlansService {
                  WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist'),
               (SELECT coalesce(max(jsonb_array_length(e->'timeframes')), 0)::int
                  FROM user_settings s, jsonb_array_elements(s.body->'entries') e
-                 WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist')
+                 WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist'),
+              (SELECT count(*)::int FROM webhook_endpoints WHERE tenant_id = \(tenant)),
+              (SELECT count(*)::int FROM telegram_links WHERE tenant_id = \(tenant))
             """, logger: logger
         ).collect().first!
-        let (devices, keys, symbols, timeframes) = try row.decode((Int, Int, Int, Int).self)
-        return ["devices": devices, "api_keys": keys, "symbols": symbols, "timeframes_per_symbol": timeframes]
+        let (devices, keys, symbols, timeframes, webhooks, telegram) = try row.decode((Int, Int, Int, Int, Int, Int).self)
+        return [
+            "devices": devices, "api_keys": keys, "symbols": symbols, "timeframes_per_symbol": timeframes, "webhooks": webhooks,
+            "telegram": telegram,
+        ]
     }
 
     static let overLimitEffects: [String: String] = [
@@ -126,17 +131,28 @@ extension PlansService {
         "api_keys": "the newest API keys beyond the limit are revoked",
         "symbols": "watchlist symbols beyond the limit are kept but not analysed",
         "timeframes_per_symbol": "timeframes beyond the limit are kept but not analysed",
+        "webhooks": "the newest webhook endpoints beyond the limit are disabled and get no alerts; an upgrade enables them again",
+        "telegram": "linked Telegram chats get no alerts; an upgrade resumes them",
     ]
+
+    /// The limits `usage` is over on `plan`. Telegram is a yes/no limit: a plan with it allows every user's chat.
+    static func overLimit(plan: PlanRecord, usage: [String: Int]) -> [SubscriptionRecord.Over] {
+        usage.keys.sorted().compactMap { name -> SubscriptionRecord.Over? in
+            guard let used = usage[name], var allowed = plan.limit(name) else { return nil }
+            if name == "telegram" {
+                if plan.telegram { return nil }
+                allowed = 0
+            }
+            guard used > allowed else { return nil }
+            return .init(limit: name, allowed: allowed, used: used, effect: overLimitEffects[name] ?? "disabled beyond the limit")
+        }
+    }
 
     func subscription(_ principal: Principal) async throws -> SubscriptionRecord {
         try await database.withTenant(principal.tenantID, readOnly: true) { connection in
             let plan = try await plan(forTenant: principal.tenantID, connection)
             let usage = try await usage(tenant: principal.tenantID, connection)
-            let over = usage.keys.sorted().compactMap { name -> SubscriptionRecord.Over? in
-                guard let used = usage[name], let allowed = plan.limit(name), used > allowed else { return nil }
-                return .init(limit: name, allowed: allowed, used: used, effect: Self.overLimitEffects[name] ?? "disabled beyond the limit")
-            }
-            return SubscriptionRecord(plan: plan, usage: usage, overLimit: over)
+            return SubscriptionRecord(plan: plan, usage: usage, overLimit: Self.overLimit(plan: plan, usage: usage))
         }
     }
 }

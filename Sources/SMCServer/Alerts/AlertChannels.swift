@@ -173,11 +173,12 @@ struct AlertChannelsService: Sendable {
         var checkedURL: String?
         if let url { checkedURL = try await checkURL(url) }
         return try await database.withTenant(principal.tenantID) { connection in
+            if enabled == true { try await checkRoomToEnable(principal, id: id, connection) }
             guard let row = try await connection.query(
                 """
                 UPDATE webhook_endpoints SET url = coalesce(\(checkedURL), url), event_types = coalesce(\(types), event_types),
                     description = CASE WHEN \(checkedDescription)::text IS NULL THEN description ELSE nullif(\(checkedDescription), '') END,
-                    enabled = coalesce(\(enabled), enabled),
+                    enabled = coalesce(\(enabled), enabled), plan_disabled = CASE WHEN \(enabled)::bool IS NULL THEN plan_disabled ELSE false END,
                     disabled_reason = CASE WHEN \(enabled) = true THEN NULL WHEN \(enabled) = false AND enabled THEN 'disabled by its owner'
                                       ELSE disabled_reason END,
                     failing_since = CASE WHEN \(enabled) = true AND NOT enabled THEN NULL ELSE failing_since END,
@@ -188,6 +189,22 @@ struct AlertChannelsService: Sendable {
             ).collect().first else { throw Problem.notFound("no such webhook") }
             if enabled == false { try await cancelQueued(principal.tenantID, endpoint: id, reason: "endpoint disabled", connection) }
             return try Self.decodeWebhook(row)
+        }
+    }
+
+    /// Enabling an endpoint counts against the plan: 403 `plan_limit_exceeded` when the enabled ones already fill it.
+    private func checkRoomToEnable(_ principal: Principal, id: UUID, _ connection: PostgresConnection) async throws {
+        let plan = try await plans.plan(forTenant: principal.tenantID, connection)
+        try await connection.query("SELECT 1 FROM tenants WHERE tenant_id = \(principal.tenantID) FOR UPDATE", logger: logger)
+        let others = try await connection.query(
+            """
+            SELECT count(*)::int FROM webhook_endpoints WHERE tenant_id = \(principal.tenantID) AND enabled AND endpoint_id <> \(id)
+            """, logger: logger
+        ).collect().first!.decode(Int.self)
+        if others >= plan.maxWebhooks {
+            throw try await plans.limitExceeded(
+                "webhooks", allowed: plan.maxWebhooks, plan: plan, connection,
+                detail: "the \(plan.name) plan allows \(plan.maxWebhooks) enabled webhook endpoints")
         }
     }
 
@@ -248,6 +265,65 @@ struct AlertChannelsService: Sendable {
             return try await batch.insert(tenant: principal.tenantID, connection, logger: logger).first!
         }
         return try await self.delivery(principal, id: delivery)
+    }
+
+    // MARK: plan changes
+
+    /// Brings the tenant's channels within `plan` (in the plan change's transaction): endpoints over its webhook limit
+    /// are disabled, the newest first, and their queued deliveries cancelled; endpoints an earlier downgrade disabled
+    /// are enabled again, the oldest first, while the limit allows; without Telegram, queued Telegram messages are
+    /// cancelled (the chats stay linked, and get alerts again after an upgrade). Returns what it did, in words.
+    static func applyPlan(_ plan: PlanRecord, tenant: UUID, _ connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        var applied: [String] = []
+        let reason = "over the \(plan.name) plan's limit of \(plan.maxWebhooks) webhook endpoints"
+        let disabled = try await connection.query(
+            """
+            UPDATE webhook_endpoints SET enabled = false, plan_disabled = true, disabled_reason = \(reason), updated_at = now()
+            WHERE tenant_id = \(tenant) AND endpoint_id IN (
+                SELECT endpoint_id FROM webhook_endpoints WHERE tenant_id = \(tenant) AND enabled
+                ORDER BY created_at, endpoint_id OFFSET \(plan.maxWebhooks))
+            RETURNING endpoint_id, url
+            """, logger: logger
+        ).collect().map { try $0.decode((UUID, String).self) }
+        if !disabled.isEmpty {
+            try await connection.query(
+                """
+                UPDATE alert_deliveries SET status = 'cancelled', reason = 'endpoint disabled by a plan change', next_attempt_at = NULL,
+                    lease_token = NULL
+                WHERE tenant_id = \(tenant) AND endpoint_id = ANY(\(disabled.map(\.0))) AND status IN ('pending', 'sending')
+                """, logger: logger)
+            applied.append(
+                "disabled \(disabled.count) webhook endpoint(s) over the limit of \(plan.maxWebhooks): "
+                    + disabled.map(\.1).joined(separator: ", "))
+        }
+        let enabled = try await connection.query(
+            """
+            WITH room AS (
+                SELECT greatest(\(plan.maxWebhooks) - count(*), 0) AS n FROM webhook_endpoints WHERE tenant_id = \(tenant) AND enabled
+            )
+            UPDATE webhook_endpoints SET enabled = true, plan_disabled = false, disabled_reason = NULL, failing_since = NULL,
+                updated_at = now()
+            WHERE tenant_id = \(tenant) AND endpoint_id IN (
+                SELECT endpoint_id FROM webhook_endpoints WHERE tenant_id = \(tenant) AND plan_disabled
+                ORDER BY created_at, endpoint_id LIMIT (SELECT n FROM room))
+            RETURNING url
+            """, logger: logger
+        ).collect().map { try $0.decode(String.self) }
+        if !enabled.isEmpty {
+            applied.append("enabled \(enabled.count) webhook endpoint(s) again: " + enabled.joined(separator: ", "))
+        }
+        if !plan.telegram {
+            let cancelled = try await connection.query(
+                """
+                UPDATE alert_deliveries SET status = 'cancelled', reason = 'the plan no longer includes Telegram', next_attempt_at = NULL,
+                    lease_token = NULL
+                WHERE tenant_id = \(tenant) AND channel = 'telegram' AND status IN ('pending', 'sending')
+                RETURNING 1
+                """, logger: logger
+            ).collect().count
+            if cancelled > 0 { applied.append("cancelled \(cancelled) queued Telegram message(s): the plan has no Telegram") }
+        }
+        return applied
     }
 
     // MARK: Telegram

@@ -17,6 +17,8 @@ import SMCSync
 /// (taken in tenant order, so two workers cannot deadlock), so the daily cap is counted exactly.
 struct AlertFanout: Sendable {
     let database: Database
+    /// Signals and outcomes committed later than this after their candle closed are history, not alerted.
+    var liveWindow = LiveWindow()
     let now: @Sendable () -> Date
     var logger: Logger { database.logger }
 
@@ -108,10 +110,16 @@ struct AlertFanout: Sendable {
             guard let tenantChannels = channels[event.tenant], let plan = plans[event.tenant] else { continue }
             var data: AlertData
             var confidence: Double?
+            var historical = false
             if let id = event.signal {
                 guard let signal = signals[id] else { continue }  // pruned since: nothing to tell
-                data = signal
-                confidence = signal.confidence
+                data = signal.data
+                confidence = signal.data.confidence
+                // The candle the event is about: the signal's for `signal.created`, the deciding one for an outcome.
+                let candleClose = event.type == "signal.outcome"
+                    ? signal.outcomeTime.map { $0.addingTimeInterval(Double(signal.timeframeSeconds)) } ?? signal.closeTime
+                    : signal.closeTime
+                historical = liveWindow.isHistorical(candleClose: candleClose, committed: event.at, timeframeSeconds: signal.timeframeSeconds)
                 if event.type == "signal.created" {
                     data.outcome = nil
                     data.outcomeTime = nil
@@ -123,7 +131,7 @@ struct AlertFanout: Sendable {
             }
             var delivered = false
             for user in tenantChannels.users {
-                let verdict = AlertRules.decide(
+                let verdict: AlertRules.Verdict = historical ? .suppress(reason: "historical") : AlertRules.decide(
                     eventType: event.type, confidence: confidence, preferences: preferences[user] ?? AlertPreferences.defaults,
                     now: now, sentToday: sentToday[event.tenant, default: 0], dailyCap: plan.dailyCap)
                 var userData = data
@@ -169,10 +177,18 @@ struct AlertFanout: Sendable {
         return channels
     }
 
+    /// A signal as an alert tells it, and the candle times that say whether it is live.
+    struct SignalFacts: Sendable {
+        var data: AlertData
+        var closeTime: Date
+        var outcomeTime: Date?
+        var timeframeSeconds: Int64
+    }
+
     /// The `data` of the signals the events are about.
-    static func signalData(tenants: [UUID], ids: [UUID], _ connection: PostgresConnection, logger: Logger) async throws -> [UUID: AlertData] {
+    static func signalData(tenants: [UUID], ids: [UUID], _ connection: PostgresConnection, logger: Logger) async throws -> [UUID: SignalFacts] {
         guard !ids.isEmpty else { return [:] }
-        var out: [UUID: AlertData] = [:]
+        var out: [UUID: SignalFacts] = [:]
         let rows = try await connection.query(
             """
             SELECT s.signal_id, s.symbol, s.timeframe, s.direction, s.setup_type, s.confidence, s.level, s.candle_time, s.close_time,
@@ -185,8 +201,9 @@ struct AlertFanout: Sendable {
             func time(_ i: Int) throws -> String? {
                 try r[i].decode(Date?.self).map { CivilTime.rfc3339(Int64($0.timeIntervalSince1970)) }
             }
-            out[id] = AlertData(
-                signalId: id.uuidString.lowercased(), symbol: try r[1].decode(String.self), timeframe: try r[2].decode(String.self),
+            let timeframe = try r[2].decode(String.self)
+            let data = AlertData(
+                signalId: id.uuidString.lowercased(), symbol: try r[1].decode(String.self), timeframe: timeframe,
                 direction: try r[3].decode(Int16.self) > 0 ? "long" : "short", setupType: try r[4].decode(String.self),
                 confidence: try r[5].decode(Double.self), level: try r[6].decode(String.self), candleTime: try time(7),
                 closeTime: try time(8), entry: try r[9].decode(Double.self), stop: try r[10].decode(Double.self),
@@ -194,6 +211,9 @@ struct AlertFanout: Sendable {
                 regime: try r[13].decode(String?.self), killzone: try r[14].decode(String?.self), outcome: try r[15].decode(String?.self),
                 outcomeTime: try time(16), outcomeR: try r[17].decode(Double?.self), exitPrice: try r[18].decode(Double?.self),
                 silent: false)
+            out[id] = SignalFacts(
+                data: data, closeTime: try r[8].decode(Date.self), outcomeTime: try r[16].decode(Date?.self),
+                timeframeSeconds: SignalTimeframe(label: timeframe)?.seconds ?? 60)
         }
         return out
     }

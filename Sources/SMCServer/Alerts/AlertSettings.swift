@@ -26,6 +26,10 @@ public struct AlertSettings: Sendable {
     /// `SMC_ALERT_HISTORY_DAYS`: finished deliveries (delivered, dead, suppressed, cancelled) and their attempts are
     /// listed this long after they were queued, then pruned (30 days).
     public var historyDays = 30
+    /// `SMC_ALERT_LIVE_CANDLES` and `SMC_ALERT_LIVE_MIN_SECONDS`: only live signals are alerted. A signal or outcome
+    /// whose candle closed longer before it was committed than this many of its stream's candles, and at least this
+    /// many seconds, is history (a backfill): stored and synced, its deliveries `suppressed` with reason `historical`.
+    public var liveWindow = LiveWindow()
     /// How often each process prunes finished deliveries past `historyDays` (tests shorten it).
     public var historyPruneInterval: Duration = .seconds(600)
     /// `SMC_SECRETS_KEY`: base64 of 32 bytes; webhook signing secrets are stored sealed under it (`SecretBox`). Unset:
@@ -73,6 +77,12 @@ public struct AlertSettings: Sendable {
         secretOverlap = try Self.seconds(reader, "smc.webhook.secret.overlap.seconds", "SMC_WEBHOOK_SECRET_OVERLAP_SECONDS", 86_400, 0...(30 * 86_400))
         historyDays = reader.int(forKey: "smc.alert.history.days", default: historyDays)
         guard (1...3650).contains(historyDays) else { throw Invalid(description: "SMC_ALERT_HISTORY_DAYS must be 1…3650") }
+        liveWindow.candles = reader.int(forKey: "smc.alert.live.candles", default: liveWindow.candles)
+        guard (1...10_000).contains(liveWindow.candles) else { throw Invalid(description: "SMC_ALERT_LIVE_CANDLES must be 1…10000") }
+        liveWindow.minSeconds = reader.int(forKey: "smc.alert.live.min.seconds", default: liveWindow.minSeconds)
+        guard (0...31 * 86_400).contains(liveWindow.minSeconds) else {
+            throw Invalid(description: "SMC_ALERT_LIVE_MIN_SECONDS must be 0…2678400")
+        }
         if let key = reader.string(forKey: "smc.secrets.key")?.trimmingWhitespace(), !key.isEmpty {
             secretsKey = try SecretBox.parseKey(key, name: "SMC_SECRETS_KEY")
         }
@@ -99,5 +109,26 @@ public struct AlertSettings: Sendable {
             throw AppConfiguration.Invalid(description: "\(name) must be \(range.lowerBound)…\(range.upperBound) seconds")
         }
         return .milliseconds(Int64(value * 1000))
+    }
+}
+
+/// How late a signal or outcome may be committed after its candle closed and still be alerted.
+public struct LiveWindow: Sendable, Equatable {
+    public var candles = 2
+    public var minSeconds = 300
+
+    public init(candles: Int = 2, minSeconds: Int = 300) {
+        self.candles = candles
+        self.minSeconds = minSeconds
+    }
+
+    /// The longest delay, in seconds, for a stream of `timeframeSeconds` candles.
+    public func limit(timeframeSeconds: Int64) -> Int64 {
+        max(Int64(candles) * timeframeSeconds, Int64(minSeconds))
+    }
+
+    /// Whether something about a candle that closed at `candleClose` and was committed at `committed` is history.
+    public func isHistorical(candleClose: Date, committed: Date, timeframeSeconds: Int64) -> Bool {
+        committed.timeIntervalSince(candleClose) > Double(limit(timeframeSeconds: timeframeSeconds))
     }
 }

@@ -33,7 +33,7 @@ struct AlertsAssembly: Sendable {
             database: database, plans: PlansService(database: database), guardrail: guardrail, settings: settings,
             telegramToken: configuration.telegramBotToken, telegramAPI: { try await username.get() }, secretBox: secretBox)
         services = [
-            AlertWorkers(fanout: AlertFanout(database: database, now: now), store: store, guardrail: guardrail, settings: settings,
+            AlertWorkers(fanout: AlertFanout(database: database, liveWindow: settings.liveWindow, now: now), store: store, guardrail: guardrail, settings: settings,
                          doorbell: doorbell),
             TelegramBot(token: configuration.telegramBotToken, apiURL: configuration.telegramAPIURL, settings: settings, store: store,
                         lockConnection: lockConnection, doorbell: doorbell),

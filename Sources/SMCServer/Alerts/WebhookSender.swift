@@ -30,6 +30,9 @@ struct WebhookSender: Sendable {
             timeout: .init(connect: timeout.timeAmount, read: timeout.timeAmount))
         configuration.dnsOverride = dnsOverride
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
+        // A connection that cannot be made fails the attempt at once (our retry schedule tries again later) instead of
+        // being retried inside the client until the timeout, which turned a refused connection into "no answer".
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
@@ -78,12 +81,62 @@ struct WebhookSender: Sendable {
             let after = retryAfter.flatMap(BinanceKlineClient.retryAfter)
             let error = (200..<300).contains(status) ? nil : "HTTP \(status)" + (snippet.isEmpty ? "" : ": \(snippet)")
             return report(.answered(status: status, retryAfter: after), status: status, error: error)
-        } catch is DeadlineExceeded {
-            return report(.transportFailed("timeout"), error: "no answer within \(limit)")
-        } catch let error as HTTPClientError where [.readTimeout, .deadlineExceeded, .connectTimeout].contains(error) {
-            return report(.transportFailed("timeout"), error: "no answer within \(limit)")
         } catch {
-            return report(.transportFailed("\(error)"), error: "\(error)")
+            let failure = TransportFailure(error, timeout: limit)
+            return report(.transportFailed(failure.code), error: failure.description)
         }
+    }
+}
+
+/// Why a request got no answer, as a stable code first (`connection_refused`, `timeout`, …) and words after it.
+struct TransportFailure: Sendable, Equatable, CustomStringConvertible {
+    var code: String
+    var detail: String
+
+    var description: String { "\(code): \(detail)" }
+
+    init(code: String, detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    init(_ error: any Error, timeout: Duration) {
+        let seconds = String(format: "%g", timeout.milliseconds / 1000)
+        if error is DeadlineExceeded {
+            self.init(code: "timeout", detail: "no answer within \(seconds) s")
+        } else if let http = error as? HTTPClientError, [.readTimeout, .deadlineExceeded, .connectTimeout].contains(http) {
+            self.init(code: http == .connectTimeout ? "connect_timeout" : "timeout", detail: "no answer within \(seconds) s")
+        } else if let errno = Self.errno(in: error) {
+            switch errno {
+            case ECONNREFUSED: self.init(code: "connection_refused", detail: "the endpoint refused the connection")
+            case ECONNRESET, EPIPE: self.init(code: "connection_reset", detail: "the endpoint closed the connection")
+            case EHOSTUNREACH, ENETUNREACH: self.init(code: "unreachable", detail: "no route to the endpoint")
+            case ETIMEDOUT: self.init(code: "connect_timeout", detail: "the connection could not be made in time")
+            default: self.init(code: "transport_error", detail: String(describing: error))
+            }
+        } else if let http = error as? HTTPClientError, [.remoteConnectionClosed, .cancelled].contains(http) {
+            self.init(code: "connection_reset", detail: "the endpoint closed the connection before answering")
+        } else if String(reflecting: error).contains("NIOSSL") || String(reflecting: error).contains("BoringSSL") {
+            self.init(code: "tls_error", detail: String(describing: error))
+        } else {
+            self.init(code: "transport_error", detail: String(describing: error))
+        }
+    }
+
+    /// The POSIX error number somewhere inside `error` (NIO wraps it in connection errors of its own).
+    static func errno(in error: any Error, depth: Int = 0) -> CInt? {
+        if let io = error as? IOError { return io.errnoCode }
+        guard depth < 6 else { return nil }
+        for child in Mirror(reflecting: error).children {
+            if let nested = child.value as? (any Error), let found = errno(in: nested, depth: depth + 1) { return found }
+            if let list = child.value as? [Any] {
+                for item in list {
+                    for inner in Mirror(reflecting: item).children {
+                        if let nested = inner.value as? (any Error), let found = errno(in: nested, depth: depth + 1) { return found }
+                    }
+                }
+            }
+        }
+        return nil
     }
 }

@@ -34,8 +34,25 @@ public func buildApplication(
         migrations: try Migrator.load(directory: try Migrator.locateDirectory(configured: configuration.migrationsDirectory)),
         logger: logger)
 
+    // Secrets whose shape says nothing: registered so that no log line or error shows them.
+    for secret in [configuration.adminToken, configuration.telegramBotToken] { Redaction.register(secret) }
+    for key in [configuration.alerts.secretsKey] + configuration.alerts.previousSecretsKeys.map(Optional.some) {
+        Redaction.register(key.map { Data($0).base64EncodedString() })
+    }
     let backend = try await DatabaseBackend.start(configuration: configuration, logger: logger)
+    Redaction.register(backend.settings.password)
     do {
+        // The schema is current before anything uses it: the workers start with the server, and on a first
+        // `serve --migrate` they used to query tables the migration had not made yet.
+        try await PostgresClient.withRunning(backend.settings, logger: logger, maxConnections: 1) { client in
+            if configuration.migrateOnStart {
+                let applied = try await migrator.migrate(client: client)
+                logger.info("migrations current", metadata: ["applied_now": "\(applied.map(\.name))"])
+            } else {
+                let status = try await migrator.status(client: client)
+                guard status.pending.isEmpty else { throw MigrationError.pending(status.pending.map(\.name)) }
+            }
+        }
         let client = PostgresClient(
             configuration: try backend.settings.clientConfiguration(maxConnections: configuration.databaseMaxConnections),
             backgroundLogger: logger)
@@ -71,6 +88,7 @@ public func buildApplication(
         router.middlewares.add(ObservabilityMiddleware(metrics: metrics))
         router.middlewares.add(ProblemMiddleware(routes: routes, bodyLimit: configuration.maxBodyBytes))
         router.middlewares.add(BodyLimitMiddleware(limit: configuration.maxBodyBytes))
+        router.middlewares.add(QueryParameterMiddleware())
         try handlers.registerHandlers(on: router, configuration: openAPIConfiguration)
 
         var app = Application(
@@ -104,15 +122,6 @@ public func buildApplication(
             logger: logger))
         // After the pool too: alert workers and the Telegram bot finish what they hold before it closes.
         for service in alerts.services { app.addServices(service) }
-        app.beforeServerStarts {
-            if configuration.migrateOnStart {
-                let applied = try await migrator.migrate(client: client)
-                logger.info("migrations current", metadata: ["applied_now": "\(applied.map(\.name))"])
-            } else {
-                let status = try await migrator.status(client: client)
-                guard status.pending.isEmpty else { throw MigrationError.pending(status.pending.map(\.name)) }
-            }
-        }
         return app
     } catch {
         await backend.embedded?.stop()

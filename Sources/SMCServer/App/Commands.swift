@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import PostgresNIO
 import Prometheus
+import SMCEngine
 import ServiceLifecycle
 
 /// The work behind `smc-server`'s subcommands, kept here so that tests can drive it without a process.
@@ -28,6 +29,8 @@ public enum ServerCommands {
     public enum AdminAction: Sendable {
         case setPlan(email: String, plan: String)
         case createFeederKey(name: String)
+        case listFeederKeys
+        case revokeFeederKey(idOrName: String)
     }
 
     public static func admin(configuration: AppConfiguration, _ action: AdminAction) async throws -> [String] {
@@ -45,6 +48,17 @@ public enum ServerCommands {
                 case .createFeederKey(let name):
                     let key = try await admin.createFeederKey(name: name)
                     return [key, "(feeder key \"\(name)\": shown once; give it to the feeder as SMC_FEEDER_KEY)"]
+                case .listFeederKeys:
+                    let keys = try await admin.feederKeys()
+                    if keys.isEmpty { return ["no feeder keys (smc-server admin create-feeder-key NAME issues one)"] }
+                    return keys.map { key in
+                        let state = key.revokedAt.map { "revoked \(CivilTime.rfc3339(Int64($0.timeIntervalSince1970)))" } ?? "in use"
+                        return "\(key.id.uuidString.lowercased())  \(key.hint ?? "smcf_…")  \(key.name)  created "
+                            + "\(CivilTime.rfc3339(Int64(key.createdAt.timeIntervalSince1970)))  \(state)"
+                    }
+                case .revokeFeederKey(let idOrName):
+                    let key = try await admin.revokeFeederKey(idOrName)
+                    return ["revoked feeder key \"\(key.name)\" (\(key.id.uuidString.lowercased()))"]
                 }
             }
             await backend.embedded?.stop()

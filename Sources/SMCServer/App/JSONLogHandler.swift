@@ -125,15 +125,66 @@ public enum LoggingSetup {
             return !done
         }
         guard first else { return }
+        LoggingSystem.bootstrap { label in handler(label: label, format: format, level: level) }
+    }
+
+    /// The handler every logger of the process gets: JSON lines or text, on `output`, with credentials redacted.
+    public static func handler(label: String, format: AppConfiguration.LogFormat, level: Logger.Level, output: LogOutput = .standardError)
+        -> any LogHandler
+    {
         switch format {
         case .json:
-            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+            return RedactingLogHandler(JSONLogHandler(label: label, level: level, output: output))
         case .text:
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardOutput(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return RedactingLogHandler(handler)
+        }
+    }
+}
+
+/// Redacts credentials (`Redaction`) from the message and every metadata value before the wrapped handler writes
+/// them: the last wall, behind redaction at the places that know they handle a secret.
+public struct RedactingLogHandler<Wrapped: LogHandler>: LogHandler {
+    private var wrapped: Wrapped
+
+    public init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+    public var metadata: Logger.Metadata {
+        get { wrapped.metadata }
+        set { wrapped.metadata = newValue.mapValues(Self.redact) }
+    }
+    public var logLevel: Logger.Level {
+        get { wrapped.logLevel }
+        set { wrapped.logLevel = newValue }
+    }
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { wrapped.metadataProvider }
+        set { wrapped.metadataProvider = newValue }
+    }
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { wrapped[metadataKey: key] }
+        set { wrapped[metadataKey: key] = newValue.map(Self.redact) }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = Logger.Message(stringLiteral: Redaction.redact(event.message.description))
+        event.metadata = event.metadata?.mapValues(Self.redact)
+        if let provided = wrapped.metadataProvider?.get(), !provided.isEmpty {
+            var merged = provided.mapValues(Self.redact)
+            if let own = event.metadata { merged.merge(own) { _, new in new } }
+            event.metadata = merged
+        }
+        wrapped.log(event: event)
+    }
+
+    static func redact(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let s): return .string(Redaction.redact(s))
+        case .stringConvertible(let c): return .string(Redaction.redact(c.description))
+        case .array(let values): return .array(values.map(redact))
+        case .dictionary(let dict): return .dictionary(dict.mapValues(redact))
         }
     }
 }

@@ -42,7 +42,7 @@ struct ObservabilityMiddleware: RouterMiddleware {
             level: level, "request",
             metadata: [
                 "method": .string(request.method.rawValue),
-                "path": .string(request.uri.path),
+                "path": .string(Redaction.redact(request.uri.path)),
                 "route": .string(route),
                 "status": .stringConvertible(response.status.code),
                 "duration_ms": .string(String(format: "%.2f", elapsed.milliseconds)),
@@ -101,7 +101,7 @@ struct ProblemMiddleware: RouterMiddleware {
                 return .internalError
             }
         case let decoding as DecodingError:
-            return .malformedJSON(Self.describe(decoding))
+            return DecodingProblem.body(decoding)
         default:
             return .internalError
         }
@@ -118,10 +118,12 @@ struct ProblemMiddleware: RouterMiddleware {
             if let decoding = Self.decodingError(in: error.underlyingError) {
                 // Requests without a body can only have failed on a parameter (the runtime decodes query items with
                 // the same machinery as bodies, and says neither which nor where).
-                if [.get, .head, .delete].contains(error.request.method) {
+                if [.get, .head, .delete].contains(error.request.method) || error.request.headerFields[.contentLength] == nil
+                    && error.request.headerFields[.transferEncoding] == nil
+                {
                     return Self.badParameter(decoding, path: error.request.path ?? "")
                 }
-                return .malformedJSON(Self.describe(decoding))
+                return DecodingProblem.body(decoding)
             }
             return .badRequest(error.causeDescription + ": " + "\(error.underlyingError)")
         case 404:
@@ -149,10 +151,9 @@ struct ProblemMiddleware: RouterMiddleware {
                 return type == Int.self ? Int(value) == nil : (type == Double.self ? Double(value) == nil : false)
             }
         case .dataCorrupted(let context):
-            if let range = context.debugDescription.range(of: "from invalid String value ") {
-                let value = String(context.debugDescription[range.upperBound...])
+            if let (type, value) = DecodingProblem.invalidEnum(context.debugDescription) {
                 candidates = items.filter { $0.value == value }
-                expected = "one of the values the API lists"
+                expected = DecodingProblem.allowed(type).map { "one of " + $0.joined(separator: ", ") } ?? "one of the values the API lists"
             }
         default:
             break
@@ -173,25 +174,89 @@ struct ProblemMiddleware: RouterMiddleware {
         }
         return nil
     }
+}
 
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map { $0.intValue.map { "\($0)" } ?? $0.stringValue }
-            return keys.isEmpty ? "the body" : "/" + keys.joined(separator: "/")
-        }
+/// A body that is JSON but not what the operation takes: 422 `validation_failed` naming the field and what it must be
+/// (the allowed values of an enum, the JSON type), in words a person can act on — never a Swift type name. Only a body
+/// that is not JSON at all is 400 `malformed_json`.
+enum DecodingProblem {
+    static func body(_ error: DecodingError) -> Problem {
         switch error {
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            if let (type, value) = invalidEnum(context.debugDescription) {
+                return .validation([.init(field: "/", message: enumMessage(type, value))])
+            }
+            return .malformedJSON("the body is not valid JSON")
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return "the body is not valid JSON" }
-            return "\(path(context)): \(context.debugDescription)"
+            let field = pointer(context.codingPath)
+            let text = context.debugDescription
+            if let (type, value) = invalidEnum(text) {
+                return .validation([.init(field: field, message: enumMessage(type, value))])
+            }
+            if text.hasPrefix("Additional properties are disabled") {
+                return .validation([.init(field: field, message: "is not a field of this object")])
+            }
+            if text.contains("does not fit") || text.contains("out of range") || text.contains("Number") {
+                return .validation([.init(field: field, message: "is not a number this field can hold")])
+            }
+            if text.contains("RFC 3339") || text.contains("ISO8601") {
+                return .validation([.init(field: field, message: "must be an RFC 3339 date-time, e.g. 2025-03-01T09:30:00Z")])
+            }
+            if text.contains("OpenAPIValueContainer") {
+                return .validation([.init(field: field, message: "must be a JSON value")])
+            }
+            return .validation([.init(field: field, message: "has a value this field does not take")])
         case .keyNotFound(let key, let context):
-            let parent = path(context)
-            return "\(parent == "the body" ? "" : parent + "/")\(key.stringValue) is required"
+            return .validation([.init(field: pointer(context.codingPath + [key]), message: "is required")])
         case .typeMismatch(let type, let context):
-            return "\(path(context)) has the wrong type (expected \(type))"
+            return .validation([.init(field: pointer(context.codingPath), message: "must be \(jsonType(type))")])
         case .valueNotFound(let type, let context):
-            return "\(path(context)) must not be null (expected \(type))"
+            return .validation([.init(field: pointer(context.codingPath), message: "must be \(jsonType(type)), not null")])
         @unknown default:
-            return "the body could not be decoded"
+            return .malformedJSON("the body could not be decoded")
+        }
+    }
+
+    /// `/entries/0/symbol` from a coding path.
+    static func pointer(_ path: [any CodingKey]) -> String {
+        let keys = path.map { key in
+            (key.intValue.map { "\($0)" } ?? key.stringValue).replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+        }
+        return keys.isEmpty ? "/" : "/" + keys.joined(separator: "/")
+    }
+
+    /// `("Timeframe", "15min")` from "Cannot initialize Timeframe from invalid String value 15min".
+    static func invalidEnum(_ text: String) -> (type: String, value: String)? {
+        guard let start = text.range(of: "Cannot initialize "), let middle = text.range(of: " from invalid ", range: start.upperBound..<text.endIndex)
+        else { return nil }
+        let type = String(text[start.upperBound..<middle.lowerBound]).split(separator: ".").last.map(String.init) ?? ""
+        let rest = text[middle.upperBound...]
+        let value = rest.range(of: " value ").map { String(rest[$0.upperBound...]) } ?? ""
+        return (type, value)
+    }
+
+    static func allowed(_ type: String) -> [String]? { SpecTables.enumValues[type] }
+
+    static func enumMessage(_ type: String, _ value: String) -> String {
+        let shown = value.count > 40 ? String(value.prefix(40)) + "…" : value
+        guard let values = allowed(type) else { return "\(shown) is not one of the allowed values" }
+        return "\(shown) is not allowed; one of \(values.joined(separator: ", "))"
+    }
+
+    /// What a Swift type is in JSON's words.
+    static func jsonType(_ type: Any.Type) -> String {
+        let name = String(describing: type)
+        switch name {
+        case "Int", "Int64", "Int32", "Int16", "UInt", "UInt64", "UInt32": return "an integer"
+        case "Double", "Float", "Decimal": return "a number"
+        case "String", "Substring": return "a string"
+        case "Bool": return "true or false"
+        default:
+            if name.hasPrefix("Array") || name.hasPrefix("[") { return "an array" }
+            if let values = allowed(name.split(separator: ".").last.map(String.init) ?? name) {
+                return "one of " + values.joined(separator: ", ")
+            }
+            return "an object"
         }
     }
 }
@@ -219,13 +284,132 @@ struct BodyLimitMiddleware: RouterMiddleware {
                 {
                     throw Problem.malformedJSON("the body is not valid UTF-8")
                 }
+                try StorableText.checkBody(body, contentType: request.headers[.contentType])
             } catch let error as HTTPError where error.status == .contentTooLarge {
                 throw Problem.payloadTooLarge(limit: limit)
             } catch is NIOTooManyBytesError {
                 throw Problem.payloadTooLarge(limit: limit)
             }
         }
+        try StorableText.checkTarget(request.uri)
         return try await next(request, context)
+    }
+}
+
+/// Refuses query parameters the operation does not take (400 `bad_request` naming them), so that a misspelt filter is
+/// not silently ignored; the names come from the spec (`SpecTables`).
+struct QueryParameterMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    private let operations: [(method: String, segments: [Substring], names: Set<String>)]
+
+    init() {
+        operations = SpecTables.queryParameters.map { key, names in
+            let parts = key.split(separator: " ", maxSplits: 1)
+            return (String(parts[0]), parts[1].split(separator: "/"), names)
+        }
+    }
+
+    /// The query parameters the operation at `method` `path` takes; nil when no operation matches.
+    func allowed(method: String, path: String) -> Set<String>? {
+        let method = method == "HEAD" ? "GET" : method
+        let segments = path.split(separator: "/")
+        return operations.first { op in
+            op.method == method && op.segments.count == segments.count
+                && zip(op.segments, segments).allSatisfy { $0 == $1 || ($0.hasPrefix("{") && $0.hasSuffix("}")) }
+        }?.names
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let query = request.uri.query, !query.isEmpty, let allowed = allowed(method: request.method.rawValue, path: request.uri.path) {
+            let names = query.split(separator: "&").map { item in
+                let name = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+                return String(name).removingPercentEncoding ?? String(name)
+            }.filter { !$0.isEmpty }
+            let unknown = names.filter { !allowed.contains($0) }
+            if !unknown.isEmpty {
+                let takes = allowed.isEmpty ? "this operation takes no query parameters" : "it takes \(allowed.sorted().joined(separator: ", "))"
+                throw Problem.badRequest(
+                    "unknown query parameter\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")); \(takes)",
+                    fieldErrors: unknown.map { .init(field: $0, message: "is not a query parameter of this operation") })
+            }
+        }
+        return try await next(request, context)
+    }
+}
+
+/// PostgreSQL's text cannot hold U+0000; a request that carries one anywhere it could reach SQL is refused up front,
+/// naming where, instead of failing inside a query as a 500. (Invalid UTF-8 is refused with the body; lone surrogates
+/// do not decode as JSON strings.)
+enum StorableText {
+    static let message = "must not contain the NUL character (U+0000)"
+
+    /// A JSON body with a `\u0000` escape: 422 naming each field; a text body with a NUL byte: 422 on `/body`.
+    static func checkBody(_ body: ByteBuffer, contentType: String?) throws {
+        let type = contentType?.lowercased() ?? ""
+        let bytes = body.readableBytesView
+        if type.contains("json") {
+            guard containsEscapedNUL(bytes) else { return }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else { return }
+            var fields: [String] = []
+            find(object, path: "", into: &fields)
+            guard !fields.isEmpty else { return }
+            throw Problem.validation(fields.prefix(20).map { .init(field: $0.isEmpty ? "/" : $0, message: message) })
+        } else if bytes.contains(0) {
+            throw Problem.validation([.init(field: "/body", message: message)])
+        }
+    }
+
+    /// A path or query with `%00`: 400 naming the query parameter (or the path).
+    static func checkTarget(_ uri: URI) throws {
+        let raw = uri.description
+        guard raw.range(of: "%00", options: .caseInsensitive) != nil || raw.utf8.contains(0) else { return }
+        if uri.path.utf8.contains(0) || (uri.path.removingPercentEncoding?.utf8.contains(0) ?? false)
+            || uri.path.range(of: "%00", options: .caseInsensitive) != nil
+        {
+            throw Problem.badRequest("the path \(message)")
+        }
+        let names = (URLComponents(string: raw)?.queryItems ?? []).filter { item in
+            item.name.utf8.contains(0) || (item.value?.utf8.contains(0) ?? false)
+        }.map { $0.name.replacingOccurrences(of: "\u{0}", with: "") }
+        throw Problem.badRequest(
+            "a query parameter \(message)", fieldErrors: (names.isEmpty ? ["query"] : names).map { .init(field: $0, message: message) })
+    }
+
+    /// Whether the raw JSON has a `\u0000` escape (not an escaped backslash followed by "u0000").
+    static func containsEscapedNUL(_ bytes: ByteBufferView) -> Bool {
+        var backslashes = 0
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\\") {
+                backslashes += 1
+            } else {
+                if b == UInt8(ascii: "u"), backslashes % 2 == 1, bytes.distance(from: i, to: bytes.endIndex) >= 5 {
+                    let hex = bytes[bytes.index(after: i)..<bytes.index(i, offsetBy: 5)]
+                    if hex.allSatisfy({ $0 == UInt8(ascii: "0") }) { return true }
+                }
+                backslashes = 0
+            }
+            i = bytes.index(after: i)
+        }
+        return false
+    }
+
+    private static func find(_ value: Any, path: String, into fields: inout [String]) {
+        switch value {
+        case let text as String:
+            if text.utf8.contains(0) { fields.append(path) }
+        case let object as [String: Any]:
+            for key in object.keys.sorted() {
+                let escaped = key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                if key.utf8.contains(0) { fields.append(path + "/" + escaped.replacingOccurrences(of: "\u{0}", with: "\\u0000")) }
+                find(object[key]!, path: path + "/" + escaped, into: &fields)
+            }
+        case let array as [Any]:
+            for (i, item) in array.enumerated() { find(item, path: path + "/\(i)", into: &fields) }
+        default:
+            break
+        }
     }
 }
 

@@ -52,8 +52,10 @@ public struct Problem: Error, Sendable, CustomStringConvertible {
 
     /// The response for this problem at `path`, tagged with `requestID`.
     public func response(path: String, requestID: String?) -> Response {
+        // A path can carry a credential (a TradingView hook key); so can a detail that quotes one.
         var body = ProblemBody(
-            type: typeURI, title: title, status: Int(status.code), detail: detail, instance: path, code: code,
+            type: typeURI, title: title, status: Int(status.code), detail: detail.map(Redaction.redact), instance: Redaction.redact(path),
+            code: code,
             request_id: requestID, errors: fieldErrors.isEmpty ? nil : fieldErrors, extensions: extensions)
         if body.detail?.isEmpty == true { body.detail = nil }
         let encoder = JSONEncoder()

@@ -126,6 +126,8 @@ enum JournalRules {
         let exitTime = input.exitTime.flatMap { time($0, "/exit_time", into: &p) }
         p.check((input.exitPrice == nil) == (input.exitTime == nil), input.exitPrice == nil ? "/exit_price" : "/exit_time",
                 "exit_price and exit_time go together (both for a closed trade, neither for an open one)")
+        // A trade opened in the future could never be closed (its exit may not be in the future either).
+        if let entryTime { p.check(entryTime <= micros(now) + clockSkew, "/entry_time", "must not be in the future") }
         if let exitTime {
             if let entryTime { p.check(exitTime >= entryTime, "/exit_time", "must not be before entry_time") }
             p.check(exitTime <= micros(now) + clockSkew, "/exit_time", "must not be in the future")

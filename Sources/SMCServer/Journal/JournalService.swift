@@ -416,7 +416,7 @@ struct JournalService: Sendable {
     /// The live trade, locked for a change; 404 when there is none, 412 when `ifMatch` names another version.
     private func lockLive(_ tenant: UUID, _ id: UUID, ifMatch: String?, _ connection: PostgresConnection) async throws -> TradeRecord {
         guard let trade = try await load(tenant, id, connection, lock: true) else { throw Problem.notFound("no such trade") }
-        if let ifMatch, !SettingsService.matches(ifMatch, version: trade.version) {
+        if let ifMatch, try !SettingsService.matches(ifMatch, version: trade.version) {
             throw Problem(
                 .preconditionFailed, code: "precondition_failed",
                 detail: "the trade changed since \(ifMatch); GET it again and reapply your change",

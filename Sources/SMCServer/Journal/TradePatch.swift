@@ -29,20 +29,8 @@ enum TradePatch {
         do {
             return try JSONDecoder().decode(TradeCreate.self, from: JSONEncoder().encode(document))
         } catch let error as DecodingError {
-            throw Problem.validation([.init(field: field(of: error), message: ProblemMiddleware.describe(error))])
+            throw DecodingProblem.body(error)
         }
-    }
-
-    private static func field(of error: DecodingError) -> String {
-        let context: DecodingError.Context
-        switch error {
-        case .dataCorrupted(let c), .typeMismatch(_, let c), .valueNotFound(_, let c): context = c
-        case .keyNotFound(let key, let c):
-            return "/" + (c.codingPath + [key]).map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: "/")
-        @unknown default: return "body"
-        }
-        let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
-        return path.isEmpty ? "body" : "/" + path.joined(separator: "/")
     }
 }
 

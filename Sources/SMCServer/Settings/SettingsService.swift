@@ -62,7 +62,7 @@ struct SettingsService: Sendable {
             do {
                 result = try JSONDecoder().decode(D.self, from: JSONSerialization.data(withJSONObject: merged))
             } catch let error as DecodingError {
-                throw Problem.validation([.init(field: "body", message: ProblemMiddleware.describe(error))])
+                throw DecodingProblem.body(error)
             }
             // A patch may only name fields the document has: an unknown one is a mistake, not a no-op.
             let unknown = MergePatch.unknownFields(patchObject, in: try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)))
@@ -84,7 +84,7 @@ struct SettingsService: Sendable {
         return try await database.withTenant(principal.tenantID) { connection in
             let stored = try await load(D.self, principal, connection, lock: true)
             let (current, version) = stored ?? (D.defaults, 0)
-            guard Self.matches(ifMatch, version: version) else {
+            guard try Self.matches(ifMatch, version: version) else {
                 throw Problem(
                     .preconditionFailed, code: "precondition_failed",
                     detail: "the \(D.kind) settings changed since version \(ifMatch); GET them again and reapply your change",
@@ -119,13 +119,22 @@ struct SettingsService: Sendable {
     }
 
     /// `If-Match` against a version: `*`, `"N"` or `W/"N"`, possibly a list.
-    static func matches(_ header: String, version: Int) -> Bool {
-        header.split(separator: ",").contains { raw in
+    /// Whether `If-Match` names `version` (or `*`); 400 `bad_request` when an entry is not an entity tag at all —
+    /// `If-Match: 3` instead of `"3"` is a mistake to explain, not a stale version to answer 412 for.
+    static func matches(_ header: String, version: Int) throws -> Bool {
+        var matched = false
+        for raw in header.split(separator: ",", omittingEmptySubsequences: false) {
             var tag = raw.trimmingCharacters(in: .whitespaces)
-            if tag == "*" { return true }
+            if tag == "*" { matched = true; continue }
             if tag.hasPrefix("W/") { tag.removeFirst(2) }
-            return tag == etag(version)
+            guard tag.count >= 2, tag.hasPrefix("\""), tag.hasSuffix("\""), !tag.dropFirst().dropLast().contains("\"") else {
+                throw Problem.badRequest(
+                    "If-Match takes entity tags in double quotes, as the ETag header gives them (If-Match: \"\(version)\"), or *",
+                    fieldErrors: [.init(field: "If-Match", message: "is not a quoted entity tag such as \"3\"")])
+            }
+            if tag == etag(version) { matched = true }
         }
+        return matched
     }
 }
 

@@ -36,6 +36,11 @@ extension APIHandlers {
         filters.since = rules.time(q.since, "since")
         filters.until = rules.time(q.until, "until")
         filters.outcome = q.outcome?.rawValue
+        filters.setupType = q.setupType?.rawValue
+        filters.level = q.level?.rawValue
+        if let killzone = q.killzone?.trimmingWhitespace() {
+            if (1...50).contains(killzone.count) { filters.killzone = killzone } else { rules.fail("killzone", "must be a killzone name of 1–50 characters") }
+        }
         filters.limit = rules.limit(q.limit)
         filters.cursor = q.cursor
         try rules.throwIfAny()

@@ -25,6 +25,12 @@ struct SignalFilters: Sendable, Equatable {
     var until: Int64?
     /// `open`, `target`, `stop`, `expired`.
     var outcome: String?
+    /// `order_block`, `fair_value_gap`.
+    var setupType: String?
+    /// `HIGH`, `MEDIUM`, `LOW`, `NEUTRAL`.
+    var level: String?
+    /// A killzone's name, matched without regard to case.
+    var killzone: String?
     var limit = 50
     var cursor: String?
 
@@ -32,7 +38,8 @@ struct SignalFilters: Sendable, Equatable {
     var scope: String {
         let parts: [String] = [
             "signals", scopeText(symbol), scopeText(timeframe), scopeText(direction), scopeText(minConfidence),
-            scopeText(since), scopeText(until), scopeText(outcome),
+            scopeText(since), scopeText(until), scopeText(outcome), scopeText(setupType), scopeText(level),
+            scopeText(killzone?.lowercased()),
         ]
         return parts.joined(separator: "|")
     }
@@ -202,6 +209,9 @@ struct SignalsService: Sendable {
             if let confidence = filters.minConfidence { query.add("s.confidence >= \(query.bind(confidence))") }
             if let since = filters.since { query.add("s.candle_time >= \(query.time(since))") }
             if let until = filters.until { query.add("s.candle_time < \(query.time(until))") }
+            if let setup = filters.setupType { query.add("s.setup_type = \(query.bind(setup))") }
+            if let level = filters.level { query.add("s.level = \(query.bind(level))") }
+            if let killzone = filters.killzone { query.add("lower(s.killzone) = lower(\(query.bind(killzone)))") }
             switch filters.outcome {
             case nil: break
             case "open"?: query.add("s.outcome IS NULL")

@@ -1,0 +1,189 @@
+import Foundation
+import PostgresNIO
+import SMCEngine
+import SMCTestSupport
+import Testing
+
+@testable import SMCServer
+
+/// What a user must be able to trust about alerts: history is not news, a downgrade stops paid channels, and a dead
+/// endpoint is named for what it is.
+@Suite("Alerts: live only, plan limits, transport failures", .serialized)
+struct AlertTrustTests {
+    static func deliveries(_ app: TestApp, _ token: String, query: String = "") async throws -> [[String: Any]] {
+        try await app.json(.GET, "/v1/alerts/deliveries?limit=500" + query, token: token).json()["deliveries"] as? [[String: Any]] ?? []
+    }
+
+    @Test("a backfill fed after subscribing is stored and synced but not alerted (suppressed as historical); a live candle's signal is")
+    func backfillIsNotAlerted() async throws {
+        let series = try PipelineTests.candles()[0..<3000]
+        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.pipelineWorkers = 1 }) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                let prefs = try await app.json(.PATCH, "/v1/settings/alerts", token: a.token, ["min_confidence": 0], headers: [("if-match", "*")])
+                #expect(prefs.status == 200, "\(prefs.body)")
+                try await PipelineTests.watch(app, a.token)
+                _ = try await AlertTest.createWebhook(app, a.token, url: base + "/h")
+                try await PipelineTests.feed(app, key: try await app.feederKey(), series)
+                try await PipelineTests.waitForPipeline(app, lastOpen: series.time.last!, streams: 1)
+                try await AlertTest.waitUntil("fan-out") { try await AlertTest.idle(app.database) }
+
+                let stored = try await AlertTest.sql(
+                    app.database, "SELECT count(*)::int, count(outcome)::int FROM signals WHERE tenant_id = \(a.tenant)"
+                ).first!.decode((Int, Int).self)
+                #expect(stored.0 >= 3, "the backfill made too few signals to show anything: \(stored.0)")
+                #expect(stored.1 >= 1, "no outcome among \(stored.0) signals")
+                let listed = try await app.json(.GET, "/v1/signals?limit=500", token: a.token).json()["signals"] as? [[String: Any]] ?? []
+                #expect(listed.count == stored.0, "stored signals are listed")
+
+                let rows = try await AlertTest.sql(
+                    app.database, "SELECT event_type, status, coalesce(reason, '') FROM alert_deliveries WHERE tenant_id = \(a.tenant)"
+                ).map { try $0.decode((String, String, String).self) }
+                #expect(rows.count == stored.0 + stored.1, "one delivery row per event: \(rows.count)")
+                #expect(rows.allSatisfy { $0.1 == "suppressed" && $0.2 == "historical" }, "\(Set(rows.map { "\($0.1)/\($0.2)" }))")
+                #expect(Set(rows.map(\.0)) == ["signal.created", "signal.outcome"])
+                #expect(receiver.requests.isEmpty, "\(receiver.requests.count) webhooks for history")
+                let suppressed = try await Self.deliveries(app, a.token, query: "&status=suppressed")
+                #expect(suppressed.count == rows.count && suppressed.allSatisfy { $0["reason"] as? String == "historical" })
+
+                // A signal on a candle that just closed is news.
+                let live = try await AlertTest.insertSignal(app.database, tenant: a.tenant, candle: Date().addingTimeInterval(-900))
+                try await AlertTest.waitUntil("the live signal delivered") { receiver.requests.count == 1 }
+                let event = try AlertEvent.decode(receiver.requests[0].body)
+                #expect(event.data.signalId == live.uuidString.lowercased())
+            }
+        }
+    }
+
+    @Test("the live window: 2 candles of the stream, at least SMC_ALERT_LIVE_MIN_SECONDS; outcomes judged by their deciding candle")
+    func liveWindowRule() {
+        let window = LiveWindow(candles: 2, minSeconds: 300)
+        let close = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(window.limit(timeframeSeconds: 900) == 1800)
+        #expect(window.limit(timeframeSeconds: 60) == 300, "a 1m stream still gets five minutes")
+        #expect(!window.isHistorical(candleClose: close, committed: close.addingTimeInterval(1800), timeframeSeconds: 900))
+        #expect(window.isHistorical(candleClose: close, committed: close.addingTimeInterval(1801), timeframeSeconds: 900))
+        #expect(!window.isHistorical(candleClose: close, committed: close.addingTimeInterval(299), timeframeSeconds: 60))
+        #expect(window.isHistorical(candleClose: close, committed: close.addingTimeInterval(301), timeframeSeconds: 60))
+        #expect(!window.isHistorical(candleClose: close, committed: close.addingTimeInterval(-5), timeframeSeconds: 60))
+    }
+
+    @Test("an old signal's late outcome and an old signal are suppressed as historical; a fresh one on the same tenant is delivered")
+    func historicalEventsSuppressed() async throws {
+        try await TestApp.run(configure: AlertTest.configure) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)
+                _ = try await AlertTest.createWebhook(app, a.token, url: base + "/h")
+                let old = Date().addingTimeInterval(-86_400 * 400)
+                try await AlertTest.insertSignal(app.database, tenant: a.tenant, candle: old, outcome: true)
+                // 20 minutes late on a 15m stream (1 candle + 5 min) is still live; an hour is not.
+                let late = try await AlertTest.insertSignal(app.database, tenant: a.tenant, candle: Date().addingTimeInterval(-900 - 1200))
+                try await AlertTest.insertSignal(app.database, tenant: a.tenant, candle: Date().addingTimeInterval(-900 - 3600))
+                try await AlertTest.waitUntil("fan-out and delivery") { try await AlertTest.idle(app.database) }
+                let rows = try await AlertTest.sql(
+                    app.database, "SELECT event_type, status, coalesce(reason, ''), signal_id FROM alert_deliveries WHERE tenant_id = \(a.tenant)"
+                ).map { try $0.decode((String, String, String, UUID?).self) }
+                #expect(rows.filter { $0.1 == "suppressed" && $0.2 == "historical" }.count == 3, "\(rows)")
+                #expect(rows.filter { $0.1 == "delivered" }.map(\.3) == [late], "\(rows)")
+                #expect(receiver.requests.count == 1)
+                let counted = try await AlertTest.sql(
+                    app.database,
+                    """
+                    SELECT count(DISTINCT event_id)::int FROM alert_deliveries WHERE tenant_id = \(a.tenant) AND status <> 'suppressed'
+                    """
+                ).first!.decode(Int.self)
+                #expect(counted == 1, "history does not use up the daily cap")
+            }
+        }
+    }
+
+    @Test("a downgrade disables the webhooks over the new limit (newest first) and Telegram, lists them, delivers nothing; an upgrade re-enables them")
+    func downgradeStopsPaidChannels() async throws {
+        try await TestApp.run(configure: { AlertTest.configure(&$0); $0.adminToken = "operator-secret" }) { app in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let a = try await AlertTest.account(app)  // pro: several webhooks and Telegram
+                let admin = [("authorization", "Bearer operator-secret")]
+                let first = try await AlertTest.createWebhook(app, a.token, url: base + "/first")
+                try await Task.sleep(for: .milliseconds(5))
+                let second = try await AlertTest.createWebhook(app, a.token, url: base + "/second")
+                _ = try await AlertTest.sql(
+                    app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 4242)")
+                // Something queued for Telegram when the plan changes is cancelled, not sent later.
+                _ = try await AlertTest.sql(app.database, "UPDATE plans SET max_webhooks = 1 WHERE plan_id = 'free'")
+
+                let down = try await app.json(.POST, "/v1/admin/plan-changes", ["email": a.email, "plan": "free"], headers: admin)
+                #expect(down.status == 200, "\(down.body)")
+                let applied = try #require(try down.json()["applied"] as? [String])
+                #expect(applied.contains { $0.contains("disabled 1 webhook endpoint(s) over the limit of 1") && $0.contains("/second") }, "\(applied)")
+                let hooks = try await app.json(.GET, "/v1/alerts/webhooks", token: a.token).json()["webhooks"] as? [[String: Any]] ?? []
+                let byID = Dictionary(uniqueKeysWithValues: hooks.map { ($0["id"] as? String ?? "", $0) })
+                #expect(byID[first.id]?["enabled"] as? Bool == true, "the oldest stays")
+                #expect(byID[second.id]?["enabled"] as? Bool == false)
+                #expect((byID[second.id]?["disabled_reason"] as? String ?? "").contains("free plan"))
+
+                let sub = try await app.json(.GET, "/v1/subscription", token: a.token).json()
+                let over = sub["over_limit"] as? [[String: Any]] ?? []
+                let webhooks = over.first { $0["limit"] as? String == "webhooks" }
+                #expect(webhooks?["used"] as? Int == 2 && webhooks?["allowed"] as? Int == 1, "\(over)")
+                #expect(over.contains { $0["limit"] as? String == "telegram" && $0["allowed"] as? Int == 0 }, "\(over)")
+
+                // Nothing reaches the disabled endpoint or the chat: not a test alert, not a signal, not a re-enable.
+                let test = try await app.json(.POST, "/v1/alerts/webhooks/\(second.id)/test", token: a.token)
+                #expect(test.status == 409 && (try test.json()["code"] as? String) == "endpoint_disabled", "\(test.body)")
+                let enable = try await app.json(.PATCH, "/v1/alerts/webhooks/\(second.id)", token: a.token, ["enabled": true])
+                #expect(enable.status == 403 && (try enable.json()["code"] as? String) == "plan_limit_exceeded", "\(enable.body)")
+                try await AlertTest.insertSignal(app.database, tenant: a.tenant)
+                try await AlertTest.waitUntil("fan-out and delivery") { try await AlertTest.idle(app.database) }
+                #expect(receiver.requests(path: "/second").isEmpty)
+                #expect(receiver.requests(path: "/first").count == 1)
+                let telegram = try await AlertTest.sql(
+                    app.database, "SELECT count(*)::int FROM alert_deliveries WHERE tenant_id = \(a.tenant) AND channel = 'telegram'"
+                ).first!.decode(Int.self)
+                #expect(telegram == 0, "no Telegram deliveries on a plan without Telegram")
+
+                // The upgrade gives back what the downgrade took; an endpoint its owner disabled stays off.
+                let up = try await app.json(.POST, "/v1/admin/plan-changes", ["email": a.email, "plan": "pro"], headers: admin)
+                #expect(up.status == 200)
+                #expect((try up.json()["applied"] as? [String] ?? []).contains { $0.contains("enabled 1 webhook endpoint(s) again") })
+                let after = try await app.json(.GET, "/v1/alerts/webhooks/\(second.id)", token: a.token).json()
+                #expect(after["enabled"] as? Bool == true && after["disabled_reason"] == nil, "\(after)")
+                #expect((try await app.json(.GET, "/v1/subscription", token: a.token).json()["over_limit"] as? [Any])?.isEmpty == true)
+                let retest = try await app.json(.POST, "/v1/alerts/webhooks/\(second.id)/test", token: a.token)
+                #expect(retest.status == 202 || retest.status == 201 || retest.status == 200, "\(retest.body)")
+                try await AlertTest.waitUntil("the test alert delivered") { receiver.requests(path: "/second").count == 1 }
+            }
+        }
+    }
+
+    @Test("a refused connection is recorded at once as connection_refused, not after the timeout")
+    func refusedConnectionIsImmediate() async throws {
+        try await TestApp.run(configure: AlertTest.configure) { app in
+            let a = try await AlertTest.account(app)
+            let hook = try await AlertTest.createWebhook(app, a.token, url: "http://127.0.0.1:1/hook")
+            let started = ContinuousClock.now
+            let test = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
+            let delivery = try #require(try test.json()["id"] as? String, "\(test.body)")
+            @Sendable func firstAttempt() async throws -> [String: Any]? {
+                let listed = try await Self.deliveries(app, a.token)
+                return (listed.first { $0["id"] as? String == delivery }?["attempts"] as? [[String: Any]])?.first
+            }
+            try await AlertTest.waitUntil("the first attempt recorded", timeout: .seconds(30)) { try await firstAttempt() != nil }
+            let attempt = try await firstAttempt()
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(10), "took \(elapsed): the 15 s timeout was waited out")
+            #expect(attempt?["outcome"] as? String == "failed")
+            #expect((attempt?["error"] as? String ?? "").hasPrefix("connection_refused"), "\(attempt ?? [:])")
+        }
+    }
+
+    @Test("transport failures get stable codes: refused, reset, timeout")
+    func transportFailureCodes() {
+        #expect(TransportFailure(IOError(errnoCode: ECONNREFUSED, reason: "connect"), timeout: .seconds(15)).code == "connection_refused")
+        #expect(TransportFailure(IOError(errnoCode: ECONNRESET, reason: "read"), timeout: .seconds(15)).code == "connection_reset")
+        let timeout = TransportFailure(DeadlineExceeded(limit: .seconds(15)), timeout: .seconds(15))
+        #expect(timeout.code == "timeout" && timeout.description == "timeout: no answer within 15 s")
+    }
+}
