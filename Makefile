@@ -28,10 +28,11 @@ test-swift:
 	$(SWIFT) test --skip-build --filter '$(UNIT_TESTS)'
 	$(SWIFT) test --skip-build --skip '$(UNIT_TESTS)'
 
-## The REST contract must be valid OpenAPI 3.1.
+## The REST contract must be valid OpenAPI 3.1, and the tables the server reads from it current.
 lint-spec:
 	@python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator
 	python3 -m openapi_spec_validator api-spec/openapi.yaml
+	python3 scripts/spec_tables.py --check
 
 ## Speed figures (release build), printed and never asserted; the engine beside the Python reference.
 bench: setup
