@@ -2,58 +2,31 @@ import Crypto
 import Foundation
 import SMCEngine
 
-/// A keyset position for lists ordered by (time DESC, id DESC): the last row of the page before.
-///
-/// On the wire it is opaque: version, time in microseconds, id, and a check over those and the list's
-/// filters. The check is not a secret (there is no server key to sign with), so it stops corrupted and edited
-/// cursors and cursors reused with other filters, not a forger; a forged one can only move within the caller's
-/// own tenant-scoped, filtered rows.
-struct PageCursor: Sendable, Equatable {
-    /// Microseconds since 1970 (PostgreSQL's resolution).
-    var micros: Int64
-    var id: UUID
-
-    private static let version: UInt8 = 1
+extension PageCursor {
     private static let checkKey = SymmetricKey(data: Data("smc page cursor v1".utf8))
 
     /// `scope` names the list and its filters; a cursor only decodes under the same scope.
     func encoded(scope: String) -> String {
-        var bytes = payload
-        bytes.append(contentsOf: Self.check(bytes, scope: scope))
-        return Base64URL.encode(bytes)
+        encoded(scope: scope, check: Self.hmacCheck)
     }
 
+    /// The cursor, or 400 `invalid_cursor`.
     static func decode(_ text: String, scope: String) throws -> PageCursor {
-        let invalid = Problem(
-            .badRequest, code: "invalid_cursor",
-            detail: "the cursor is not one this list issued for these filters; start again without it",
-            fieldErrors: [.init(field: "cursor", message: "is not valid for this list and these filters")])
-        // Only the canonical spelling: base64 leaves spare bits in the last character, which must not pass.
-        guard text.utf8.count <= 200, let bytes = Base64URL.decode(text), bytes.count == 1 + 8 + 16 + 16,
-            Base64URL.encode(bytes) == text
-        else { throw invalid }
-        guard bytes[0] == version else { throw invalid }
-        let body = Array(bytes[0..<25]), mac = Array(bytes[25...])
-        guard mac == check(body, scope: scope) else { throw invalid }
-        let micros = bytes[1..<9].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let u = Array(bytes[9..<25])
-        let id = UUID(uuid: (u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]))
-        return PageCursor(micros: Int64(bitPattern: micros), id: id)
+        guard let cursor = decode(text, scope: scope, check: hmacCheck) else {
+            throw Problem(
+                .badRequest, code: "invalid_cursor",
+                detail: "the cursor is not one this list issued for these filters; start again without it",
+                fieldErrors: [.init(field: "cursor", message: "is not valid for this list and these filters")])
+        }
+        return cursor
     }
 
-    private var payload: [UInt8] {
-        var bytes: [UInt8] = [Self.version]
-        let bits = UInt64(bitPattern: micros)
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
-        withUnsafeBytes(of: id.uuid) { bytes.append(contentsOf: $0) }
-        return bytes
-    }
-
-    private static func check(_ payload: [UInt8], scope: String) -> [UInt8] {
+    /// HMAC-SHA256 over the payload, a zero byte and the scope, cut to `checkSize` bytes.
+    private static func hmacCheck(_ payload: [UInt8], scope: String) -> [UInt8] {
         var message = payload
         message.append(0)
         message.append(contentsOf: Array(scope.utf8))
-        return Array(HMAC<SHA256>.authenticationCode(for: message, using: checkKey).prefix(16))
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: checkKey).prefix(checkSize))
     }
 }
 
