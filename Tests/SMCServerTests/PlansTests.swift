@@ -145,4 +145,40 @@ struct AdminCommandTests {
             #expect(stored == BearerSecret(kind: .feeder, tenantID: UUID(), text: key).hashBytes)
         }
     }
+
+    @Test("admin results on stdout, logs on stderr even at trace; feeder keys are listed (last four characters only) and revoked")
+    func feederKeyLifecycle() async throws {
+        let settings = try await TestDatabase.makeMigrated()
+        let env = ["DATABASE_URL": TestDatabase.url(for: settings), "SMC_LOG_LEVEL": "trace"]
+        let create = try await Executables.run("smc-server", ["admin", "create-feeder-key", "backfill"], environment: env)
+        #expect(create.status == 0, "\(create.stderr)")
+        let out = create.stdout.split(separator: "\n").map(String.init)
+        #expect(out.count == 2 && out[0].hasPrefix("smcf_"), "stdout is the key and one line about it: \(create.stdout.prefix(500))")
+        let key = out.first ?? ""
+        #expect(!create.stderr.isEmpty, "trace logs go to stderr")
+        #expect(!create.stderr.contains(key), "the key is not in the logs")
+
+        let list = try await Executables.run("smc-server", ["admin", "list-feeder-keys"], environment: env)
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("backfill") && list.stdout.contains("smcf_…" + key.suffix(4)) && list.stdout.contains("in use"), "\(list.stdout)")
+        #expect(!list.stdout.contains(key))
+
+        let candle = #"{"candles": [{"symbol": "EURUSD", "timeframe": "1h", "open_time": "2025-01-02T03:00:00Z", "open": 1.1, "high": 1.2, "low": 1.0, "close": 1.15, "volume": 1}]}"#
+        try await TestApp.run(database: settings) { app in
+            let before = try await app.request(
+                .POST, "/v1/market/candles", headers: [("authorization", "Bearer \(key)"), ("content-type", "application/json")], body: candle)
+            #expect(before.status == 200, "\(before.body)")
+            let revoke = try await Executables.run("smc-server", ["admin", "revoke-feeder-key", "backfill"], environment: env)
+            #expect(revoke.status == 0 && revoke.stdout.contains("revoked feeder key \"backfill\""), "\(revoke.stdout) \(revoke.stderr.suffix(300))")
+            let after = try await app.request(
+                .POST, "/v1/market/candles", headers: [("authorization", "Bearer \(key)"), ("content-type", "application/json")], body: candle)
+            #expect(after.status == 401, "a revoked key is refused: \(after.status)")
+        }
+        let again = try await Executables.run("smc-server", ["admin", "create-feeder-key", "backfill"], environment: env)
+        #expect(again.status == 0, "a revoked key's name can be issued again: \(again.stderr.suffix(300))")
+        let unknown = try await Executables.run("smc-server", ["admin", "revoke-feeder-key", "no-such-key"], environment: env)
+        #expect(unknown.status == 2 && unknown.stderr.contains("no feeder key"))
+        let listed = try await Executables.run("smc-server", ["admin", "list-feeder-keys"], environment: env)
+        #expect(listed.stdout.contains("revoked 20") && listed.stdout.contains("in use"), "\(listed.stdout)")
+    }
 }
