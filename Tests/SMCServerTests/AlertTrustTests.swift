@@ -133,9 +133,9 @@ struct AlertTrustTests {
 
                 // Nothing reaches the disabled endpoint or the chat: not a test alert, not a signal, not a re-enable.
                 let test = try await app.json(.POST, "/v1/alerts/webhooks/\(second.id)/test", token: a.token)
-                #expect(test.status == 409 && (try test.json()["code"] as? String) == "endpoint_disabled", "\(test.body)")
+                #expect(try test.status == 409 && (try test.json()["code"] as? String) == "endpoint_disabled", "\(test.body)")
                 let enable = try await app.json(.PATCH, "/v1/alerts/webhooks/\(second.id)", token: a.token, ["enabled": true])
-                #expect(enable.status == 403 && (try enable.json()["code"] as? String) == "plan_limit_exceeded", "\(enable.body)")
+                #expect(try enable.status == 403 && (try enable.json()["code"] as? String) == "plan_limit_exceeded", "\(enable.body)")
                 try await AlertTest.insertSignal(app.database, tenant: a.tenant)
                 try await AlertTest.waitUntil("fan-out and delivery") { try await AlertTest.idle(app.database) }
                 #expect(receiver.requests(path: "/second").isEmpty)

@@ -155,7 +155,7 @@ struct HTTPTests {
 
 @Suite("Problem classification")
 struct ProblemClassificationTests {
-    @Test("JSON decoding errors become malformed_json with a pointer to the field")
+    @Test("only a body that is not JSON is malformed_json; a wrong type, a missing field or a bad enum value is 422 naming the field")
     func decodingErrors() throws {
         struct Body: Decodable { var email: String }
         let broken = Data("{".utf8)
@@ -163,20 +163,31 @@ struct ProblemClassificationTests {
             _ = try JSONDecoder().decode(Body.self, from: broken)
             Issue.record("decoding should fail")
         } catch let error as DecodingError {
-            #expect(ProblemMiddleware.describe(error) == "the body is not valid JSON")
+            let problem = DecodingProblem.body(error)
+            #expect(problem.code == "malformed_json" && problem.detail == "the body is not valid JSON")
         }
         do {
             _ = try JSONDecoder().decode(Body.self, from: Data(#"{"email": 5}"#.utf8))
             Issue.record("decoding should fail")
         } catch let error as DecodingError {
-            #expect(ProblemMiddleware.describe(error).hasPrefix("/email has the wrong type"))
+            let problem = DecodingProblem.body(error)
+            #expect(problem.code == "validation_failed" && problem.fieldErrors == [.init(field: "/email", message: "must be a string")])
         }
         do {
             _ = try JSONDecoder().decode(Body.self, from: Data("{}".utf8))
             Issue.record("decoding should fail")
         } catch let error as DecodingError {
-            #expect(ProblemMiddleware.describe(error) == "email is required")
+            #expect(DecodingProblem.body(error).fieldErrors == [.init(field: "/email", message: "is required")])
         }
+        let enumError = DecodingError.dataCorrupted(.init(
+            codingPath: [AnyKey("entries"), AnyKey(0), AnyKey("timeframes"), AnyKey(0)],
+            debugDescription: "Cannot initialize Timeframe from invalid String value 15min"))
+        let problem = DecodingProblem.body(enumError)
+        #expect(problem.status == .unprocessableContent)
+        #expect(problem.fieldErrors == [.init(field: "/entries/0/timeframes/0", message: "15min is not allowed; one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w")])
+        let inline = DecodingProblem.body(.dataCorrupted(.init(
+            codingPath: [AnyKey("mode")], debugDescription: "Cannot initialize ModePayload from invalid String value x")))
+        #expect(inline.fieldErrors.first?.message == "x is not allowed; one of suppress, tag", "never the generated type's name")
     }
 
     @Test("route table tells a wrong method from an unknown path, with templates")
@@ -186,4 +197,13 @@ struct ProblemClassificationTests {
         #expect(table.methods(forPath: "/v1/things") == [])
         #expect(table.methods(forPath: "/health/") == ["GET", "HEAD"])
     }
+}
+
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(_ string: String) { stringValue = string }
+    init(_ int: Int) { stringValue = "\(int)"; intValue = int }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { self.init(intValue) }
 }

@@ -19,8 +19,11 @@ struct SecretsInLogsTests {
         #expect(fd >= 0)
         defer { close(fd); try? FileManager.default.removeItem(atPath: logPath) }
         let output = LogOutput(fd: fd)
-        var logger = Logger(label: "smc") { label in LoggingSetup.handler(label: label, format: .json, level: .trace, output: output) }
-        logger.logLevel = .trace
+        let logger = {
+            var logger = Logger(label: "smc") { label in LoggingSetup.handler(label: label, format: .json, level: .trace, output: output) }
+            logger.logLevel = .trace
+            return logger
+        }()
 
         let adminToken = "operator-\(UUID().uuidString)-token"
         let botToken = "7\(Int.random(in: 100_000_000...999_999_999)):AA\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"

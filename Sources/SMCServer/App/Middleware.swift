@@ -291,7 +291,7 @@ struct BodyLimitMiddleware: RouterMiddleware {
                 throw Problem.payloadTooLarge(limit: limit)
             }
         }
-        try StorableText.checkTarget(request.uri)
+        try StorableText.checkTarget(path: request.uri.path, raw: request.uri.description)
         return try await next(request, context)
     }
 }
@@ -360,11 +360,10 @@ enum StorableText {
     }
 
     /// A path or query with `%00`: 400 naming the query parameter (or the path).
-    static func checkTarget(_ uri: URI) throws {
-        let raw = uri.description
-        guard raw.range(of: "%00", options: .caseInsensitive) != nil || raw.utf8.contains(0) else { return }
-        if uri.path.utf8.contains(0) || (uri.path.removingPercentEncoding?.utf8.contains(0) ?? false)
-            || uri.path.range(of: "%00", options: .caseInsensitive) != nil
+    static func checkTarget(path: String, raw: String) throws {
+        guard raw.range(of: "%00", options: String.CompareOptions.caseInsensitive) != nil || raw.utf8.contains(0) else { return }
+        if path.utf8.contains(0) || (path.removingPercentEncoding?.utf8.contains(0) ?? false)
+            || path.range(of: "%00", options: String.CompareOptions.caseInsensitive) != nil
         {
             throw Problem.badRequest("the path \(message)")
         }
