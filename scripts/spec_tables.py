@@ -91,6 +91,15 @@ def collect_queries(spec):
     return queries
 
 
+def collect_optional_bodies(spec):
+    keys = []
+    for path, path_item in spec["paths"].items():
+        for method, op in path_item.items():
+            if method in ("put", "post", "patch") and "requestBody" in op and not resolve(spec, op["requestBody"]).get("required", False):
+                keys.append(f"{method.upper()} {path}")
+    return sorted(keys)
+
+
 def swift_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -119,6 +128,14 @@ def render(spec) -> str:
     for key in sorted(enums):
         values = ", ".join(swift_string(v) for v in enums[key])
         lines.append(f"        {swift_string(key)}: [{values}],")
+    lines += [
+        "    ]",
+        "",
+        "    /// Operations whose request body is optional (every member of it optional too): an empty body reads as `{}`.",
+        "    static let optionalRequestBodies: Set<String> = [",
+    ]
+    for key in collect_optional_bodies(spec):
+        lines.append(f"        {swift_string(key)},")
     lines += ["    ]", "}", ""]
     return "\n".join(lines)
 

@@ -121,7 +121,7 @@ struct SecretsInLogsTests {
                 record("test webhook", try await app.json(.POST, "/v1/alerts/webhooks/\(hookID)/test", token: token))
                 try await AlertTest.waitUntil("the test alert delivered") { receiver.requests.count >= 1 }
                 let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hookID)/rotate-secret", token: token)
-                let newSecret = try #require(try rotated.json()["secret"] as? String)
+                let newSecret = try #require(try rotated.json()["secret"] as? String, "\(rotated.status) \(rotated.body)")
                 record("rotate", rotated, issues: newSecret)
                 record("deliveries", try await app.json(.GET, "/v1/alerts/deliveries", token: token))
 

@@ -275,6 +275,16 @@ struct BodyLimitMiddleware: RouterMiddleware {
         if request.method != .get, request.method != .head {
             do {
                 let body = try await request.collectBody(upTo: limit)
+                // An operation whose body is optional, called without one: the same as `{}` (the OpenAPI runtime would
+                // otherwise try to decode the empty body as JSON and fail).
+                if body.readableBytes == 0, request.headers[.contentType] == nil,
+                    let key = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path),
+                    SpecTables.optionalRequestBodies.contains(key)
+                {
+                    var head = request.head
+                    head.headerFields[.contentType] = "application/json"
+                    request = Request(head: head, body: RequestBody(buffer: ByteBuffer(string: "{}")))
+                }
                 if body.readableBytes > 0, request.headers[.contentType] == nil {
                     throw Problem.unsupportedMediaType("a request body needs a Content-Type (application/json)")
                 }
@@ -300,23 +310,9 @@ struct BodyLimitMiddleware: RouterMiddleware {
 /// not silently ignored; the names come from the spec (`SpecTables`).
 struct QueryParameterMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
-    private let operations: [(method: String, segments: [Substring], names: Set<String>)]
 
-    init() {
-        operations = SpecTables.queryParameters.map { key, names in
-            let parts = key.split(separator: " ", maxSplits: 1)
-            return (String(parts[0]), parts[1].split(separator: "/"), names)
-        }
-    }
-
-    /// The query parameters the operation at `method` `path` takes; nil when no operation matches.
     func allowed(method: String, path: String) -> Set<String>? {
-        let method = method == "HEAD" ? "GET" : method
-        let segments = path.split(separator: "/")
-        return operations.first { op in
-            op.method == method && op.segments.count == segments.count
-                && zip(op.segments, segments).allSatisfy { $0 == $1 || ($0.hasPrefix("{") && $0.hasSuffix("}")) }
-        }?.names
+        SpecOperations.shared.match(method: method, path: path).flatMap { SpecTables.queryParameters[$0] }
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -334,6 +330,29 @@ struct QueryParameterMiddleware: RouterMiddleware {
             }
         }
         return try await next(request, context)
+    }
+}
+
+/// The spec's operations by `METHOD /path/{template}`, matched against a request's method and path.
+struct SpecOperations: Sendable {
+    static let shared = SpecOperations()
+    private let operations: [(key: String, method: String, segments: [Substring])]
+
+    init() {
+        operations = SpecTables.queryParameters.keys.map { key in
+            let parts = key.split(separator: " ", maxSplits: 1)
+            return (key, String(parts[0]), parts[1].split(separator: "/"))
+        }
+    }
+
+    /// The key of the operation at `method` `path` (HEAD as GET); nil when none matches.
+    func match(method: String, path: String) -> String? {
+        let method = method == "HEAD" ? "GET" : method
+        let segments = path.split(separator: "/")
+        return operations.first { op in
+            op.method == method && op.segments.count == segments.count
+                && zip(op.segments, segments).allSatisfy { $0 == $1 || ($0.hasPrefix("{") && $0.hasSuffix("}")) }
+        }?.key
     }
 }
 

@@ -87,4 +87,9 @@ enum SpecTables {
         "Timeframe": ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"],
         "TradeOutcome": ["open", "win", "loss", "breakeven"],
     ]
+
+    /// Operations whose request body is optional (every member of it optional too): an empty body reads as `{}`.
+    static let optionalRequestBodies: Set<String> = [
+        "POST /v1/alerts/webhooks/{webhook_id}/rotate-secret",
+    ]
 }
