@@ -30,8 +30,8 @@ public func fuzzMergePatch(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // The journal's applier on the same documents, read back from JSONSerialization's reading of them: the two
     // Foundation readers settle a repeated member name differently (the last one wins, the first one wins).
     let decoder = JSONDecoder()
-    if let targetValue = try? decoder.decode(JSONValue.self, from: canonical(target)),
-       let patchValue = try? decoder.decode(JSONValue.self, from: canonical(patch)),
+    if let targetValue = try? decoder.decode(JSONValue.self, from: Data(canonical(target).utf8)),
+       let patchValue = try? decoder.decode(JSONValue.self, from: Data(canonical(patch).utf8)),
        let resultData = try? JSONSerialization.data(withJSONObject: result, options: .fragmentsAllowed),
        let resultValue = try? decoder.decode(JSONValue.self, from: resultData)
     {
@@ -68,12 +68,25 @@ private func checkRFC7386(patch: Any, target: Any, result: Any, path: String) {
     }
 }
 
-/// One spelling per JSON value, to compare documents.
-private func canonical(_ value: Any) -> Data {
-    guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) else {
+/// One spelling per JSON value, to compare documents. Not JSONSerialization's `.sortedKeys`: it compares keys
+/// numerically, so keys with long runs of digits come out in an order that depends on the dictionary's hash seed.
+private func canonical(_ value: Any) -> String {
+    switch value {
+    case let object as [String: Any]:
+        let keys = object.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return "{" + keys.map { leaf($0) + ":" + canonical(object[$0]!) }.joined(separator: ",") + "}"
+    case let array as [Any]:
+        return "[" + array.map(canonical).joined(separator: ",") + "]"
+    default:
+        return leaf(value)
+    }
+}
+
+private func leaf(_ value: Any) -> String {
+    guard let data = try? JSONSerialization.data(withJSONObject: value, options: .fragmentsAllowed) else {
         fatalError("a merged document does not serialise: \(value)")
     }
-    return data
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// `precondition` that prints its message in optimised builds too, so libFuzzer's report says what broke.
