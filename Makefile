@@ -4,7 +4,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 UNIT_TESTS = SMCEngineTests|SMCSyncTests|SMCAPITests
 
-.PHONY: setup build run test test-swift lint-spec bench clean
+.PHONY: setup build run test test-swift lint-spec bench fuzz clean
 
 setup:
 	@bash scripts/setup
@@ -37,6 +37,10 @@ lint-spec:
 ## Speed figures (release build), printed and never asserted; the engine beside the Python reference.
 bench: setup
 	@if [ -x scripts/bench ]; then bash scripts/bench; else $(SWIFT) run -c release smc-bench; fi
+
+## libFuzzer over the parsers of untrusted bytes, FUZZ_SECONDS (default 60) per target; fails on any finding.
+fuzz:
+	bash scripts/fuzz
 
 clean:
 	rm -rf .build .build-*
