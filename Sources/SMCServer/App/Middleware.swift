@@ -295,6 +295,11 @@ struct BodyLimitMiddleware: RouterMiddleware {
                     throw Problem.malformedJSON("the body is not valid UTF-8")
                 }
                 try StorableText.checkBody(body, contentType: request.headers[.contentType])
+                if let type = request.headers[.contentType]?.lowercased(), type.contains("json"),
+                    let field = JSONNumbers.firstUnrepresentable(in: body.readableBytesView)
+                {
+                    throw Problem.validation([.init(field: field, message: "is not a number this field can hold (too large)")])
+                }
             } catch let error as HTTPError where error.status == .contentTooLarge {
                 throw Problem.payloadTooLarge(limit: limit)
             } catch is NIOTooManyBytesError {
@@ -353,6 +358,81 @@ struct SpecOperations: Sendable {
             op.method == method && op.segments.count == segments.count
                 && zip(op.segments, segments).allSatisfy { $0 == $1 || ($0.hasPrefix("{") && $0.hasSuffix("}")) }
         }?.key
+    }
+}
+
+/// Finds a JSON number that no Double can hold (`1e999`), by its JSON pointer: the decoder refuses such a body as a
+/// whole without saying where, and a person needs to know which field.
+enum JSONNumbers {
+    static func firstUnrepresentable(in bytes: ByteBufferView) -> String? {
+        var path: [String] = []
+        var containers: [(isArray: Bool, index: Int)] = []
+        var pendingKey: String?
+        var expectingKey = false
+        var i = bytes.startIndex
+        func pointer() -> String { path.isEmpty ? "/" : "/" + path.joined(separator: "/") }
+        while i < bytes.endIndex {
+            let b = bytes[i]
+            switch b {
+            case UInt8(ascii: "{"):
+                containers.append((false, 0))
+                expectingKey = true
+                path.append("")
+            case UInt8(ascii: "["):
+                containers.append((true, 0))
+                path.append("0")
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                containers.removeLast()
+                path.removeLast()
+                expectingKey = false
+            case UInt8(ascii: ","):
+                if let last = containers.last {
+                    if last.isArray {
+                        containers[containers.count - 1].index += 1
+                        path[path.count - 1] = "\(last.index + 1)"
+                    } else {
+                        expectingKey = true
+                    }
+                }
+            case UInt8(ascii: ":"):
+                if let key = pendingKey, !path.isEmpty {
+                    path[path.count - 1] = key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                }
+                pendingKey = nil
+                expectingKey = false
+            case UInt8(ascii: "\""):
+                var j = bytes.index(after: i)
+                var escaped = false
+                var text: [UInt8] = []
+                while j < bytes.endIndex {
+                    let c = bytes[j]
+                    if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { break }
+                    if expectingKey { text.append(c) }
+                    j = bytes.index(after: j)
+                }
+                if expectingKey { pendingKey = String(decoding: text, as: UTF8.self) }
+                i = j
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                var j = i
+                while j < bytes.endIndex, [UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[j])
+                    || (bytes[j] >= UInt8(ascii: "0") && bytes[j] <= UInt8(ascii: "9"))
+                {
+                    j = bytes.index(after: j)
+                }
+                // Only an exponent or a very long mantissa can overflow a Double.
+                let span = bytes[i..<j]
+                if span.count > 300 || span.contains(UInt8(ascii: "e")) || span.contains(UInt8(ascii: "E")),
+                    let value = Double(String(decoding: span, as: UTF8.self)), !value.isFinite
+                {
+                    return pointer()
+                }
+                i = bytes.index(before: j)
+            default:
+                break
+            }
+            i = bytes.index(after: i)
+        }
+        return nil
     }
 }
 
