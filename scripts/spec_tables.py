@@ -100,6 +100,54 @@ def collect_optional_bodies(spec):
     return sorted(keys)
 
 
+def collect_required_headers(spec):
+    out = {}
+    for path, path_item in spec["paths"].items():
+        for method, op in path_item.items():
+            if not isinstance(op, dict) or method not in ("get", "put", "post", "patch", "delete"):
+                continue
+            names = [resolve(spec, p)["name"] for p in op.get("parameters", [])
+                     if resolve(spec, p).get("in") == "header" and resolve(spec, p).get("required")]
+            if names:
+                out[f"{method.upper()} {path}"] = sorted(names)
+    return out
+
+
+def collect_integer_fields(spec):
+    """Per operation with a JSON body: the JSON pointers (`*` for any array index or map key) whose type is integer."""
+    out = {}
+
+    def walk(node, path, found, depth=0):
+        node = resolve(spec, node)
+        if not isinstance(node, dict) or depth > 12:
+            return
+        types = node.get("type")
+        types = types if isinstance(types, list) else [types]
+        if "integer" in types:
+            found.add(path or "/")
+        for key, value in (node.get("properties") or {}).items():
+            walk(value, f"{path}/{key}", found, depth + 1)
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}/*", found, depth + 1)
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}/*", found, depth + 1)
+        for key in ("allOf", "oneOf", "anyOf"):
+            for item in node.get(key, []):
+                walk(item, path, found, depth + 1)
+
+    for path, path_item in spec["paths"].items():
+        for method, op in path_item.items():
+            if not isinstance(op, dict) or "requestBody" not in op:
+                continue
+            found = set()
+            for media_type, media in resolve(spec, op["requestBody"]).get("content", {}).items():
+                if "json" in media_type:
+                    walk(media.get("schema", {}), "", found)
+            if found:
+                out[f"{method.upper()} {path}"] = sorted(found)
+    return out
+
+
 def swift_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -136,6 +184,26 @@ def render(spec) -> str:
     ]
     for key in collect_optional_bodies(spec):
         lines.append(f"        {swift_string(key)},")
+    lines += [
+        "    ]",
+        "",
+        "    /// The header parameters each operation requires.",
+        "    static let requiredHeaders: [String: [String]] = [",
+    ]
+    required = collect_required_headers(spec)
+    for key in sorted(required):
+        names = ", ".join(swift_string(n) for n in required[key])
+        lines.append(f"        {swift_string(key)}: [{names}],")
+    lines += [
+        "    ]",
+        "",
+        "    /// The integer members of each operation's JSON body, as JSON pointers (`*`: any array index or map key).",
+        "    static let integerFields: [String: [String]] = [",
+    ]
+    integers = collect_integer_fields(spec)
+    for key in sorted(integers):
+        names = ", ".join(swift_string(n) for n in integers[key])
+        lines.append(f"        {swift_string(key)}: [{names}],")
     lines += ["    ]", "}", ""]
     return "\n".join(lines)
 

@@ -38,7 +38,8 @@ enum AccountRules {
     static func name(_ raw: String?, field: String, max: Int, into errors: inout [Problem.FieldError]) -> String? {
         guard let raw else { return nil }
         let name = raw.trimmingWhitespace()
-        if name.isEmpty || name.count > max {
+        // Lengths count Unicode code points, as JSON Schema's maxLength does, of what was sent.
+        if name.isEmpty || raw.unicodeScalars.count > max {
             errors.append(.init(field: field, message: "must be 1–\(max) characters"))
         } else if containsControl(name) {
             errors.append(.init(field: field, message: "must not contain control characters"))

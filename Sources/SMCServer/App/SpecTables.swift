@@ -92,4 +92,24 @@ enum SpecTables {
     static let optionalRequestBodies: Set<String> = [
         "POST /v1/alerts/webhooks/{webhook_id}/rotate-secret",
     ]
+
+    /// The header parameters each operation requires.
+    static let requiredHeaders: [String: [String]] = [
+        "PATCH /v1/settings/alerts": ["If-Match"],
+        "PATCH /v1/settings/killzones": ["If-Match"],
+        "PATCH /v1/settings/strategy": ["If-Match"],
+        "PATCH /v1/settings/watchlist": ["If-Match"],
+        "PUT /v1/settings/alerts": ["If-Match"],
+        "PUT /v1/settings/killzones": ["If-Match"],
+        "PUT /v1/settings/strategy": ["If-Match"],
+        "PUT /v1/settings/watchlist": ["If-Match"],
+    ]
+
+    /// The integer members of each operation's JSON body, as JSON pointers (`*`: any array index or map key).
+    static let integerFields: [String: [String]] = [
+        "POST /v1/alerts/webhooks/{webhook_id}/rotate-secret": ["/overlap_seconds"],
+        "POST /v1/sync/pull": ["/limit", "/protocol", "/schema"],
+        "POST /v1/sync/push": ["/mutations/*/id", "/protocol", "/schema"],
+        "PUT /v1/settings/strategy": ["/swing_length"],
+    ]
 }

@@ -46,7 +46,7 @@ extension APIHandlers {
         case .applicationMergePatchJson(let body): patch = body
         case .json(let body): patch = body
         }
-        let trade = try await journal.patch(principal, id: id, patch, ifMatch: input.headers.ifMatch)
+        let trade = try await journal.patch(principal, id: id, patch, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: trade.etag), body: .json(trade.schema)))
     }
 
@@ -55,7 +55,7 @@ extension APIHandlers {
         let id = try tradeID(input.path.tradeId)
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
         let trade = try await journal.close(
-            principal, id: id, exitPrice: body.exitPrice, exitTime: body.exitTime, fees: body.fees, ifMatch: input.headers.ifMatch)
+            principal, id: id, exitPrice: body.exitPrice, exitTime: body.exitTime, fees: body.fees, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: trade.etag), body: .json(trade.schema)))
     }
 

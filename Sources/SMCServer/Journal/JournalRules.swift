@@ -57,7 +57,7 @@ enum JournalRules {
         var result: [String] = []
         for (i, raw) in tags.enumerated() {
             let tag = raw.trimmingWhitespace()
-            problems.check((1...40).contains(tag.count), "\(field)/\(i)", "must be 1–40 characters")
+            problems.check(!tag.isEmpty && raw.unicodeScalars.count <= 40, "\(field)/\(i)", "must be 1–40 characters")
             problems.check(!AccountRules.containsControl(tag), "\(field)/\(i)", "must not contain control characters")
             problems.check(seen.insert(tag).inserted, "\(field)/\(i)", "\(tag) is listed twice")
             result.append(tag)

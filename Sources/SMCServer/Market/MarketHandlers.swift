@@ -10,7 +10,7 @@ extension APIHandlers {
         guard case .json(let batch) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
         var problems = FieldErrors()
         let source = batch.source?.trimmingWhitespace() ?? "feed:\(feeder)"
-        problems.check((1...50).contains(source.count) && !AccountRules.containsControl(source), "/source", "must be 1–50 characters")
+        problems.check((1...50).contains(source.unicodeScalars.count) && !AccountRules.containsControl(source), "/source", "must be 1–50 characters")
         problems.check(batch.candles.count <= MarketDataService.maxBatch, "/candles",
                        "at most \(MarketDataService.maxBatch) candles per request")
         try problems.throwIfAny()

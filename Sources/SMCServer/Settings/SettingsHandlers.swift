@@ -12,7 +12,7 @@ extension APIHandlers {
     func replaceWatchlist(_ input: Operations.ReplaceWatchlist.Input) async throws -> Operations.ReplaceWatchlist.Output {
         let principal = try await authenticate()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
-        let (document, version) = try await settings.replace(body, principal, ifMatch: input.headers.ifMatch)
+        let (document, version) = try await settings.replace(body, principal, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
 
@@ -23,7 +23,7 @@ extension APIHandlers {
         case .applicationMergePatchJson(let body): patch = body
         case .json(let body): patch = body
         }
-        let (document, version) = try await settings.patch(Watchlist.self, patch, principal, ifMatch: input.headers.ifMatch)
+        let (document, version) = try await settings.patch(Watchlist.self, patch, principal, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
 
@@ -35,7 +35,7 @@ extension APIHandlers {
     func replaceKillzones(_ input: Operations.ReplaceKillzones.Input) async throws -> Operations.ReplaceKillzones.Output {
         let principal = try await authenticate()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
-        let (document, version) = try await settings.replace(body, principal, ifMatch: input.headers.ifMatch)
+        let (document, version) = try await settings.replace(body, principal, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
 
@@ -46,7 +46,7 @@ extension APIHandlers {
         case .applicationMergePatchJson(let body): patch = body
         case .json(let body): patch = body
         }
-        let (document, version) = try await settings.patch(Killzones.self, patch, principal, ifMatch: input.headers.ifMatch)
+        let (document, version) = try await settings.patch(Killzones.self, patch, principal, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
 
@@ -58,7 +58,7 @@ extension APIHandlers {
     func replaceStrategy(_ input: Operations.ReplaceStrategy.Input) async throws -> Operations.ReplaceStrategy.Output {
         let principal = try await authenticate()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
-        let (document, version) = try await settings.replace(body, principal, ifMatch: input.headers.ifMatch)
+        let (document, version) = try await settings.replace(body, principal, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
 
@@ -69,7 +69,7 @@ extension APIHandlers {
         case .applicationMergePatchJson(let body): patch = body
         case .json(let body): patch = body
         }
-        let (document, version) = try await settings.patch(Strategy.self, patch, principal, ifMatch: input.headers.ifMatch)
+        let (document, version) = try await settings.patch(Strategy.self, patch, principal, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
 
@@ -81,7 +81,7 @@ extension APIHandlers {
     func replaceAlertPreferences(_ input: Operations.ReplaceAlertPreferences.Input) async throws -> Operations.ReplaceAlertPreferences.Output {
         let principal = try await authenticate()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
-        let (document, version) = try await settings.replace(body, principal, ifMatch: input.headers.ifMatch)
+        let (document, version) = try await settings.replace(body, principal, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
 
@@ -92,7 +92,13 @@ extension APIHandlers {
         case .applicationMergePatchJson(let body): patch = body
         case .json(let body): patch = body
         }
-        let (document, version) = try await settings.patch(AlertPreferences.self, patch, principal, ifMatch: input.headers.ifMatch)
+        let (document, version) = try await settings.patch(AlertPreferences.self, patch, principal, ifMatch: rawIfMatch)
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
+}
+
+extension APIHandlers {
+    /// `If-Match` as the client sent it: the OpenAPI runtime percent-decodes header parameters (URI style), which turns
+    /// an entity tag such as `"50%"` into something else.
+    var rawIfMatch: String? { RequestScope.current?.headers[.ifMatch] }
 }

@@ -119,22 +119,44 @@ struct SettingsService: Sendable {
     }
 
     /// `If-Match` against a version: `*`, `"N"` or `W/"N"`, possibly a list.
-    /// Whether `If-Match` names `version` (or `*`); 400 `bad_request` when an entry is not an entity tag at all —
-    /// `If-Match: 3` instead of `"3"` is a mistake to explain, not a stale version to answer 412 for.
+    /// Whether `If-Match` names `version` (or `*`); 400 `bad_request` when the header is not `*` or a list of entity
+    /// tags (RFC 9110: `"3"`, `W/"3"`, comma-separated) — `If-Match: 3` instead of `"3"` is a mistake to explain, not a
+    /// stale version to answer 412 for. The grammar is the spec's pattern for the header.
     static func matches(_ header: String, version: Int) throws -> Bool {
-        var matched = false
-        for raw in header.split(separator: ",", omittingEmptySubsequences: false) {
-            var tag = raw.trimmingCharacters(in: .whitespaces)
-            if tag == "*" { matched = true; continue }
-            if tag.hasPrefix("W/") { tag.removeFirst(2) }
-            guard tag.count >= 2, tag.hasPrefix("\""), tag.hasSuffix("\""), !tag.dropFirst().dropLast().contains("\"") else {
-                throw Problem.badRequest(
-                    "If-Match takes entity tags in double quotes, as the ETag header gives them (If-Match: \"\(version)\"), or *",
-                    fieldErrors: [.init(field: "If-Match", message: "is not a quoted entity tag such as \"3\"")])
-            }
-            if tag == etag(version) { matched = true }
+        guard let tags = entityTags(header) else {
+            throw Problem.badRequest(
+                "If-Match takes entity tags in double quotes, as the ETag header gives them (If-Match: \"\(version)\"), or *",
+                fieldErrors: [.init(field: "If-Match", message: "is not a quoted entity tag such as \"3\"")])
         }
-        return matched
+        return tags == ["*"] || tags.contains(etag(version))
+    }
+
+    /// `["*"]`, or the opaque tags (with their quotes, without `W/`); nil when the text is neither.
+    static func entityTags(_ header: String) -> [String]? {
+        let text = Array(header.unicodeScalars)
+        var i = 0
+        func skipSpace() { while i < text.count, text[i].properties.isWhitespace { i += 1 } }
+        skipSpace()
+        if i < text.count, text[i] == "*" {
+            i += 1
+            skipSpace()
+            return i == text.count ? ["*"] : nil
+        }
+        var tags: [String] = []
+        while true {
+            if i + 1 < text.count, text[i] == "W", text[i + 1] == "/" { i += 2 }
+            guard i < text.count, text[i] == "\"" else { return nil }
+            var j = i + 1
+            while j < text.count, text[j] != "\"", text[j] != "," { j += 1 }
+            guard j < text.count, text[j] == "\"" else { return nil }
+            tags.append(String(String.UnicodeScalarView(text[i...j])))
+            i = j + 1
+            skipSpace()
+            if i == text.count { return tags }
+            guard text[i] == "," else { return nil }
+            i += 1
+            skipSpace()
+        }
     }
 }
 

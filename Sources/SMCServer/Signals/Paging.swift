@@ -48,6 +48,11 @@ struct QueryRules {
         return micros
     }
 
+    /// A date-time the runtime already parsed (the spec says `format: date-time`) → microseconds since 1970.
+    mutating func time(_ date: Date?, _ field: String) -> Int64? {
+        date.map { Int64(($0.timeIntervalSince1970 * 1_000_000).rounded()) }
+    }
+
     mutating func limit(_ value: Int?) -> Int {
         guard let value else { return 50 }
         guard (1...500).contains(value) else {

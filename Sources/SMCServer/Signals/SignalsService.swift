@@ -265,7 +265,7 @@ struct SignalsService: Sendable {
     func annotate(_ principal: Principal, id: UUID, note: String?, tags: [String]?, taken: Bool?) async throws -> AnnotationRecord {
         var problems = FieldErrors()
         if let note {
-            problems.check(note.count <= 10_000, "/note", "must be at most 10000 characters")
+            problems.check(note.unicodeScalars.count <= 10_000, "/note", "must be at most 10000 characters")
             problems.check(!note.contains("\u{0}"), "/note", "must not contain NUL characters")
         }
         // An empty note removes the note; an absent one keeps it.

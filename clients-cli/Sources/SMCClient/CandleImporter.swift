@@ -147,6 +147,17 @@ public struct CandleImporter: Sendable {
                         try response.body.applicationProblemJson, status: 413, batch: batch, offset: offset)
                     rejection.message += " (send smaller batches)"
                     throw CandleImportError.rejected(rejection)
+                case .badRequest(let response):
+                    throw CandleImportError.rejected(.init(
+                        try response.body.applicationProblemJson, status: 400, batch: batch, offset: offset))
+                case .unsupportedMediaType(let response):
+                    throw CandleImportError.rejected(.init(
+                        try response.body.applicationProblemJson, status: 415, batch: batch, offset: offset))
+                case .tooManyRequests(let response):
+                    let problem = try? response.body.applicationProblemJson
+                    failure = .status(
+                        429, problem?.detail ?? problem?.title ?? "HTTP 429",
+                        retryAfter: response.headers.retryAfter.map { Duration.seconds(max(0, $0)) })
                 case .undocumented(let status, let payload):
                     let problem = await Self.problem(in: payload.body)
                     if status == 429 || (500...599).contains(status) {

@@ -40,6 +40,8 @@ public struct ServerConnection: Sendable {
             return Status(version: version, ready: true, detail: try ok.body.json.migrations.latest)
         case .serviceUnavailable(let unavailable):
             return Status(version: version, ready: false, detail: try unavailable.body.applicationProblemJson.code)
+        case .badRequest:
+            throw ClientError.unexpectedStatus(400)
         case .undocumented(let status, _):
             throw ClientError.unexpectedStatus(status)
         }

@@ -133,6 +133,9 @@ public struct APIConnection: Sendable {
             case .tooManyRequests(let r):
                 // Sign-in throttling: waiting would only lengthen the lock; say so instead.
                 throw CallFailure.final(SyncFailure(.auth, (try? r.body.applicationProblemJson.detail) ?? "too many attempts", code: "too_many_attempts"))
+            case .badRequest(let r): throw Self.failure(status: 400, problem: try? r.body.applicationProblemJson)
+            case .contentTooLarge(let r): throw Self.failure(status: 413, problem: try? r.body.applicationProblemJson)
+            case .unsupportedMediaType(let r): throw Self.failure(status: 415, problem: try? r.body.applicationProblemJson)
             case .undocumented(let status, _): throw Self.failure(status: status, problem: nil)
             }
         }
@@ -143,6 +146,8 @@ public struct APIConnection: Sendable {
             switch try await client.logout() {
             case .noContent: return
             case .unauthorized: return  // already signed out
+            case .badRequest(let r): throw Self.failure(status: 400, problem: try? r.body.applicationProblemJson)
+            case .tooManyRequests(let r): throw Self.failure(status: 429, problem: try? r.body.applicationProblemJson, retryAfter: r.headers.retryAfter)
             case .undocumented(let status, _): throw Self.failure(status: status, problem: nil)
             }
         }
@@ -153,6 +158,8 @@ public struct APIConnection: Sendable {
             switch try await client.getMe() {
             case .ok(let ok): return try ok.body.json.tenant.plan
             case .unauthorized(let r): throw Self.failure(status: 401, problem: try? r.body.applicationProblemJson)
+            case .badRequest(let r): throw Self.failure(status: 400, problem: try? r.body.applicationProblemJson)
+            case .tooManyRequests(let r): throw Self.failure(status: 429, problem: try? r.body.applicationProblemJson, retryAfter: r.headers.retryAfter)
             case .undocumented(let status, _): throw Self.failure(status: status, problem: nil)
             }
         }
@@ -175,6 +182,7 @@ public struct APIConnection: Sendable {
             case .upgradeRequired(let r): throw Self.failure(status: 426, problem: try? r.body.applicationProblemJson)
             case .tooManyRequests(let r):
                 throw Self.failure(status: 429, problem: try? r.body.applicationProblemJson, retryAfter: r.headers.retryAfter)
+            case .unsupportedMediaType(let r): throw Self.failure(status: 415, problem: try? r.body.applicationProblemJson)
             case .undocumented(let status, _): throw Self.failure(status: status, problem: nil)
             }
         }
@@ -194,6 +202,8 @@ public struct APIConnection: Sendable {
             case .upgradeRequired(let r): throw Self.failure(status: 426, problem: try? r.body.applicationProblemJson)
             case .tooManyRequests(let r):
                 throw Self.failure(status: 429, problem: try? r.body.applicationProblemJson, retryAfter: r.headers.retryAfter)
+            case .contentTooLarge(let r): throw Self.failure(status: 413, problem: try? r.body.applicationProblemJson)
+            case .unsupportedMediaType(let r): throw Self.failure(status: 415, problem: try? r.body.applicationProblemJson)
             case .undocumented(let status, _): throw Self.failure(status: status, problem: nil)
             }
         }
