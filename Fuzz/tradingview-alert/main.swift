@@ -6,6 +6,7 @@
 //   a direction word) and normalises to itself;
 // - a direction is 1 or -1, a strength is finite and within 0...1, a message has at most 500 characters;
 // - the error is set exactly when the symbol or the direction is missing, and names the right one;
+// - in JSON the symbol and direction come from the first of their members that is a string or a number;
 // - in free text the symbol comes from a word of the body, and a known symbol among them wins;
 // - parsing is deterministic; normaliseSymbol and direction hold the same rules on the raw input.
 import Foundation
@@ -31,8 +32,9 @@ public func fuzzTradingViewAlert(_ data: UnsafePointer<UInt8>, _ size: Int) -> C
     default: require(parsed.error == nil, "error \(parsed.error!) with a symbol and a direction")
     }
 
-    let isJSON = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) != nil
-    if !isJSON {
+    if let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] {
+        checkJSON(object, parsed)
+    } else {
         checkFreeText(body, parsed)
     }
 
@@ -52,6 +54,24 @@ private func checkSymbol(_ symbol: String) {
     require(symbol.unicodeScalars.contains { ("A"..."Z").contains($0) }, "symbol '\(symbol)' has no letter")
     require(ExternalAlertParser.direction(symbol) == nil, "symbol '\(symbol)' is a direction word")
     require(ExternalAlertParser.normaliseSymbol(symbol) == symbol, "symbol '\(symbol)' does not normalise to itself")
+}
+
+/// JSON: the symbol and direction come from the first of their members that is a string or a number.
+private func checkJSON(_ object: [String: Any], _ parsed: ExternalAlertParser.Parsed) {
+    func first(_ keys: [String]) -> String? {
+        for key in keys {
+            switch object[key] {
+            case let text as String: return text
+            case let number as NSNumber: return "\(number)"
+            default: continue
+            }
+        }
+        return nil
+    }
+    let symbol = first(["symbol", "ticker", "pair", "instrument"]).flatMap(ExternalAlertParser.normaliseSymbol)
+    require(parsed.symbol == symbol, "symbol \(String(describing: parsed.symbol)), expected \(String(describing: symbol))")
+    let direction = first(["action", "side", "signal", "order", "direction"]).flatMap(ExternalAlertParser.direction)
+    require(parsed.direction == direction, "direction \(String(describing: parsed.direction)), expected \(String(describing: direction))")
 }
 
 /// Free text: the symbol is one of the body's words, normalised, and a known symbol among them is preferred.

@@ -486,4 +486,28 @@ struct TradingViewHookTests {
         #expect(ExternalAlertParser.parse(body: #"{"action":"buy"}"#, contentType: "application/json").error == "no symbol")
         #expect(ExternalAlertParser.parse(body: String(repeating: "x", count: 600) + " BUY EURUSD", contentType: "text/plain").message?.count == 500)
     }
+
+    // Found by `make fuzz` (Fuzz/corpus/tradingview-alert/json-object-ticker): the parser read any member through its
+    // description, so a null ticker was the symbol "NULL", and an object's symbol depended on its key order.
+    @Test("JSON members that are null, arrays or objects count as absent, in the parser and in the dedupe key")
+    func parserReadsOnlyScalars() {
+        let null = ExternalAlertParser.parse(body: #"{"ticker":null,"action":"buy","message":null}"#, contentType: "application/json")
+        #expect(null.symbol == nil && null.error == "no symbol" && null.message == nil, "\(null)")
+        let object = ExternalAlertParser.parse(body: #"{"ticker":{"pair":":ZD","Dl":"test"},"action":"buy"}"#, contentType: "application/json")
+        #expect(object.symbol == nil && object.error == "no symbol", "\(object)")
+        let fallThrough = ExternalAlertParser.parse(
+            body: #"{"symbol":null,"ticker":"EURUSD","side":["buy"],"action":"sell","message":{"a":1},"text":"retest"}"#,
+            contentType: "application/json")
+        #expect(fallThrough == .init(symbol: "EURUSD", direction: -1, message: "retest"))
+        #expect(ExternalAlertParser.parse(body: #"{"ticker":"EURUSD","action":"buy","message":0.7}"#, contentType: "application/json").message == "0.7")
+
+        let now = Date(timeIntervalSince1970: 1_740_821_400)
+        #expect(ExternalAlertsService.dedupeKey(body: #"{"id":null,"ticker":"EURUSD","action":"buy"}"#, now: now)
+            != ExternalAlertsService.dedupeKey(body: #"{"id":null,"ticker":"GBPUSD","action":"sell"}"#, now: now),
+            "a null id is no id: two different alerts are not duplicates")
+        #expect(ExternalAlertsService.dedupeKey(body: #"{"id":"tv-1","ticker":"EURUSD"}"#, now: now)
+            == ExternalAlertsService.dedupeKey(body: #"{"id":"tv-1","ticker":"GBPUSD"}"#, now: now))
+        #expect(ExternalAlertsService.dedupeKey(body: #"{"id":7,"ticker":"EURUSD"}"#, now: now)
+            == ExternalAlertsService.dedupeKey(body: #"{"ticker":"GBPUSD","id":7}"#, now: now))
+    }
 }

@@ -4,7 +4,8 @@ import Foundation
 /// (`buy`/`long`/`sell`/`short`), optional `strength` (0–1) and `message`/`text`/`comment`; or text such as
 /// `BUY EURUSD` / `EURUSD short, breakout`, where the symbol is the first word that is a known symbol, else the
 /// first that looks like a ticker (capitals, `FX:…`, `…/…`), else the first word. Exchange prefixes (`FX:EURUSD`)
-/// and separators (`EUR/USD`) are dropped.
+/// and separators (`EUR/USD`) are dropped. In JSON only string and number members are read: null, arrays and
+/// objects count as absent.
 enum ExternalAlertParser {
     struct Parsed: Equatable {
         var symbol: String?
@@ -19,7 +20,7 @@ enum ExternalAlertParser {
         var out = Parsed()
         if let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] {
             func text(_ keys: [String]) -> String? {
-                for k in keys { if let v = object[k] { return "\(v)" } }
+                for k in keys { if let v = scalarText(object[k]) { return v } }
                 return nil
             }
             out.symbol = text(["symbol", "ticker", "pair", "instrument"]).flatMap(normaliseSymbol)
@@ -41,6 +42,16 @@ enum ExternalAlertParser {
         }
         if out.symbol == nil { out.error = "no symbol" } else if out.direction == nil { out.error = "no buy/sell direction" }
         return out
+    }
+
+    /// A JSON member as text when it is a string or a number; nil when it is absent, null, an array or an object,
+    /// whose descriptions (`<null>`, `["a": 1]`) are not what the sender meant, and for an object not even stable.
+    static func scalarText(_ value: Any?) -> String? {
+        switch value {
+        case let string as String: string
+        case let number as NSNumber: "\(number)"
+        default: nil
+        }
     }
 
     static func direction(_ word: String) -> Int? {

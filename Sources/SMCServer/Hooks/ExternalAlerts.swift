@@ -43,7 +43,7 @@ struct ExternalAlertsService: Sendable {
     /// SHA-256 of the alert's own `id` when its JSON has one, else of the UTC day and the body.
     static func dedupeKey(body: String, now: Date) -> [UInt8] {
         if let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-           let id = object["id"].map({ "\($0)" }), !id.isEmpty
+           let id = ExternalAlertParser.scalarText(object["id"]), !id.isEmpty
         {
             return Array(SHA256.hash(data: Data(("id:" + id).utf8)))
         }
