@@ -54,20 +54,38 @@ public struct Rejection: Sendable, Equatable, Codable {
 /// Failures of the local store, each with a message fit for a terminal.
 public enum StoreError: Error, CustomStringConvertible, Equatable {
     case notSignedIn
+    /// Nothing here has this id (`what` is e.g. `trade 0197a3c2`).
     case notFound(String)
-    case ambiguous(String)
-    case invalid([String])
+    /// Text that cannot name an entry, and why.
+    case notAnID(String, String)
+    /// A prefix that names several entries; `candidates` are the first of them (of `count`), oldest first.
+    case ambiguous(String, candidates: [IDCandidate], count: Int)
+    /// The input breaks the rules the server applies (the same fields and messages as its 422).
+    case invalid([FieldProblem])
+    /// The entry was deleted (here, or on another device and synced).
     case deleted(String)
 
     public var description: String {
         switch self {
         case .notSignedIn: return "not signed in: run smc-client login --server URL --email E"
         case .notFound(let what): return "no \(what) here (run smc-client sync to fetch the newest)"
-        case .ambiguous(let id): return "\(id) matches more than one entry: give more of the id"
-        case .invalid(let problems): return problems.joined(separator: "\n")
+        case .notAnID(let text, let why): return "\(text) cannot name an entry: \(why)"
+        case .ambiguous(let prefix, let candidates, let count):
+            var lines = ["\(prefix) matches \(count) entries; give more of the id:"]
+            lines += candidates.map { "  \($0.id)  \($0.summary)" }
+            if count > candidates.count { lines.append("  … and \(count - candidates.count) more") }
+            return lines.joined(separator: "\n")
+        case .invalid(let problems): return problems.map(\.description).joined(separator: "\n")
         case .deleted(let id): return "\(id) was deleted"
         }
     }
+}
+
+/// One of the entries an ambiguous id prefix names.
+public struct IDCandidate: Sendable, Equatable {
+    public var id: String
+    /// What it is, for a person to tell them apart (symbol, direction, time…).
+    public var summary: String
 }
 
 /// The client's state in SQLite (GRDB) under `$SMC_CLIENT_HOME`: the session, the local copies of the signals and
