@@ -40,4 +40,21 @@ struct ExitCodeTests {
         let help = try await Executables.run("smc-client", ["--help"])
         #expect(help.status == 0 && help.stdout.contains("Exit codes:"), "the codes are in the help: \(help.stdout)")
     }
+
+    @Test("a sign-in the plan refuses (its device limit) is 4, refused, not 2; a wrong password is 2")
+    func planLimitIsARefusal() async throws {
+        try await TestApp.run { app in
+            // The Free plan allows 2 signed-in devices; sign-up signed in the first.
+            let (_, _, email) = try await app.signup(password: SyncTests.password)
+            func login(_ password: String) async throws -> Executables.Run {
+                try await ClientHome(path: ClientHome.empty(), email: email).run(
+                    ["login", "--server", app.baseURL, "--email", email, "--password-stdin"], input: password + "\n")
+            }
+            #expect(try await login(SyncTests.password).status == 0)
+            let third = try await login(SyncTests.password)
+            #expect(third.status == 4 && third.stderr.contains("plan_limit_exceeded"), "\(third.status) \(third.stderr)")
+            let wrong = try await login("not the password")
+            #expect(wrong.status == 2 && wrong.stderr.contains("invalid_credentials"), "\(wrong.status) \(wrong.stderr)")
+        }
+    }
 }

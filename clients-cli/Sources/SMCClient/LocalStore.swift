@@ -64,6 +64,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case invalid([FieldProblem])
     /// The entry was deleted (here, or on another device and synced).
     case deleted(String)
+    /// The client home cannot be opened, created or migrated.
+    case unusableHome(String, reason: String)
 
     public var description: String {
         switch self {
@@ -77,6 +79,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return lines.joined(separator: "\n")
         case .invalid(let problems): return problems.map(\.description).joined(separator: "\n")
         case .deleted(let id): return "\(id) was deleted"
+        case .unusableHome(let path, let reason): return "cannot use the client home \(path): \(reason)"
         }
     }
 }
@@ -102,14 +105,26 @@ public final class LocalStore: Sendable {
     public init(home: URL, wallClock: @escaping @Sendable () -> Int64 = { HLC.millis(Date()) }) throws {
         self.home = home
         self.wallClock = wallClock
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
-        let path = home.appendingPathComponent("client.sqlite").path
-        pool = try DatabasePool(path: path, configuration: configuration)
-        // The token is in here: owner-only.
-        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-        try Self.migrator.migrate(pool)
+        do {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: home.path, isDirectory: &isFolder), !isFolder.boolValue {
+                throw StoreError.unusableHome(home.path, reason: "it is a file, not a folder")
+            }
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(30)
+            let path = home.appendingPathComponent("client.sqlite").path
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // The token is in here: owner-only.
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+            try Self.migrator.migrate(pool)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError {
+            throw StoreError.unusableHome(home.path, reason: error.message ?? error.description)
+        } catch {
+            throw StoreError.unusableHome(home.path, reason: error.localizedDescription)
+        }
     }
 
     /// `$SMC_CLIENT_HOME`, else `~/.smc-client`.

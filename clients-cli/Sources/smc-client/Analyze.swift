@@ -31,10 +31,10 @@ struct Analyze: ParsableCommand {
     @Flag(help: "fvg: merge consecutive gaps.") var joinConsecutive = false
     @Option(help: "csv (default) or json.") var format: String?
 
-    func run() throws {
-        let request: AnalyzeRequest
+    /// The options as the engine's request; their mistakes are usage errors (64).
+    func request() throws -> AnalyzeRequest {
         do {
-            request = try AnalyzeRequest(
+            return try AnalyzeRequest(
                 indicator: indicator, summary: summary, swingLength: swingLength, closeBreak: closeBreak,
                 closeMitigation: closeMitigation ? true : nil, rangePercent: rangePercent, timeFrame: timeFrame,
                 session: session, start: start, end: end, timeZone: timeZone, joinConsecutive: joinConsecutive ? true : nil,
@@ -42,6 +42,14 @@ struct Analyze: ParsableCommand {
         } catch {
             throw ValidationError(error.message)
         }
+    }
+
+    func validate() throws {
+        _ = try request()
+    }
+
+    func run() throws {
+        let request = try request()
         guard let data = FileManager.default.contents(atPath: file) else {
             throw refuse("cannot read \(file)")
         }

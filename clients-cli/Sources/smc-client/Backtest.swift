@@ -26,6 +26,15 @@ struct BacktestCommand: ParsableCommand {
     @Flag(help: "Print JSON (trades and statistics) instead of tables.") var json = false
     @Option(help: "Write the learned member's final model (versioned JSON) to this file.") var modelOut: String?
 
+    func validate() throws {
+        for (name, value) in [("--spread", spread), ("--commission", commission)] {
+            if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be 0 or more") }
+        }
+        if let timeframe, SignalTimeframe(label: timeframe) == nil {
+            throw ValidationError("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
+        }
+    }
+
     func run() throws {
         var configuration = BacktestConfiguration()
         if let config {
@@ -35,9 +44,6 @@ struct BacktestCommand: ParsableCommand {
             } catch {
                 throw refuse("\(config): \(error.message)")
             }
-        }
-        for (name, value) in [("--spread", spread), ("--commission", commission)] {
-            if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be 0 or more") }
         }
         if let spread { configuration.costs.spread = spread }
         if let commission { configuration.costs.commission = commission }

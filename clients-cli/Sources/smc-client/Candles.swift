@@ -49,24 +49,25 @@ struct ImportCandles: AsyncParsableCommand {
     @Flag(help: "Print the totals as JSON at the end.") var json = false
     @OptionGroup var options: ServerOptions
 
-    func run() async throws {
-        // Options and the file first: nothing is sent unless all of it is right.
-        let url: URL
-        url = try options.url()
-        guard let symbol = symbol.map(TradeRules.normaliseSymbol), !symbol.isEmpty else {
-            throw usage("give the candles' symbol with --symbol (e.g. --symbol EURUSD)")
+    /// Bad options are usage errors (64), found before the file is read.
+    func validate() throws {
+        guard let symbol, !TradeRules.normaliseSymbol(symbol).isEmpty else {
+            throw ValidationError("give the candles' symbol with --symbol (e.g. --symbol EURUSD)")
         }
         guard (1...CandleImporter.maxBatch).contains(batch) else {
-            throw usage("--batch must be 1–\(CandleImporter.maxBatch)")
+            throw ValidationError("--batch must be 1–\(CandleImporter.maxBatch)")
         }
-        guard retries >= 0 else { throw usage("--retries must be 0 or more") }
-        var given: SignalTimeframe?
-        if let timeframe {
-            guard let tf = SignalTimeframe(label: timeframe) else {
-                throw usage("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
-            }
-            given = tf
+        guard retries >= 0 else { throw ValidationError("--retries must be 0 or more") }
+        if let timeframe, SignalTimeframe(label: timeframe) == nil {
+            throw ValidationError("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
         }
+    }
+
+    func run() async throws {
+        // Options and the file first: nothing is sent unless all of it is right.
+        let url = try options.url()
+        let symbol = TradeRules.normaliseSymbol(symbol ?? "")
+        let given = timeframe.flatMap { SignalTimeframe(label: $0) }
         guard let key = (key ?? ProcessInfo.processInfo.environment["SMC_FEEDER_KEY"])?
             .trimmingCharacters(in: .whitespacesAndNewlines), !key.isEmpty
         else {
@@ -155,11 +156,6 @@ struct ImportCandles: AsyncParsableCommand {
         }
         FileHandle.standardError.write(Data("smc-client candles import: \(message)\n".utf8))
         return exit
-    }
-
-    /// Bad options: ArgumentParser's usage error (exit 64).
-    private func usage(_ message: String) -> ValidationError {
-        ValidationError(message)
     }
 
     /// A file refused before anything is sent: the reason on standard error, exit 4.

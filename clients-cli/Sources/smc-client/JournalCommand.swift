@@ -36,8 +36,12 @@ struct JournalCommand: AsyncParsableCommand {
         @Option(help: "Timeframe, e.g. 15m.") var timeframe: String?
         @Flag(help: "Print the entry as JSON.") var json = false
 
-        func run() async throws {
+        func validate() throws {
             guard ["long", "short"].contains(direction) else { throw ValidationError("--direction must be long or short") }
+            _ = try JournalCommand.time(time)
+        }
+
+        func run() async throws {
             var input = TradeInput(symbol: symbol, direction: direction, entry: entry, stop: stop)
             input.targets = target
             input.size = size
@@ -70,14 +74,19 @@ struct JournalCommand: AsyncParsableCommand {
         @Option(help: "A new symbol.") var symbol: String?
         @Option(help: "A new direction, long or short.") var direction: String?
 
+        func validate() throws {
+            let given: [Bool] = [note != nil, stop != nil, clearStop, !target.isEmpty, !tag.isEmpty, clearTags, entry != nil, size != nil,
+                                 fees != nil, symbol != nil, direction != nil]
+            guard given.contains(true) else { throw ValidationError("nothing to change: give at least one option") }
+            if clearStop && stop != nil { throw ValidationError("give --stop or --clear-stop, not both") }
+            if let direction, !["long", "short"].contains(direction) { throw ValidationError("--direction must be long or short") }
+        }
+
         func run() async throws {
             var changes: [String: JSONValue] = [:]
             if let note { changes["notes"] = note.isEmpty ? .null : .string(note) }
             if let stop { changes["stop_price"] = .number(stop) }
-            if clearStop {
-                guard stop == nil else { throw ValidationError("give --stop or --clear-stop, not both") }
-                changes["stop_price"] = .null
-            }
+            if clearStop { changes["stop_price"] = .null }
             if !target.isEmpty { changes["targets"] = .array(target.map(JSONValue.number)) }
             if !tag.isEmpty { changes["tags"] = .array(tag.map(JSONValue.string)) }
             if clearTags { changes["tags"] = .array([]) }
@@ -85,11 +94,7 @@ struct JournalCommand: AsyncParsableCommand {
             if let size { changes["size"] = .number(size) }
             if let fees { changes["fees"] = .number(fees) }
             if let symbol { changes["symbol"] = .string(symbol) }
-            if let direction {
-                guard ["long", "short"].contains(direction) else { throw ValidationError("--direction must be long or short") }
-                changes["direction"] = .string(direction)
-            }
-            guard !changes.isEmpty else { throw ValidationError("nothing to change: give at least one option") }
+            if let direction { changes["direction"] = .string(direction) }
             let store = try home.store()
             print(try store.editTrade(id, changes))
         }
@@ -102,6 +107,10 @@ struct JournalCommand: AsyncParsableCommand {
         @Option(help: "Exit price.") var exit: Double
         @Option(help: "Exit time, RFC 3339 (default now).") var time: String?
         @Option(help: "Total fees (replaces the stored ones).") var fees: Double?
+
+        func validate() throws {
+            _ = try JournalCommand.time(time)
+        }
 
         func run() async throws {
             let store = try home.store()

@@ -8,7 +8,7 @@ struct SMCClientCommand: AsyncParsableCommand {
         commandName: "smc-client",
         abstract: "The reference client of the smc signal service.",
         discussion: """
-            State lives under $SMC_CLIENT_HOME (default ~/.smc-client); the server comes from --server or SMC_SERVER.
+            State lives under $SMC_CLIENT_HOME (default ~/.smc-client); the server comes from --server or SMC_SERVER. \
             IDs may be given as any unique prefix (at least 4 hex digits; tables print the shortest unique one).
 
             \(Exit.table)
@@ -23,7 +23,7 @@ struct SMCClientCommand: AsyncParsableCommand {
     /// no library error ends in a bare `exit 1`.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try await asyncParseAsRoot()
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {
@@ -39,6 +39,10 @@ struct SMCClientCommand: AsyncParsableCommand {
 struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: "The server's base URL (default: $SMC_SERVER, else http://127.0.0.1:8080).")
     var server: String?
+
+    func validate() throws {
+        _ = try url()
+    }
 
     func url() throws -> URL {
         let text = server ?? ProcessInfo.processInfo.environment["SMC_SERVER"] ?? "http://127.0.0.1:8080"
@@ -69,9 +73,9 @@ enum Exit {
     // of range. ArgumentParser's own usage errors, and our ValidationErrors.
 
     static let table = """
-        Exit codes: 0 done; 2 authentication (sign in again, or fix the feeder key); 3 network (the server could not
-        be reached); 4 refused (by the server, or by the client before sending: a malformed file, a change the
-        server's rules refuse); 5 no such id, or an ambiguous prefix; 6 the client failed locally (its home cannot be
+        Exit codes: 0 done; 2 authentication (sign in again, or fix the feeder key); 3 network (the server could not \
+        be reached); 4 refused (by the server, or by the client before sending: a malformed file, a change the \
+        server's rules refuse); 5 no such id, or an ambiguous prefix; 6 the client failed locally (its home cannot be \
         used); 64 usage (the command line itself is wrong).
         """
 
@@ -84,7 +88,8 @@ enum Exit {
             return ExitCode(failure.exitCode)
         case let error as StoreError:
             if case .invalid(let problems) = error {
-                Output.error(problems.map(\.commandLine).joined(separator: "\n"))
+                let lines = problems.map(\.commandLine)
+                Output.error(lines.count == 1 ? lines[0] : "\(lines.count) problems:\n" + lines.map { "  " + $0 }.joined(separator: "\n"))
             } else {
                 Output.error(error.description)
             }
@@ -92,8 +97,14 @@ enum Exit {
             case .notSignedIn: return auth
             case .invalid: return refused
             case .notFound, .notAnID, .ambiguous, .deleted: return notFound
+            case .unusableHome: return local
             }
-        case is ExitCode, is CleanExit, is ValidationError:
+        case let invalid as ValidationError:
+            // From a run() (what validate() finds comes wrapped, with the subcommand's usage): the reason alone, as
+            // the root's usage would mislead.
+            Output.error(invalid.message)
+            return ExitCode.validationFailure
+        case is ExitCode, is CleanExit:
             return error
         default:
             // ArgumentParser's parse errors map to 64 (or 0 for help); anything else is ours to name.

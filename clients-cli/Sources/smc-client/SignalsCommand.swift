@@ -38,6 +38,8 @@ struct SignalsCommand: AsyncParsableCommand {
                 throw ValidationError("--killzone must be a killzone name of 1–50 characters")
             }
             if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more") }
+            _ = try since.map(Self.utc)
+            _ = try until.map(Self.utc)
         }
 
         /// A time as the stored candle times are written (UTC, milliseconds), so that text order is time order.
