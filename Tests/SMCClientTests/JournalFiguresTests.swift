@@ -175,6 +175,15 @@ struct JournalFiguresTests {
                 "('\(entry)'::numeric, '\(stop)'::numeric, '\(exit)'::numeric, '\(size)'::numeric, '\(fees)'::numeric, "
                     + "\(direction == "short" ? -1 : 1), '\(pnl.plain)', '\(r.plain)', '\(pnl.double)'::float8, '\(r.double)'::float8)")
         }
+        // Risks of more than 18 digits (the long division's slow path) and quotients of more than 19.
+        for (entry, stop, exit) in [(12345678.9, 0.000000012345, 12345679.7), (999999999.99999, 0.00000001, 1e9),
+                                    (0.1, 0.09999999999999, 2000.5), (1.0, 0.7, 987654321.123)] {
+            let f = TradeFigures(direction: "long", entry: entry, stop: stop, exit: exit, size: 1, fees: 0)
+            let pnl = try #require(f.pnl), r = try #require(f.rMultiple)
+            rows.append(
+                "('\(entry)'::numeric, '\(stop)'::numeric, '\(exit)'::numeric, '1.0'::numeric, '0.0'::numeric, 1, '\(pnl.plain)', '\(r.plain)', "
+                    + "'\(pnl.double)'::float8, '\(r.double)'::float8)")
+        }
         let values = rows.joined(separator: ",\n"), count = rows.count
         try await TestApp.run { app in
             let mismatches = try await app.sqlInt(

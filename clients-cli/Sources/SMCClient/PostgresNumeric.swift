@@ -32,7 +32,7 @@ public struct PostgresNumeric: Sendable, Equatable, Comparable, CustomStringConv
         let lower = text.lowercased()
         let parts = lower.split(separator: "e", maxSplits: 1, omittingEmptySubsequences: false)
         guard let mantissa = parts.first, !mantissa.isEmpty,
-            let value = Decimal(string: lower, locale: Locale(identifier: "en_US_POSIX")), value.isFinite
+            let value = Decimal(string: lower, locale: Self.posix), value.isFinite
         else { return nil }
         let fraction = mantissa.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).dropFirst().first?.count ?? 0
         var exponent = 0
@@ -44,6 +44,8 @@ public struct PostgresNumeric: Sendable, Equatable, Comparable, CustomStringConv
     }
 
     public static let zero = PostgresNumeric(Decimal(0), scale: 0)
+    /// Decimal text is read with a point, whatever the user's locale.
+    static let posix = Locale(identifier: "en_US_POSIX")
 
     public init(_ integer: Int) {
         self.init(Decimal(integer), scale: 0)
@@ -65,31 +67,42 @@ public struct PostgresNumeric: Sendable, Equatable, Comparable, CustomStringConv
     /// PostgreSQL's `numeric / numeric`: the quotient rounded half away from zero at `divisionScale`. Nil for a zero divisor.
     public func divided(by divisor: PostgresNumeric) -> PostgresNumeric? {
         guard !divisor.value.isZero else { return nil }
-        let scale = Self.divisionScale(self, divisor)
-        guard !value.isZero else { return PostgresNumeric(0, scale: scale) }
         let (n, ns) = Self.digits(value.magnitude)
         let (d, ds) = Self.digits(divisor.value.magnitude)
-        // |self| / |divisor| × 10^scale = n × 10^(ds − ns + scale) / d: long division, one decimal digit at a time.
+        let scale = Self.divisionScale(
+            Self.base10000Lead(value.isZero ? nil : (n, ns)), Self.base10000Lead((d, ds)), self.scale, divisor.scale)
+        guard !value.isZero else { return PostgresNumeric(0, scale: scale) }
+        // |self| / |divisor| × 10^scale = n × 10^(ds − ns + scale) / d: long division, one decimal digit at a time
+        // (the remainder stays below the divisor, so a divisor of up to 18 digits needs only UInt64).
         let shift = ds - ns + scale
-        var numerator = n.map { Decimal(Int($0.asciiValue! - 48)) }
-        var denominator = Self.integer(d)
-        if shift >= 0 {
-            numerator += repeatElement(Decimal(0), count: shift)
-        } else {
-            for _ in 0 ..< -shift { denominator *= 10 }
-        }
+        let numerator = n.utf8.map { Int($0 - 48) } + repeatElement(0, count: max(0, shift))
+        let divisorDigits = d + String(repeating: "0", count: max(0, -shift))
         var quotient: [UInt8] = []
-        var remainder = Decimal(0)
-        for digit in numerator {
-            remainder = remainder * 10 + digit
-            var q: UInt8 = 0
-            while remainder >= denominator {
-                remainder -= denominator
-                q += 1
+        let roundUp: Bool
+        if divisorDigits.count <= 18, let denominator = UInt64(divisorDigits) {
+            var remainder: UInt64 = 0
+            for digit in numerator {
+                remainder = remainder * 10 + UInt64(digit)
+                let q = remainder / denominator
+                remainder -= q * denominator
+                if !quotient.isEmpty || q > 0 { quotient.append(UInt8(q)) }
             }
-            if !quotient.isEmpty || q > 0 { quotient.append(q) }
+            roundUp = remainder >= denominator - remainder
+        } else {
+            let denominator = Self.integer(divisorDigits)
+            var remainder = Decimal(0)
+            for digit in numerator {
+                remainder = remainder * 10 + Decimal(digit)
+                var q: UInt8 = 0
+                while remainder >= denominator {
+                    remainder -= denominator
+                    q += 1
+                }
+                if !quotient.isEmpty || q > 0 { quotient.append(q) }
+            }
+            roundUp = remainder * 2 >= denominator
         }
-        if remainder * 2 >= denominator {
+        if roundUp {
             // Round the magnitude up: carry through the digits.
             var i = quotient.count - 1
             while i >= 0 && quotient[i] == 9 {
@@ -98,27 +111,31 @@ public struct PostgresNumeric: Sendable, Equatable, Comparable, CustomStringConv
             }
             if i >= 0 { quotient[i] += 1 } else { quotient.insert(1, at: 0) }
         }
+        let negative = (value < 0) != (divisor.value < 0)
+        if quotient.count <= 19, scale <= 127 {
+            let significand = quotient.reduce(UInt64(0)) { $0 * 10 + UInt64($1) }
+            return PostgresNumeric(Decimal(sign: negative ? .minus : .plus, exponent: -scale, significand: Decimal(significand)), scale: scale)
+        }
         var text = String(quotient.map { Character(String($0)) })
         if text.count <= scale { text = String(repeating: "0", count: scale - text.count + 1) + text }
         if scale > 0 { text.insert(".", at: text.index(text.endIndex, offsetBy: -scale)) }
-        let negative = (value < 0) != (divisor.value < 0)
-        return PostgresNumeric(Decimal(string: (negative ? "-" : "") + text, locale: Locale(identifier: "en_US_POSIX"))!, scale: scale)
+        return PostgresNumeric(Decimal(string: (negative ? "-" : "") + text, locale: Self.posix)!, scale: scale)
     }
 
     /// `select_div_scale` of PostgreSQL's numeric.c: 16 significant digits for the estimated quotient (weights and
     /// first digits in base 10000, PostgreSQL's digit size), at least either operand's scale, at most 1000.
-    static func divisionScale(_ a: PostgresNumeric, _ b: PostgresNumeric) -> Int {
-        let (w1, f1) = base10000Lead(a.value)
-        let (w2, f2) = base10000Lead(b.value)
-        var qweight = w1 - w2
-        if f1 <= f2 { qweight -= 1 }
-        return min(max(16 - qweight * 4, a.scale, b.scale, 0), 1000)
+    static func divisionScale(
+        _ a: (weight: Int, first: Int), _ b: (weight: Int, first: Int), _ scaleA: Int, _ scaleB: Int
+    ) -> Int {
+        var qweight = a.weight - b.weight
+        if a.first <= b.first { qweight -= 1 }
+        return min(max(16 - qweight * 4, scaleA, scaleB, 0), 1000)
     }
 
-    /// The weight (power of 10000) and value of the leading base-10000 digit of `x`; (0, 0) for zero.
-    static func base10000Lead(_ x: Decimal) -> (weight: Int, first: Int) {
-        guard !x.isZero else { return (0, 0) }
-        let (digits, scale) = Self.digits(x.magnitude)
+    /// The weight (power of 10000) and value of the leading base-10000 digit of a positive number given as its
+    /// `digits` (see `digits(_:)`); (0, 0) for zero (nil).
+    static func base10000Lead(_ number: (digits: String, scale: Int)?) -> (weight: Int, first: Int) {
+        guard let (digits, scale) = number else { return (0, 0) }
         // The leading decimal digit sits at 10^p.
         let p = digits.count - 1 - scale
         let weight = p >= 0 ? p / 4 : -((-p + 3) / 4)
@@ -139,7 +156,7 @@ public struct PostgresNumeric: Sendable, Equatable, Comparable, CustomStringConv
     }
 
     static func integer(_ digits: String) -> Decimal {
-        Decimal(string: digits, locale: Locale(identifier: "en_US_POSIX"))!
+        Decimal(string: digits, locale: Self.posix)!
     }
 
     /// The value in plain notation (no exponent) with at least `scale` digits after the point, as PostgreSQL prints

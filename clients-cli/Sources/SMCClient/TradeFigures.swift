@@ -22,8 +22,9 @@ public struct TradeFigures: Sendable, Equatable {
             self.init(pnl: nil, rMultiple: nil, outcome: "open")
             return
         }
-        guard let entryN = PostgresNumeric(entry), let exitN = PostgresNumeric(exit), let sizeN = PostgresNumeric(size), let feesN = PostgresNumeric(fees),
-            stop.map({ PostgresNumeric($0) != nil }) ?? true
+        let stopN = stop.flatMap { PostgresNumeric($0) }
+        guard let entryN = PostgresNumeric(entry), let exitN = PostgresNumeric(exit), let sizeN = PostgresNumeric(size),
+            let feesN = PostgresNumeric(fees), (stop == nil) == (stopN == nil)
         else {
             // Beyond what Decimal holds (amounts near 1e-300, which the rules allow but nobody trades): doubles.
             self.init(approximately: direction, entry: entry, stop: stop, exit: exit, size: size, fees: fees)
@@ -33,7 +34,7 @@ public struct TradeFigures: Sendable, Equatable {
         let move = (exitN - entryN) * sign
         let pnl = move * sizeN - feesN
         var r: PostgresNumeric?
-        if let stop, let stopN = PostgresNumeric(stop), stopN != entryN { r = move.divided(by: (entryN - stopN).magnitude) }
+        if let stopN, stopN != entryN { r = move.divided(by: (entryN - stopN).magnitude) }
         let outcome = pnl.magnitude < Self.breakevenBand ? "breakeven" : pnl > .zero ? "win" : "loss"
         self.init(pnl: pnl, rMultiple: r, outcome: outcome)
     }
