@@ -65,7 +65,7 @@ struct AnalyzeCommandTests {
     }
 
     @Test(
-        "malformed files are refused with the line and the reason, exit 2, nothing on standard output",
+        "malformed files are refused with the line and the reason, exit 4, nothing on standard output",
         arguments: [
             ("Date,Open,High,Low\n2024.01.02 00:00:00,1,2,0.5\n", "close"),
             ("Date,Open,High,Low,Close\n2024.01.02 00:00:00,1,2,0.5,abc\n", "line 2"),
@@ -78,12 +78,12 @@ struct AnalyzeCommandTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).csv").path
         try content.write(toFile: path, atomically: true, encoding: .utf8)
         let run = try await Executables.run("smc-client", ["analyze", path, "--indicator", "fvg"])
-        #expect(run.status == 2)
+        #expect(run.status == 4)
         #expect(run.stdout.isEmpty)
         #expect(run.stderr.lowercased().contains(mention), "\(run.stderr)")
     }
 
-    @Test("bad options are refused with a clear message and exit 2")
+    @Test("bad options are refused with a clear message and exit 64 (usage); a missing file with 4")
     func badOptions() async throws {
         let cases: [([String], String)] = [
             (["--indicator", "nope"], "valid"),
@@ -95,11 +95,11 @@ struct AnalyzeCommandTests {
         ]
         for (options, mention) in cases {
             let run = try await Executables.run("smc-client", ["analyze", Self.candles] + options)
-            #expect(run.status == 2, "\(options)")
+            #expect(run.status == 64, "\(options)")
             #expect(run.stdout.isEmpty, "\(options)")
             #expect(run.stderr.lowercased().contains(mention), "\(options): \(run.stderr)")
         }
         let missing = try await Executables.run("smc-client", ["analyze", "/nonexistent.csv", "--indicator", "fvg"])
-        #expect(missing.status == 2 && missing.stdout.isEmpty)
+        #expect(missing.status == 4 && missing.stdout.isEmpty && missing.stderr.contains("cannot read"))
     }
 }

@@ -86,29 +86,33 @@ struct CandleImportTests {
             #expect(again.status == 0, "\(again.stderr)")
             #expect(try Self.totals(again)["unchanged"] == 4 && Self.totals(again)["inserted"] == 3)
 
+            // eur/usd is EURUSD, as the journal and REST read it.
+            let slashed = try await Self.run(app, [fixed, "--symbol", "eur/usd", "--json"], key: key)
+            #expect(slashed.status == 0 && (try? Self.totals(slashed)["unchanged"]) == 7, "\(slashed.stderr)")
+
             // An unknown symbol is the server's to refuse too.
             let unknown = try await Self.run(app, [fixed, "--symbol", "NOPE"], key: key)
             #expect(unknown.status == 4 && unknown.stderr.contains("line 2 (symbol)"), "\(unknown.stderr)")
         }
     }
 
-    @Test("a malformed file or a timeframe that does not fit is refused before anything is sent, exit 2")
+    @Test("a malformed file or a timeframe that does not fit is refused before anything is sent, exit 4; bad options exit 64")
     func badFiles() async throws {
         try await TestApp.run { app in
             let key = try await app.feederKey()
             // High below low is the CSV reader's to catch (line 4).
             let highBelowLow = try Self.csv([Self.good, Self.good, (1.1, 0.9, 1.0, 1.0), Self.good])
-            let cases: [([String], String)] = [
-                ([highBelowLow, "--symbol", "EURUSD"], "line 4"),
-                ([Self.history, "--symbol", "EURUSD", "--timeframe", "1h"], "15m apart, not 1h"),
-                ([Self.history, "--symbol", "EURUSD", "--timeframe", "2h"], "unknown timeframe"),
-                ([Self.history], "--symbol"),
-                ([Self.history, "--symbol", "EURUSD", "--batch", "10001"], "--batch"),
-                (["/nonexistent.csv", "--symbol", "EURUSD"], "cannot read"),
+            let cases: [([String], Int32, String)] = [
+                ([highBelowLow, "--symbol", "EURUSD"], 4, "line 4"),
+                ([Self.history, "--symbol", "EURUSD", "--timeframe", "1h"], 4, "15m apart, not 1h"),
+                (["/nonexistent.csv", "--symbol", "EURUSD"], 4, "cannot read"),
+                ([Self.history, "--symbol", "EURUSD", "--timeframe", "2h"], 64, "unknown timeframe"),
+                ([Self.history], 64, "--symbol"),
+                ([Self.history, "--symbol", "EURUSD", "--batch", "10001"], 64, "--batch"),
             ]
-            for (arguments, mention) in cases {
+            for (arguments, status, mention) in cases {
                 let run = try await Self.run(app, arguments, key: key)
-                #expect(run.status == 2, "\(arguments): \(run.stderr)")
+                #expect(run.status == status, "\(arguments): \(run.stderr)")
                 #expect(run.stderr.contains(mention), "\(arguments): \(run.stderr)")
                 #expect(run.stdout.isEmpty)
             }
@@ -118,7 +122,7 @@ struct CandleImportTests {
             let offGridPath = FileManager.default.temporaryDirectory.appendingPathComponent("off-\(UUID().uuidString).csv").path
             try offGrid.write(toFile: offGridPath, atomically: true, encoding: .utf8)
             let run = try await Self.run(app, [offGridPath, "--symbol", "EURUSD"], key: key)
-            #expect(run.status == 2 && run.stderr.contains("line 2") && run.stderr.contains("not on a 15m boundary"), "\(run.stderr)")
+            #expect(run.status == 4 && run.stderr.contains("line 2") && run.stderr.contains("not on a 15m boundary"), "\(run.stderr)")
             #expect(try await app.sqlInt("SELECT count(*) FROM candles") == 0)
         }
     }

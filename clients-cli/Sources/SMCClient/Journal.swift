@@ -3,7 +3,7 @@ import GRDB
 import SMCSync
 
 /// A journal entry as the client shows it (`journal list --json` prints an array of these).
-public struct JournalEntry: Sendable, Equatable, Codable {
+public struct JournalEntry: Sendable, Equatable, Encodable {
     public var id: String
     public var symbol: String
     public var direction: String
@@ -26,6 +26,8 @@ public struct JournalEntry: Sendable, Equatable, Codable {
     public var outcome: String
     public var pnl: Double?
     public var rMultiple: Double?
+    /// The exact figures (`pnl` and `rMultiple` are their `numeric::float8`, as the server sends them).
+    public var figures: TradeFigures
     /// Local changes not yet acknowledged by the server.
     public var pending: Bool
 
@@ -57,16 +59,12 @@ public struct JournalEntry: Sendable, Equatable, Codable {
         killzone = text("killzone")
         timeframe = text("timeframe")
         self.pending = pending
-        // The server's formulas (JournalService.recompute), so figures agree offline.
-        let sign = direction == "short" ? -1.0 : 1.0
-        if let exit {
-            let pnl = (exit - entry) * sign * size - fees
-            self.pnl = pnl
-            if let stop, stop != entry { rMultiple = (exit - entry) * sign / abs(entry - stop) }
-            outcome = abs(pnl) < 1e-9 ? "breakeven" : pnl > 0 ? "win" : "loss"
-        } else {
-            outcome = "open"
-        }
+        // The server's formulas and its numeric arithmetic (JournalService.recompute), so figures agree offline.
+        let figures = TradeFigures(direction: direction, entry: entry, stop: stop, exit: exit, size: size, fees: fees)
+        pnl = figures.pnl?.double
+        rMultiple = figures.rMultiple?.double
+        outcome = figures.outcome
+        self.figures = figures
     }
 }
 
@@ -94,21 +92,78 @@ public struct TradeInput: Sendable {
     }
 }
 
-/// Journal statistics over closed entries (the server's definitions: `GET /v1/journal/stats`).
-public struct JournalStats: Sendable, Equatable, Codable {
+
+/// Journal statistics over closed entries, computed as `GET /v1/journal/stats` computes its `overall` figures (sums
+/// and averages in PostgreSQL `numeric`, then as doubles), so that they agree with the server's to the digit.
+public struct JournalStats: Sendable, Equatable, Encodable {
+    /// Closed trades.
     public var count = 0
+    /// Open trades (not in the figures).
     public var open = 0
     public var wins = 0
     public var losses = 0
     public var breakeven = 0
+    /// wins / count.
     public var winRate: Double?
+    /// Closed trades that have an R (a stop).
+    public var rCount = 0
     public var averageR: Double?
+    /// The share of wins × their average R + the share of losses × theirs (over trades with an R).
+    public var expectancyR: Double?
+    /// Gross profit / gross loss; none without a loss.
     public var profitFactor: Double?
     public var totalPnl = 0.0
 
     enum CodingKeys: String, CodingKey {
         case count, open, wins, losses, breakeven
-        case winRate = "win_rate", averageR = "average_r", profitFactor = "profit_factor", totalPnl = "total_pnl"
+        case winRate = "win_rate", rCount = "r_count", averageR = "average_r", expectancyR = "expectancy_r",
+            profitFactor = "profit_factor", totalPnl = "total_pnl"
+    }
+
+    public init() {}
+
+    /// The figures of `entries` (open ones are only counted).
+    public init(_ entries: [JournalEntry]) {
+        var rs: [PostgresNumeric] = [], winRs: [PostgresNumeric] = [], lossRs: [PostgresNumeric] = []
+        var total = PostgresNumeric.zero, profit = PostgresNumeric.zero, loss = PostgresNumeric.zero
+        for entry in entries {
+            guard entry.outcome != "open" else {
+                open += 1
+                continue
+            }
+            count += 1
+            let pnl = entry.figures.pnl ?? .zero
+            switch entry.outcome {
+            case "win":
+                wins += 1
+                profit = profit + pnl
+            case "loss":
+                losses += 1
+                loss = loss - pnl
+            default:
+                breakeven += 1
+            }
+            total = total + pnl
+            if let r = entry.figures.rMultiple {
+                rs.append(r)
+                if entry.outcome == "win" { winRs.append(r) }
+                if entry.outcome == "loss" { lossRs.append(r) }
+            }
+        }
+        /// PostgreSQL's `avg(numeric)`: the exact sum divided (numeric division) by the count.
+        func average(_ values: [PostgresNumeric]) -> Double? {
+            guard !values.isEmpty else { return nil }
+            return values.reduce(PostgresNumeric.zero, +).divided(by: PostgresNumeric(values.count))?.double
+        }
+        if count > 0 { winRate = Double(wins) / Double(count) }
+        rCount = rs.count
+        averageR = average(rs)
+        if rCount > 0 {
+            let n = Double(rCount)
+            expectancyR = Double(winRs.count) / n * (average(winRs) ?? 0) + Double(lossRs.count) / n * (average(lossRs) ?? 0)
+        }
+        if loss.double > 0 { profitFactor = profit.double / loss.double }
+        totalPnl = total.double
     }
 }
 
@@ -120,98 +175,59 @@ public struct TradeFilter: Sendable {
     public init() {}
 }
 
-/// The checks the server makes on a trade (JournalRules), made before an edit enters the outbox, so that offline
-/// mistakes are caught at once rather than rejected at the next sync.
-enum TradeRules {
-    static func check(_ f: [String: JSONValue]) -> [String] {
-        var problems: [String] = []
-        func number(_ k: String) -> Double? { if case .number(let n)? = f[k] { n } else { nil } }
-        let entry = number("entry_price") ?? 0
-        let sign = { if case .string("short")? = f["direction"] { -1.0 } else { 1.0 } }()
-        if case .string(let symbol)? = f["symbol"], symbol.range(of: "^[A-Z0-9]{3,20}$", options: .regularExpression) != nil {
-        } else {
-            problems.append("symbol: 3–20 letters and digits")
-        }
-        for key in ["entry_price", "stop_price", "size", "exit_price"] {
-            if let v = number(key), !(v.isFinite && v > 0 && v <= 1e12) { problems.append("\(key): must be above 0") }
-        }
-        if let fees = number("fees"), !(fees.isFinite && fees >= 0) { problems.append("fees: must be 0 or more") }
-        if let stop = number("stop_price"), (stop - entry) * sign >= 0 {
-            problems.append(sign > 0 ? "stop: must be below the entry for a long" : "stop: must be above the entry for a short")
-        }
-        if case .array(let targets)? = f["targets"] {
-            if targets.count > 10 { problems.append("targets: at most 10") }
-            for case .number(let t) in targets where (t - entry) * sign <= 0 {
-                problems.append(sign > 0 ? "target \(t): must be above the entry for a long" : "target \(t): must be below the entry for a short")
-            }
-        }
-        if case .string(let note)? = f["notes"], note.count > 10_000 { problems.append("note: at most 10000 characters") }
-        if case .array(let tags)? = f["tags"] {
-            let texts = tags.compactMap { if case .string(let s) = $0 { s } else { nil } }
-            if texts.count > 20 { problems.append("tags: at most 20") }
-            if texts.contains(where: { !(1...40).contains($0.count) }) { problems.append("tags: each 1–40 characters") }
-            if Set(texts).count != texts.count { problems.append("tags: listed twice") }
-        }
-        return problems
-    }
-
-    static func tags(_ tags: [String]) -> JSONValue {
-        .array(tags.map { .string($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
-    }
-}
-
 extension LocalStore {
     // MARK: Journal: offline edits
 
-    /// Records a new trade; returns its id (a UUIDv7 minted here).
-    public func addTrade(_ input: TradeInput) throws -> String {
+    /// Records a new trade; returns its id (a UUIDv7 minted here). Checked and normalised by the server's rules
+    /// (`TradeRules`): `eur/usd` is stored as `EURUSD`, a stop is optional.
+    public func addTrade(_ input: TradeInput, now: Date = Date()) throws -> String {
         _ = try requireSession()
         var fields: [String: JSONValue] = [
-            "symbol": .string(input.symbol.uppercased().trimmingCharacters(in: .whitespaces)), "direction": .string(input.direction),
+            "symbol": .string(input.symbol), "direction": .string(input.direction),
             "entry_price": .number(input.entry), "entry_time": .string(Self.rfc3339(input.entryTime)),
-            "targets": .array(input.targets.map(JSONValue.number)), "tags": TradeRules.tags(input.tags),
+            "targets": .array(input.targets.map(JSONValue.number)), "tags": .array(input.tags.map(JSONValue.string)),
             "size": .number(input.size ?? 1), "fees": .number(input.fees ?? 0), "screenshots": .array([]),
         ]
         fields["stop_price"] = input.stop.map(JSONValue.number)
-        fields["notes"] = input.note.flatMap { $0.isEmpty ? nil : JSONValue.string($0) }
+        fields["notes"] = input.note.map(JSONValue.string)
         // The signal must be one of this account's (as last synced): its full id from a unique prefix.
-        fields["signal_id"] = try input.signalID.map { .string(try signal($0).id) }
+        fields["signal_id"] = try input.signalID.map { .string(try resolve(signal: $0)) }
         fields["setup_type"] = input.setupType.map(JSONValue.string)
         fields["timeframe"] = input.timeframe.map(JSONValue.string)
-        guard ["long", "short"].contains(input.direction) else { throw StoreError.invalid(["direction: long or short"]) }
-        let problems = TradeRules.check(fields)
+        let (normalised, problems) = TradeRules.check(fields, now: now)
         guard problems.isEmpty else { throw StoreError.invalid(problems) }
         let id = UUIDv7.generate().uuidString.lowercased()
-        try record(entity: "trade", id: id, op: "create", fields: fields)
+        try record(entity: "trade", id: id, op: "create", fields: normalised)
         return id
     }
 
-    /// Changes fields of a live trade (`.null` clears one); the fields are `TradeCreate` names.
-    public func editTrade(_ idOrPrefix: String, _ changes: [String: JSONValue]) throws -> String {
+    /// Changes fields of a live trade (`.null` clears one); the fields are `TradeCreate` names. The result must pass
+    /// the server's rules; what they normalise is recorded normalised.
+    public func editTrade(_ idOrPrefix: String, _ changes: [String: JSONValue], now: Date = Date()) throws -> String {
         let id = try resolve(trade: idOrPrefix)
         let current = try pool.read { db in try Self.trade(db, id) }
-        guard let current, current.merge.deleted == nil else { throw StoreError.deleted(idOrPrefix) }
+        guard let current, current.merge.deleted == nil else { throw StoreError.deleted(id) }
         var fields = current.merge.fields
         for (k, v) in changes { if v == .null { fields.removeValue(forKey: k) } else { fields[k] = v } }
-        let problems = TradeRules.check(fields)
+        let (normalised, problems) = TradeRules.check(fields, now: now)
         guard problems.isEmpty else { throw StoreError.invalid(problems) }
-        let changed = changes.filter { current.merge.fields[$0.key] ?? .null != $0.value }
+        var changed: [String: JSONValue] = [:]
+        for key in changes.keys where normalised[key] ?? .null != current.merge.fields[key] ?? .null {
+            changed[key] = normalised[key] ?? .null
+        }
         guard !changed.isEmpty else { return id }
         try record(entity: "trade", id: id, op: "update", fields: changed)
         return id
     }
 
-    public func closeTrade(_ idOrPrefix: String, exit: Double, at time: Date = Date(), fees: Double? = nil) throws -> String {
+    public func closeTrade(_ idOrPrefix: String, exit: Double, at time: Date = Date(), fees: Double? = nil, now: Date = Date()) throws
+        -> String
+    {
         var changes: [String: JSONValue] = ["exit_price": .number(exit), "exit_time": .string(Self.rfc3339(time))]
         if let fees { changes["fees"] = .number(fees) }
         let entry = try trade(idOrPrefix)
-        guard entry.exit == nil else { throw StoreError.invalid(["\(entry.id) is already closed (at \(entry.exit!)); edit it to correct the exit"]) }
-        if let entered = ISO8601DateFormatter().date(from: entry.entryTime.replacingOccurrences(of: #"\.\d+"#, with: "", options: .regularExpression)),
-            time < entered
-        {
-            throw StoreError.invalid(["exit time: must not be before the entry time"])
-        }
-        return try editTrade(entry.id, changes)
+        guard let closed = entry.exit else { return try editTrade(entry.id, changes, now: now) }
+        throw StoreError.invalid([FieldProblem(nil, "\(entry.id) is already closed (at \(closed)); edit it to correct the exit")])
     }
 
     public func deleteTrade(_ idOrPrefix: String) throws -> String {
@@ -220,25 +236,78 @@ extension LocalStore {
         return id
     }
 
-    // MARK: Journal: reads
+    // MARK: Ids
 
-    /// A live trade by id or unique id prefix (at least 4 characters).
-    func resolve(trade idOrPrefix: String) throws -> String {
-        let key = idOrPrefix.lowercased()
-        let ids = try pool.read { db in
-            try String.fetchAll(
-                db, sql: "SELECT id FROM trades WHERE deleted_hlc IS NULL AND id LIKE ? ESCAPE '\\' LIMIT 2",
-                arguments: [key.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"])
+    /// A live trade's id from its id or a unique prefix of it (at least 4 hex digits; hyphens optional).
+    public func resolve(trade idOrPrefix: String) throws -> String {
+        try resolve(idOrPrefix, kind: "trade", table: "trades", live: "deleted_hlc IS NULL") { row in
+            let fields = Self.decodeFields(row["fields"])
+            let entry = JournalEntry(id: row["id"], fields: fields, pending: false)
+            return "\(entry.symbol) \(entry.direction) at \(Self.number(entry.entry)), \(entry.entryTime)"
+                + (entry.exit.map { ", closed at \(Self.number($0))" } ?? ", open")
         }
-        guard key.count >= 4, !ids.isEmpty else { throw StoreError.notFound("trade \(idOrPrefix)") }
-        if ids.count > 1 && !ids.contains(key) { throw StoreError.ambiguous(idOrPrefix) }
-        return ids.contains(key) ? key : ids[0]
     }
+
+    /// A signal's id (as last synced) from its id or a unique prefix of it.
+    public func resolve(signal idOrPrefix: String) throws -> String {
+        try resolve(idOrPrefix, kind: "signal", table: "signals", live: nil) { row in
+            let s = SignalEntry(id: row["id"], fields: Self.decodeFields(row["fields"]), annotation: nil, pending: false)
+            return [s.text("symbol"), s.text("timeframe"), s.text("direction"), s.text("setup_type"), s.text("candle_time")]
+                .compactMap { $0 }.joined(separator: " ")
+        }
+    }
+
+    /// The shortest unique prefix (at least 8 hex digits) of every live trade's id, for tables.
+    public func tradeIDPrefixes() throws -> [String: String] {
+        IDPrefix.shortest(try pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM trades WHERE deleted_hlc IS NULL") })
+    }
+
+    /// The shortest unique prefix (at least 8 hex digits) of every signal's id, for tables.
+    public func signalIDPrefixes() throws -> [String: String] {
+        IDPrefix.shortest(try pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM signals") })
+    }
+
+    private func resolve(
+        _ text: String, kind: String, table: String, live: String?, summary: (Row) -> String
+    ) throws -> String {
+        let given = text.trimmingCharacters(in: .whitespaces)
+        guard IDPrefix.isPlausible(given) else { throw StoreError.notAnID(text, "a \(kind)'s id is hex digits and hyphens") }
+        let key = IDPrefix.key(given)
+        guard key.count >= IDPrefix.minimumAccepted else {
+            throw StoreError.notAnID(text, "give at least \(IDPrefix.minimumAccepted) hex digits of the \(kind)'s id")
+        }
+        let pattern = key + "%"  // hex digits only: nothing to escape
+        return try pool.read { db in
+            let condition = "replace(id, '-', '') LIKE ?" + (live.map { " AND \($0)" } ?? "")
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) WHERE \(condition)", arguments: [pattern]) ?? 0
+            let shown = 10
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT id, fields FROM \(table) WHERE \(condition) ORDER BY id LIMIT ?", arguments: [pattern, shown])
+            if count == 1 { return rows[0]["id"] }
+            if count > 1 {
+                throw StoreError.ambiguous(
+                    given, candidates: rows.map { IDCandidate(id: $0["id"], summary: summary($0)) }, count: count)
+            }
+            if let live, let gone = try String.fetchAll(
+                db, sql: "SELECT id FROM \(table) WHERE replace(id, '-', '') LIKE ? AND NOT (\(live)) LIMIT 2", arguments: [pattern]
+            ).first {
+                throw StoreError.deleted("\(kind) \(gone)")
+            }
+            throw StoreError.notFound("\(kind) \(text)")
+        }
+    }
+
+    /// A price as people write it (1.1, not 1.1000000000000001; 100, not 100.0).
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+    }
+
+    // MARK: Journal: reads
 
     public func trade(_ idOrPrefix: String) throws -> JournalEntry {
         let id = try resolve(trade: idOrPrefix)
         return try pool.read { db in
-            let record = try Self.trade(db, id)!
+            guard let record = try Self.trade(db, id) else { throw StoreError.notFound("trade \(idOrPrefix)") }
             let pending = try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE entity = 'trade' AND entity_id = ?", arguments: [id]) ?? 0
             return JournalEntry(id: id, fields: record.merge.fields, pending: pending > 0)
         }
@@ -252,7 +321,7 @@ extension LocalStore {
             var arguments: StatementArguments = []
             if let symbol = filter.symbol {
                 sql += " AND symbol = ?"
-                arguments += [symbol.uppercased()]
+                arguments += [TradeRules.normaliseSymbol(symbol)]
             }
             sql += " ORDER BY entry_time DESC, id DESC"
             var result: [JournalEntry] = []
@@ -260,7 +329,7 @@ extension LocalStore {
                 let id: String = row["id"]
                 let entry = JournalEntry(id: id, fields: Self.decodeFields(row["fields"]), pending: pending.contains(id))
                 if let outcome = filter.outcome, entry.outcome != outcome { continue }
-                if let tag = filter.tag, !entry.tags.contains(tag) { continue }
+                if let tag = filter.tag, !entry.tags.contains(TradeRules.trimmingWhitespace(tag)) { continue }
                 result.append(entry)
                 if let limit = filter.limit, result.count >= limit { break }
             }
@@ -269,27 +338,7 @@ extension LocalStore {
     }
 
     public func stats(_ filter: TradeFilter = TradeFilter()) throws -> JournalStats {
-        var stats = JournalStats()
-        var rs: [Double] = []
-        var profit = 0.0, loss = 0.0
-        for entry in try trades(filter) {
-            guard entry.outcome != "open", let pnl = entry.pnl else {
-                stats.open += 1
-                continue
-            }
-            stats.count += 1
-            switch entry.outcome {
-            case "win": stats.wins += 1; profit += pnl
-            case "loss": stats.losses += 1; loss -= pnl
-            default: stats.breakeven += 1
-            }
-            stats.totalPnl += pnl
-            if let r = entry.rMultiple { rs.append(r) }
-        }
-        if stats.count > 0 { stats.winRate = Double(stats.wins) / Double(stats.count) }
-        if !rs.isEmpty { stats.averageR = rs.reduce(0, +) / Double(rs.count) }
-        if loss > 0 { stats.profitFactor = profit / loss }
-        return stats
+        JournalStats(try trades(filter))
     }
 
     // MARK: Signals
@@ -304,6 +353,12 @@ extension LocalStore {
         /// RFC 3339 bounds on the candle time (UTC, `Z`): at or after `since`, before `until`.
         public var since: String?
         public var until: String?
+        /// order_block or fair_value_gap.
+        public var setupType: String?
+        /// HIGH, MEDIUM, LOW or NEUTRAL.
+        public var level: String?
+        /// The killzone the signal's candle opened in, by name, case-insensitively.
+        public var killzone: String?
         public var limit: Int?
         public init() {}
     }
@@ -332,7 +387,7 @@ extension LocalStore {
         try pool.read { db in
             var sql = "SELECT s.id, s.fields, a.fields AS note FROM signals s LEFT JOIN annotations a ON a.signal_id = s.id WHERE 1 = 1"
             var arguments: StatementArguments = []
-            if let symbol = filter.symbol { sql += " AND s.symbol = ?"; arguments += [symbol.uppercased()] }
+            if let symbol = filter.symbol { sql += " AND s.symbol = ?"; arguments += [TradeRules.normaliseSymbol(symbol)] }
             if let timeframe = filter.timeframe { sql += " AND s.timeframe = ?"; arguments += [timeframe] }
             if let direction = filter.direction { sql += " AND s.direction = ?"; arguments += [direction] }
             if let confidence = filter.minConfidence { sql += " AND s.confidence >= ?"; arguments += [confidence] }
@@ -342,44 +397,58 @@ extension LocalStore {
                 sql += outcome == "open" ? " AND json_extract(s.fields, '$.outcome.kind') IS NULL" : " AND json_extract(s.fields, '$.outcome.kind') = ?"
                 if outcome != "open" { arguments += [outcome] }
             }
+            if let setupType = filter.setupType { sql += " AND json_extract(s.fields, '$.setup_type') = ?"; arguments += [setupType] }
+            if let level = filter.level { sql += " AND s.level = ?"; arguments += [level] }
+            // Killzone names may be any text: compared case-insensitively in Swift (SQLite's lower() knows only ASCII),
+            // so the limit is applied after that filter.
+            let killzone = filter.killzone.map { $0.lowercased() }
+            if killzone != nil { sql += " AND json_extract(s.fields, '$.killzone') IS NOT NULL" }
             sql += " ORDER BY s.candle_time DESC, s.id DESC"
-            if let limit = filter.limit { sql += " LIMIT ?"; arguments += [limit] }
+            if let limit = filter.limit, killzone == nil { sql += " LIMIT ?"; arguments += [limit] }
             let pending = Set(try String.fetchAll(db, sql: "SELECT DISTINCT entity_id FROM outbox WHERE entity = 'annotation'"))
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+            var result: [SignalEntry] = []
+            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
                 let id: String = row["id"]
-                return SignalEntry(
+                let entry = SignalEntry(
                     id: id, fields: Self.decodeFields(row["fields"]), annotation: (row["note"] as String?).map(Self.decodeFields),
                     pending: pending.contains(id))
+                if let killzone, entry.text("killzone")?.lowercased() != killzone { continue }
+                result.append(entry)
+                if let limit = filter.limit, result.count >= limit { break }
             }
+            return result
         }
     }
 
     public func signal(_ idOrPrefix: String) throws -> SignalEntry {
-        let key = idOrPrefix.lowercased()
-        let matches = try signals().filter { $0.id.hasPrefix(key) }
-        guard key.count >= 4, let first = matches.first else { throw StoreError.notFound("signal \(idOrPrefix)") }
-        if matches.count > 1, !matches.contains(where: { $0.id == key }) { throw StoreError.ambiguous(idOrPrefix) }
-        return matches.first { $0.id == key } ?? first
+        let id = try resolve(signal: idOrPrefix)
+        return try pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT s.id, s.fields, a.fields AS note FROM signals s LEFT JOIN annotations a ON a.signal_id = s.id WHERE s.id = ?",
+                    arguments: [id])
+            else { throw StoreError.notFound("signal \(idOrPrefix)") }
+            let pending = try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE entity = 'annotation' AND entity_id = ?", arguments: [id]) ?? 0
+            return SignalEntry(
+                id: id, fields: Self.decodeFields(row["fields"]), annotation: (row["note"] as String?).map(Self.decodeFields),
+                pending: pending > 0)
+        }
     }
 
     /// Annotates a signal offline: given members replace the stored ones; `clear` removes note, tags and taken.
     public func annotate(_ idOrPrefix: String, note: String?, tags: [String]?, taken: Bool?, clear: Bool = false) throws -> String {
-        let id = try signal(idOrPrefix).id
+        let id = try resolve(signal: idOrPrefix)
         if clear {
             try record(entity: "annotation", id: id, op: "delete", fields: [:])
             return id
         }
+        let checked = TradeRules.annotation(note: note, tags: tags)
+        guard checked.problems.isEmpty else { throw StoreError.invalid(checked.problems) }
         var fields: [String: JSONValue] = [:]
-        if let note { fields["note"] = note.isEmpty ? .null : .string(note) }
-        if let tags { fields["tags"] = TradeRules.tags(tags) }
+        if let note = checked.note { fields["note"] = note }
+        if let tags = checked.tags { fields["tags"] = .array(tags.map(JSONValue.string)) }
         if let taken { fields["taken"] = .bool(taken) }
-        var problems: [String] = []
-        if let note, note.count > 10_000 { problems.append("note: at most 10000 characters") }
-        if let tags, tags.count > 20 || tags.contains(where: { !(1...40).contains($0.trimmingCharacters(in: .whitespaces).count) }) {
-            problems.append("tags: at most 20, each 1–40 characters")
-        }
-        guard problems.isEmpty else { throw StoreError.invalid(problems) }
-        guard !fields.isEmpty else { throw StoreError.invalid(["give --note, --tag, --taken/--not-taken or --clear"]) }
+        guard !fields.isEmpty else { throw StoreError.invalid([FieldProblem(nil, "give --note, --tag, --taken/--no-taken or --clear")]) }
         try record(entity: "annotation", id: id, op: "update", fields: fields)
         return id
     }

@@ -54,20 +54,41 @@ public struct Rejection: Sendable, Equatable, Codable {
 /// Failures of the local store, each with a message fit for a terminal.
 public enum StoreError: Error, CustomStringConvertible, Equatable {
     case notSignedIn
+    /// Nothing here has this id (`what` is e.g. `trade 0197a3c2`).
     case notFound(String)
-    case ambiguous(String)
-    case invalid([String])
+    /// Text that cannot name an entry, and why.
+    case notAnID(String, String)
+    /// A prefix that names several entries; `candidates` are the first of them (of `count`), oldest first.
+    case ambiguous(String, candidates: [IDCandidate], count: Int)
+    /// The input breaks the rules the server applies (the same fields and messages as its 422).
+    case invalid([FieldProblem])
+    /// The entry was deleted (here, or on another device and synced).
     case deleted(String)
+    /// The client home cannot be opened, created or migrated.
+    case unusableHome(String, reason: String)
 
     public var description: String {
         switch self {
         case .notSignedIn: return "not signed in: run smc-client login --server URL --email E"
         case .notFound(let what): return "no \(what) here (run smc-client sync to fetch the newest)"
-        case .ambiguous(let id): return "\(id) matches more than one entry: give more of the id"
-        case .invalid(let problems): return problems.joined(separator: "\n")
+        case .notAnID(let text, let why): return "\(text) cannot name an entry: \(why)"
+        case .ambiguous(let prefix, let candidates, let count):
+            var lines = ["\(prefix) matches \(count) entries; give more of the id:"]
+            lines += candidates.map { "  \($0.id)  \($0.summary)" }
+            if count > candidates.count { lines.append("  … and \(count - candidates.count) more") }
+            return lines.joined(separator: "\n")
+        case .invalid(let problems): return problems.map(\.description).joined(separator: "\n")
         case .deleted(let id): return "\(id) was deleted"
+        case .unusableHome(let path, let reason): return "cannot use the client home \(path): \(reason)"
         }
     }
+}
+
+/// One of the entries an ambiguous id prefix names.
+public struct IDCandidate: Sendable, Equatable {
+    public var id: String
+    /// What it is, for a person to tell them apart (symbol, direction, time…).
+    public var summary: String
 }
 
 /// The client's state in SQLite (GRDB) under `$SMC_CLIENT_HOME`: the session, the local copies of the signals and
@@ -84,14 +105,26 @@ public final class LocalStore: Sendable {
     public init(home: URL, wallClock: @escaping @Sendable () -> Int64 = { HLC.millis(Date()) }) throws {
         self.home = home
         self.wallClock = wallClock
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
-        let path = home.appendingPathComponent("client.sqlite").path
-        pool = try DatabasePool(path: path, configuration: configuration)
-        // The token is in here: owner-only.
-        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-        try Self.migrator.migrate(pool)
+        do {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: home.path, isDirectory: &isFolder), !isFolder.boolValue {
+                throw StoreError.unusableHome(home.path, reason: "it is a file, not a folder")
+            }
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(30)
+            let path = home.appendingPathComponent("client.sqlite").path
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // The token is in here: owner-only.
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+            try Self.migrator.migrate(pool)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError {
+            throw StoreError.unusableHome(home.path, reason: error.message ?? error.description)
+        } catch {
+            throw StoreError.unusableHome(home.path, reason: error.localizedDescription)
+        }
     }
 
     /// `$SMC_CLIENT_HOME`, else `~/.smc-client`.

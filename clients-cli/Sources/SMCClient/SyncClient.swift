@@ -101,6 +101,8 @@ public struct APIConnection: Sendable {
     static func failure(status: Int, problem: Components.Schemas.Problem?, retryAfter: Int? = nil) -> CallFailure {
         let detail = problem.map { "\($0.detail ?? $0.title) (\($0.code))" } ?? "status \(status)"
         switch status {
+        // A plan limit (e.g. too many devices to sign in another) is a refusal, not a failed authentication.
+        case 403 where problem?.code == "plan_limit_exceeded": return .final(SyncFailure(.refused, detail, code: problem?.code))
         case 401, 403: return .final(SyncFailure(.auth, detail, code: problem?.code))
         case 429: return .transient(detail, after: retryAfter.map(Double.init))
         case 500...599: return .transient(detail, after: nil)

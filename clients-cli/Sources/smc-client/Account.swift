@@ -29,9 +29,7 @@ struct Login: AsyncParsableCommand {
         guard !password.isEmpty else { throw ValidationError("the password is empty") }
         let store = try homeOptions.store()
         let name = deviceName ?? "smc-client@\(ProcessInfo.processInfo.hostName)".prefix(100).description
-        let session = try await reporting {
-            try await SyncEngine.login(store: store, server: url, email: email, password: password, deviceName: name)
-        }
+        let session = try await SyncEngine.login(store: store, server: url, email: email, password: password, deviceName: name)
         print("signed in as \(session.email) (plan \(session.plan)) on \(session.server); device \(session.deviceID)")
         let pending = try store.status().pendingChanges
         if pending > 0 { print("\(pending) local change(s) will be sent on the next sync") }
@@ -118,8 +116,11 @@ struct Status: AsyncParsableCommand {
         print("local    \(s.signals) signal(s), \(s.trades) trade(s)")
         if s.rejections > 0 {
             print("refused  \(s.rejections) change(s) the server refused:")
-            for r in try store.rejections().suffix(5) {
-                print("         #\(r.mutationID) \(r.op) \(r.entity) \(r.entityID.prefix(8)): \(r.code): \(r.reason)")
+            let rejections = try store.rejections().suffix(5)
+            let known = Array(try store.tradeIDPrefixes().keys) + Array(try store.signalIDPrefixes().keys)
+            let prefixes = IDPrefix.shortest(known + rejections.map(\.entityID))
+            for r in rejections {
+                print("         #\(r.mutationID) \(r.op) \(r.entity) \(prefixes[r.entityID] ?? r.entityID): \(r.code): \(r.reason)")
             }
         }
     }

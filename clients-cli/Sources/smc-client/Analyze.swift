@@ -11,7 +11,8 @@ struct Analyze: ParsableCommand {
             FILE is an MT5 export (Date,Open,High,Low,Close,Tickvol,Volume,Spread), a TradingView export
             (time,open,high,low,close,Volume) or a plain Date/Open/High/Low/Close/Volume CSV.
             Indicators: fvg swing_highs_lows bos_choch ob liquidity previous_high_low sessions retracements.
-            Bad input exits with status 2 and prints nothing to standard output.
+            A file that cannot be read or is malformed exits with status 4, bad options with 64; either way nothing
+            is printed to standard output.
             """)
 
     @Argument(help: "The candles, oldest first.") var file: String
@@ -30,38 +31,47 @@ struct Analyze: ParsableCommand {
     @Flag(help: "fvg: merge consecutive gaps.") var joinConsecutive = false
     @Option(help: "csv (default) or json.") var format: String?
 
-    func run() throws {
-        let request: AnalyzeRequest
+    /// The options as the engine's request; their mistakes are usage errors (64).
+    func request() throws -> AnalyzeRequest {
         do {
-            request = try AnalyzeRequest(
+            return try AnalyzeRequest(
                 indicator: indicator, summary: summary, swingLength: swingLength, closeBreak: closeBreak,
                 closeMitigation: closeMitigation ? true : nil, rangePercent: rangePercent, timeFrame: timeFrame,
                 session: session, start: start, end: end, timeZone: timeZone, joinConsecutive: joinConsecutive ? true : nil,
                 format: format)
         } catch {
-            throw usage(error.message)
+            throw ValidationError(error.message)
         }
+    }
+
+    func validate() throws {
+        _ = try request()
+    }
+
+    func run() throws {
+        let request = try request()
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw usage("cannot read \(file)")
+            throw refuse("cannot read \(file)")
         }
         let candles: CandleSeries
         do {
             candles = try CandleCSV.parse(bytes: Array(data))
         } catch {
-            throw usage("\(file): \(error)")
+            throw refuse("\(file): \(error)")
         }
         let output: String
         do {
             output = try request.output(for: candles)
         } catch {
-            throw usage(error.message)
+            // The engine's parameter checks (sessions, time frames, time zones): the options are at fault.
+            throw ValidationError(error.message)
         }
         FileHandle.standardOutput.write(Data((output.hasSuffix("\n") ? output : output + "\n").utf8))
     }
 
-    /// Bad input: the reason on standard error, exit status 2, nothing on standard output.
-    private func usage(_ message: String) -> ExitCode {
+    /// A file refused: the reason on standard error, exit status 4, nothing on standard output.
+    private func refuse(_ message: String) -> ExitCode {
         FileHandle.standardError.write(Data("smc-client analyze: \(message)\n".utf8))
-        return ExitCode(2)
+        return Exit.refused
     }
 }

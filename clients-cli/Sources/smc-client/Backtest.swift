@@ -13,7 +13,8 @@ struct BacktestCommand: ParsableCommand {
             settings document, or {"strategy": {...}, "killzones": {...}, "costs": {"spread": P, "commission": P}}
             (every part optional; defaults otherwise). --model-out writes the logistic model the replay trained. Costs are price units per round trip; --spread and
             --commission override the file's. Trades use fixed risk (1 R each); R is net of costs.
-            Bad input exits with status 2 and prints nothing to standard output.
+            A file that cannot be read or is refused (candles, config) exits with status 4, bad options with 64, a
+            --model-out that cannot be written with 6; nothing is printed to standard output then.
             """)
 
     @Argument(help: "The candles, oldest first.") var file: String
@@ -25,37 +26,43 @@ struct BacktestCommand: ParsableCommand {
     @Flag(help: "Print JSON (trades and statistics) instead of tables.") var json = false
     @Option(help: "Write the learned member's final model (versioned JSON) to this file.") var modelOut: String?
 
+    func validate() throws {
+        for (name, value) in [("--spread", spread), ("--commission", commission)] {
+            if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be 0 or more") }
+        }
+        if let timeframe, SignalTimeframe(label: timeframe) == nil {
+            throw ValidationError("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
+        }
+    }
+
     func run() throws {
         var configuration = BacktestConfiguration()
         if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw usage("cannot read \(config)") }
+            guard let data = FileManager.default.contents(atPath: config) else { throw refuse("cannot read \(config)") }
             do {
                 configuration = try BacktestConfiguration(json: data)
             } catch {
-                throw usage("\(config): \(error.message)")
+                throw refuse("\(config): \(error.message)")
             }
-        }
-        for (name, value) in [("--spread", spread), ("--commission", commission)] {
-            if let value, !(value.isFinite && value >= 0) { throw usage("\(name) must be 0 or more") }
         }
         if let spread { configuration.costs.spread = spread }
         if let commission { configuration.costs.commission = commission }
-        guard let data = FileManager.default.contents(atPath: file) else { throw usage("cannot read \(file)") }
+        guard let data = FileManager.default.contents(atPath: file) else { throw refuse("cannot read \(file)") }
         let candles: CandleSeries
         do {
             candles = try CandleCSV.parse(bytes: Array(data))
         } catch {
-            throw usage("\(file): \(error)")
+            throw refuse("\(file): \(error)")
         }
         let tf: SignalTimeframe
         if let timeframe {
             guard let t = SignalTimeframe(label: timeframe) else {
-                throw usage("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
+                throw ValidationError("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
             }
             tf = t
         } else {
             guard let t = SignalTimeframe.inferred(from: candles) else {
-                throw usage("cannot tell the timeframe from the candle spacing; give --timeframe")
+                throw refuse("\(file): cannot tell the timeframe from the candle spacing; give --timeframe")
             }
             tf = t
         }
@@ -63,20 +70,22 @@ struct BacktestCommand: ParsableCommand {
         do {
             result = try Backtest(candles: candles, timeframe: tf, configuration: configuration)
         } catch {
-            throw usage(error.message)
+            throw refuse((config.map { "\($0): " } ?? "") + error.message)
         }
         if let modelOut {
-            guard let model = result.model else { throw usage("no model to write: too few labelled setups in \(file)") }
+            guard let model = result.model else { throw refuse("no model to write: too few labelled setups in \(file)") }
             guard FileManager.default.createFile(atPath: modelOut, contents: Data(model.encoded())) else {
-                throw usage("cannot write \(modelOut)")
+                FileHandle.standardError.write(Data("smc-client backtest: cannot write \(modelOut)\n".utf8))
+                throw Exit.local
             }
         }
         let output = json ? try result.json() : result.text(decimals: MarketSummary.decimals(candles))
         FileHandle.standardOutput.write(Data((output.hasSuffix("\n") ? output : output + "\n").utf8))
     }
 
-    private func usage(_ message: String) -> ExitCode {
+    /// A file refused: the reason on standard error, exit status 4, nothing on standard output.
+    private func refuse(_ message: String) -> ExitCode {
         FileHandle.standardError.write(Data("smc-client backtest: \(message)\n".utf8))
-        return ExitCode(2)
+        return Exit.refused
     }
 }

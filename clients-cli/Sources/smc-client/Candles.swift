@@ -31,12 +31,14 @@ struct ImportCandles: AsyncParsableCommand {
             Network errors, 5xx and 429 are retried with back-off. Progress goes to standard error; the summary (or
             with --json the totals) to standard output.
 
-            Exit status: 0 imported; 2 bad file, bad options or the key refused; 3 the server cannot be reached;
-            4 the server refused a batch (the message names the CSV line) or kept failing.
+            Exit status: 0 imported; 2 no feeder key, or the server refused it; 3 the server cannot be reached;
+            4 refused: the server refused a batch (the message names the CSV line) or kept failing, or the file
+            cannot be read, is malformed or does not fit its timeframe (found before anything is sent);
+            64 bad options.
             """)
 
     @Argument(help: "The candles, oldest first.") var file: String
-    @Option(help: "The symbol the candles are of, as the server knows it (e.g. EURUSD; upper-cased).") var symbol: String?
+    @Option(help: "The symbol the candles are of, as the server knows it (e.g. EURUSD; eur/usd is read as EURUSD).") var symbol: String?
     @Option(help: "The candles' timeframe (1m 5m 15m 30m 1h 4h 1d 1w); default: read from the candle spacing.")
     var timeframe: String?
     @Option(help: "Candles per request, 1–\(CandleImporter.maxBatch).") var batch: Int = CandleImporter.defaultBatch
@@ -47,39 +49,45 @@ struct ImportCandles: AsyncParsableCommand {
     @Flag(help: "Print the totals as JSON at the end.") var json = false
     @OptionGroup var options: ServerOptions
 
-    func run() async throws {
-        // Options and the file first: nothing is sent unless all of it is right.
-        let url: URL
-        do { url = try options.url() } catch { throw usage("\(error)") }
-        guard let symbol = symbol?.trimmingCharacters(in: .whitespaces).uppercased(), !symbol.isEmpty else {
-            throw usage("give the candles' symbol with --symbol (e.g. --symbol EURUSD)")
+    /// Bad options are usage errors (64), found before the file is read.
+    func validate() throws {
+        guard let symbol, !TradeRules.normaliseSymbol(symbol).isEmpty else {
+            throw ValidationError("give the candles' symbol with --symbol (e.g. --symbol EURUSD)")
         }
         guard (1...CandleImporter.maxBatch).contains(batch) else {
-            throw usage("--batch must be 1–\(CandleImporter.maxBatch)")
+            throw ValidationError("--batch must be 1–\(CandleImporter.maxBatch)")
         }
-        guard retries >= 0 else { throw usage("--retries must be 0 or more") }
-        var given: SignalTimeframe?
-        if let timeframe {
-            guard let tf = SignalTimeframe(label: timeframe) else {
-                throw usage("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
-            }
-            given = tf
+        guard retries >= 0 else { throw ValidationError("--retries must be 0 or more") }
+        if let timeframe, SignalTimeframe(label: timeframe) == nil {
+            throw ValidationError("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
         }
+    }
+
+    func run() async throws {
+        // Options and the file first: nothing is sent unless all of it is right.
+        let url = try options.url()
+        let symbol = TradeRules.normaliseSymbol(symbol ?? "")
+        let given = timeframe.flatMap { SignalTimeframe(label: $0) }
         guard let key = (key ?? ProcessInfo.processInfo.environment["SMC_FEEDER_KEY"])?
             .trimmingCharacters(in: .whitespacesAndNewlines), !key.isEmpty
-        else { throw usage("a feeder key is required: --key or SMC_FEEDER_KEY (smc-server admin create-feeder-key NAME)") }
-        guard let data = FileManager.default.contents(atPath: file) else { throw usage("cannot read \(file)") }
+        else {
+            // No credentials: an authentication failure, as the server's 401 would be.
+            FileHandle.standardError.write(Data(
+                "smc-client candles import: a feeder key is required: --key or SMC_FEEDER_KEY (smc-server admin create-feeder-key NAME)\n".utf8))
+            throw Exit.auth
+        }
+        guard let data = FileManager.default.contents(atPath: file) else { throw refuse("cannot read \(file)") }
         let candleFile: CandleFile
         do {
             candleFile = try CandleFile(bytes: Array(data))
         } catch {
-            throw usage("\(file): \(error)")
+            throw refuse("\(file): \(error)")
         }
         let tf: SignalTimeframe
         do {
             tf = try candleFile.timeframe(given: given)
         } catch {
-            throw usage("\(file): \(error)")
+            throw refuse("\(file): \(error)")
         }
 
         let candles = candleFile.candles
@@ -121,7 +129,7 @@ struct ImportCandles: AsyncParsableCommand {
         switch error {
         case .unauthorized:
             message = error.description
-            exit = ExitCode(2)
+            exit = Exit.auth
         case .rejected(let r):
             let name = URL(fileURLWithPath: file).lastPathComponent
             if let candle = r.candle {
@@ -150,9 +158,10 @@ struct ImportCandles: AsyncParsableCommand {
         return exit
     }
 
-    private func usage(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("smc-client candles import: \(message)\n".utf8))
-        return ExitCode(2)
+    /// A file refused before anything is sent: the reason on standard error, exit 4.
+    private func refuse(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("smc-client candles import: \(message)\nnothing was sent.\n".utf8))
+        return Exit.refused
     }
 }
 

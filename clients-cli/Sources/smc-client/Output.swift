@@ -28,6 +28,11 @@ enum Output {
         return value == value.rounded() && abs(value) < 1e12 ? String(Int(value)) : String(value)
     }
 
+    /// An R multiple for people: two decimals ("-" for none).
+    static func r(_ value: Double?) -> String {
+        value.map { String(format: "%.2f", $0) } ?? "-"
+    }
+
     static func error(_ message: String) {
         FileHandle.standardError.write(Data("smc-client: \(message)\n".utf8))
     }
@@ -43,16 +48,26 @@ struct HomeOptions: ParsableArguments {
     }
 }
 
-/// Runs a command body, turning library failures into messages and the documented exit codes.
-func reporting<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let failure as SyncFailure {
-        Output.error(failure.message)
-        throw ExitCode(failure.exitCode)
-    } catch let error as StoreError {
-        Output.error(error.description)
-        throw error == .notSignedIn ? Exit.auth : ExitCode.failure
+extension FieldProblem {
+    /// The problem in the command line's terms: the option that set the field (`--stop: must be below …`).
+    var commandLine: String {
+        guard let field else { return message }
+        let parts = field.split(separator: "/").map(String.init)
+        let options = [
+            "symbol": "--symbol", "direction": "--direction", "entry_price": "--entry", "stop_price": "--stop", "targets": "--target",
+            "size": "--size", "fees": "--fees", "entry_time": "--time", "exit_price": "--exit", "exit_time": "--time", "notes": "--note",
+            "note": "--note", "tags": "--tag", "signal_id": "--signal", "setup_type": "--setup-type", "timeframe": "--timeframe",
+        ]
+        guard let name = parts.first, let option = options[name] else { return description }
+        if parts.count > 1, let i = Int(parts[1]) { return "\(option) (the \(Output.ordinal(i + 1))): \(message)" }
+        return "\(option): \(message)"
+    }
+}
+
+extension Output {
+    static func ordinal(_ n: Int) -> String {
+        let suffix = (11...13).contains(n % 100) ? "th" : [1: "st", 2: "nd", 3: "rd"][n % 10] ?? "th"
+        return "\(n)\(suffix)"
     }
 }
 

@@ -18,14 +18,28 @@ struct SignalsCommand: AsyncParsableCommand {
         @Option(help: "Only this outcome: open, target, stop, expired.") var outcome: String?
         @Option(help: "Only candles at or after this time (RFC 3339, UTC).") var since: String?
         @Option(help: "Only candles before this time (RFC 3339, UTC).") var until: String?
+        @Option(help: "Only this setup model: order_block or fair_value_gap.") var setupType: String?
+        @Option(help: "Only this confidence level: HIGH, MEDIUM, LOW or NEUTRAL.") var level: String?
+        @Option(help: "Only signals whose candle opened in the killzone of this name (case-insensitive).") var killzone: String?
         @Option(help: "At most this many.") var limit: Int?
         @Flag(help: "Print JSON (an array).") var json = false
+
+        static let setupTypes = ["order_block", "fair_value_gap"]
+        static let levels = ["HIGH", "MEDIUM", "LOW", "NEUTRAL"]
 
         func validate() throws {
             if let outcome, !["open", "target", "stop", "expired"].contains(outcome) {
                 throw ValidationError("--outcome must be open, target, stop or expired")
             }
             if let direction, !["long", "short"].contains(direction) { throw ValidationError("--direction must be long or short") }
+            if let setupType, !Self.setupTypes.contains(setupType) { throw ValidationError("--setup-type must be order_block or fair_value_gap") }
+            if let level, !Self.levels.contains(level.uppercased()) { throw ValidationError("--level must be HIGH, MEDIUM, LOW or NEUTRAL") }
+            if let killzone, !(1...50).contains(TradeRules.trimmingWhitespace(killzone).count) {
+                throw ValidationError("--killzone must be a killzone name of 1–50 characters")
+            }
+            if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more") }
+            _ = try since.map(Self.utc)
+            _ = try until.map(Self.utc)
         }
 
         /// A time as the stored candle times are written (UTC, milliseconds), so that text order is time order.
@@ -46,19 +60,25 @@ struct SignalsCommand: AsyncParsableCommand {
             filter.outcome = outcome
             filter.since = try since.map(Self.utc)
             filter.until = try until.map(Self.utc)
+            filter.setupType = setupType
+            filter.level = level?.uppercased()
+            filter.killzone = killzone.map(TradeRules.trimmingWhitespace)
             filter.limit = limit
-            let signals = try await reporting { try store.signals(filter) }
+            let signals = try store.signals(filter)
             if json { return try Output.json(signals.map(\.json)) }
+            // Short ids unique among every signal here, so each one works with signals show.
+            let prefixes = try store.signalIDPrefixes()
             Output.table(
                 ["ID", "TIME", "SYMBOL", "TF", "DIR", "SETUP", "CONF", "ENTRY", "STOP", "R:R", "OUTCOME", "NOTE"],
                 signals.map { s in
                     let outcome: String = if case .object(let o)? = s.fields["outcome"], case .string(let k)? = o["kind"] { k } else { "-" }
                     let note: String = if case .string(let n)? = s.annotation?["note"] { n } else { "" }
-                    return [String(s.id.prefix(13)) + (s.pending ? "*" : ""), s.text("candle_time") ?? "", s.text("symbol") ?? "", s.text("timeframe") ?? "",
+                    return [(prefixes[s.id] ?? s.id) + (s.pending ? "*" : ""), s.text("candle_time") ?? "", s.text("symbol") ?? "", s.text("timeframe") ?? "",
                             s.text("direction") ?? "", s.text("setup_type") ?? "", s.number("confidence").map { String(format: "%.1f", $0) } ?? "",
                             Output.number(s.number("entry")), Output.number(s.number("stop")),
                             s.number("reward_risk").map { String(format: "%.2f", $0) } ?? "", outcome, String(note.prefix(30))]
                 })
+            if signals.contains(where: \.pending) { print("* annotation not synced yet") }
         }
     }
 
@@ -70,7 +90,7 @@ struct SignalsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try home.store()
-            let s = try await reporting { try store.signal(id) }
+            let s = try store.signal(id)
             if json { return try Output.json(s.json) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -96,9 +116,7 @@ struct SignalsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try home.store()
-            let signalID = try await reporting {
-                try store.annotate(id, note: note, tags: tag.isEmpty ? nil : tag, taken: taken, clear: clear)
-            }
+            let signalID = try store.annotate(id, note: note, tags: tag.isEmpty ? nil : tag, taken: taken, clear: clear)
             print(signalID)
         }
     }

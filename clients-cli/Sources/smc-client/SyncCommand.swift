@@ -11,7 +11,8 @@ struct Sync: AsyncParsableCommand {
         abstract: "Send local changes, then fetch the server's until caught up.",
         discussion: """
             Safe to interrupt at any point and run again. Exit codes: 0 synced, 2 authentication (sign in again),
-            3 network (the server could not be reached, after retries), 4 refused by the server.
+            3 network (the server could not be reached, after retries), 4 refused by the server, 6 the client home
+            cannot be used.
             """)
 
     @OptionGroup var homeOptions: HomeOptions
@@ -27,9 +28,10 @@ struct Sync: AsyncParsableCommand {
     func run() async throws {
         let store = try homeOptions.store()
         let terminal = isatty(STDERR_FILENO) == 1 && !json
-        let report = try await reporting {
-            let engine = try SyncEngine.forStore(store, pageSize: pageSize, attempts: attempts)
-            return try await engine.run { progress in
+        let engine = try SyncEngine.forStore(store, pageSize: pageSize, attempts: attempts)
+        let report: SyncReport
+        do {
+            report = try await engine.run { progress in
                 guard !json else { return }
                 let line: String
                 switch progress.phase {
@@ -45,6 +47,10 @@ struct Sync: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("\(line)\n".utf8))
                 }
             }
+        } catch {
+            // The failure's message goes on a line of its own, after the progress bar.
+            if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+            throw error
         }
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         if json {
