@@ -4,7 +4,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 UNIT_TESTS = SMCEngineTests|SMCSyncTests|SMCAPITests
 
-.PHONY: setup build run test test-swift lint-spec bench fuzz clean
+.PHONY: setup build run test test-swift lint-spec api-fuzz bench fuzz clean
 
 setup:
 	@bash scripts/setup
@@ -17,8 +17,9 @@ build: setup
 run: build
 	SMC_LOG_FORMAT=$${SMC_LOG_FORMAT:-text} .build/debug/smc-server serve --migrate --host $(HOST) --port $(PORT)
 
-## Every test, against a real PostgreSQL that the tests start themselves.
-test: setup lint-spec test-swift
+## Every test, against a real PostgreSQL that the tests start themselves; then the API fuzzed against its contract
+## (schemathesis, 3 minutes, 0 failures allowed) and the parsers of untrusted bytes fuzzed (libFuzzer, 1 minute each).
+test: setup lint-spec test-swift api-fuzz fuzz
 
 test-swift:
 	@python3 -c "import standardwebhooks" 2>/dev/null || python3 -m pip install -q standardwebhooks
@@ -37,6 +38,10 @@ lint-spec:
 ## Speed figures (release build), printed and never asserted; the engine beside the Python reference.
 bench: setup
 	@if [ -x scripts/bench ]; then bash scripts/bench; else $(SWIFT) run -c release smc-bench; fi
+
+## schemathesis (every check; examples, coverage, fuzzing, stateful) against a server it starts; API_FUZZ_SECONDS.
+api-fuzz:
+	bash scripts/api-fuzz
 
 ## libFuzzer over the parsers of untrusted bytes, FUZZ_SECONDS (default 60) per target; fails on any finding.
 fuzz:

@@ -148,6 +148,16 @@ def collect_integer_fields(spec):
     return out
 
 
+def collect_public(spec):
+    """Operations that need no credentials (`security: []`)."""
+    out = []
+    for path, path_item in spec["paths"].items():
+        for method, op in path_item.items():
+            if isinstance(op, dict) and method in ("get", "put", "post", "patch", "delete") and op.get("security") == []:
+                out.append(f"{method.upper()} {path}")
+    return sorted(out)
+
+
 def swift_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -204,6 +214,14 @@ def render(spec) -> str:
     for key in sorted(integers):
         names = ", ".join(swift_string(n) for n in integers[key])
         lines.append(f"        {swift_string(key)}: [{names}],")
+    lines += [
+        "    ]",
+        "",
+        "    /// Operations that take no credentials (`security: []`); every other one needs an `Authorization` header.",
+        "    static let publicOperations: Set<String> = [",
+    ]
+    for key in collect_public(spec):
+        lines.append(f"        {swift_string(key)},")
     lines += ["    ]", "}", ""]
     return "\n".join(lines)
 

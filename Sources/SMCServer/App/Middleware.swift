@@ -294,17 +294,15 @@ struct BodyLimitMiddleware: RouterMiddleware {
                 {
                     throw Problem.malformedJSON("the body is not valid UTF-8")
                 }
-                try StorableText.checkBody(body, contentType: request.headers[.contentType])
-                try JSONNulls.check(
-                    body, contentType: request.headers[.contentType],
-                    operation: SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path))
-                if let type = request.headers[.contentType]?.lowercased(), type.contains("json") {
+                // Only for a request some operation takes: anything else is answered 404 or 405 by the router.
+                let operation = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path)
+                if operation != nil { try StorableText.checkBody(body, contentType: request.headers[.contentType]) }
+                if operation != nil { try JSONNulls.check(body, contentType: request.headers[.contentType], operation: operation) }
+                if operation != nil, let type = request.headers[.contentType]?.lowercased(), type.contains("json") {
                     if let field = JSONNumbers.firstUnrepresentable(in: body.readableBytesView) {
                         throw Problem.validation([.init(field: field, message: "is not a number this field can hold (too large)")])
                     }
-                    if let key = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path),
-                        let integers = SpecTables.integerFields[key]
-                    {
+                    if let key = operation, let integers = SpecTables.integerFields[key] {
                         try JSONNumbers.checkIntegers(body.readableBytesView, at: integers)
                     }
                 }
@@ -315,6 +313,22 @@ struct BodyLimitMiddleware: RouterMiddleware {
             }
         }
         try StorableText.checkTarget(path: request.uri.path, raw: request.uri.description)
+        return try await next(request, context)
+    }
+}
+
+/// A request to an operation that needs credentials and carries none is 401 before anything reads its body, so a
+/// stranger learns nothing about the body rules (and gets the answer that matters).
+struct CredentialsPresentMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.headers[.authorization] == nil,
+            let key = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path),
+            !SpecTables.publicOperations.contains(key), !key.hasPrefix("POST /v1/hooks/")
+        {
+            throw Problem.unauthenticated("send Authorization: Bearer <token> (a device token from sign-in, or an API key)")
+        }
         return try await next(request, context)
     }
 }
@@ -408,6 +422,7 @@ enum JSONNulls {
 
     static func allowsNull(_ path: [String], operation: String?) -> Bool {
         switch operation {
+        case "POST /v1/hooks/tradingview/{hook_token}"?: return true  // TradingView sends what the user typed
         case "POST /v1/sync/pull"?: return path.count == 2 && path[0] == "cursors"
         case "POST /v1/sync/push"?: return path.count >= 5 && path[0] == "mutations" && path[2] == "fields" && path[4] == "value"
         default: return false
@@ -444,11 +459,10 @@ enum JSONNumbers {
         let wanted = patterns.map { $0 == "/" ? [] : $0.split(separator: "/").map(String.init) }
         var bad: [String] = []
         func walk(_ value: Any, _ path: [String]) {
-            if let number = value as? NSNumber, !(value is Bool), wanted.contains(where: { pattern in
+            if value is NSNumber, !(value is Bool), value as? Int == nil, wanted.contains(where: { pattern in
                 pattern.count == path.count && zip(pattern, path).allSatisfy { $0 == "*" || $0 == $1 }
             }) {
-                let double = number.doubleValue
-                if double.rounded() != double || abs(double) >= 9.2e18 { bad.append("/" + path.joined(separator: "/")) }
+                bad.append("/" + path.joined(separator: "/"))
             }
             if let object = value as? [String: Any] {
                 for key in object.keys.sorted() { walk(object[key]!, path + [key]) }
@@ -458,7 +472,7 @@ enum JSONNumbers {
         }
         walk(object, [])
         guard !bad.isEmpty else { return }
-        throw Problem.validation(bad.prefix(20).map { .init(field: $0, message: "must be a whole number (an integer)") })
+        throw Problem.validation(bad.prefix(20).map { .init(field: $0, message: "must be a whole number (a 64-bit integer)") })
     }
 
     static func firstUnrepresentable(in bytes: ByteBufferView) -> String? {

@@ -112,4 +112,15 @@ enum SpecTables {
         "POST /v1/sync/push": ["/mutations/*/id", "/protocol", "/schema"],
         "PUT /v1/settings/strategy": ["/swing_length"],
     ]
+
+    /// Operations that take no credentials (`security: []`); every other one needs an `Authorization` header.
+    static let publicOperations: Set<String> = [
+        "GET /health",
+        "GET /metrics",
+        "GET /ready",
+        "GET /v1/plans",
+        "POST /v1/auth/login",
+        "POST /v1/auth/signup",
+        "POST /v1/hooks/tradingview/{hook_token}",
+    ]
 }
