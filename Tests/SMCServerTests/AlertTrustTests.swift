@@ -12,7 +12,7 @@ import Testing
 @Suite("Alerts: live only, plan limits, transport failures", .serialized)
 struct AlertTrustTests {
     static func deliveries(_ app: TestApp, _ token: String, query: String = "") async throws -> [[String: Any]] {
-        try await app.json(.GET, "/v1/alerts/deliveries?limit=500" + query, token: token).json()["deliveries"] as? [[String: Any]] ?? []
+        try await AlertDeliveryTests.deliveries(app, token, query: query)
     }
 
     @Test("a backfill fed after subscribing is stored and synced but not alerted (suppressed as historical); a live candle's signal is")

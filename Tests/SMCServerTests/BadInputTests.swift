@@ -92,4 +92,46 @@ struct BadInputTests {
             #expect(literal.status == 200, "\(literal.body)")
         }
     }
+
+    @Test("errors a person can act on: quoted ETags, unknown members and query parameters named, integers, future trades, 428")
+    func actionableErrors() async throws {
+        try await TestApp.run(configure: { $0.allowPrivateTargets = true }) { app in
+            let (token, session, _) = try await app.signup()
+            let tenant = try TestApp.tenant(session)
+            _ = try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger) { client in
+                try await client.query("UPDATE tenants SET plan_id = 'pro' WHERE tenant_id = \(tenant)", logger: TestDatabase.logger)
+            }
+            let watchlist: [String: Any] = ["entries": [["symbol": "EURUSD", "timeframes": ["15m"]]]]
+            let unquoted = try await app.json(.PUT, "/v1/settings/watchlist", token: token, watchlist, headers: [("if-match", "0")])
+            #expect(unquoted.status == 400 && unquoted.body.contains("double quotes"), "\(unquoted.body)")
+            let stale = try await app.json(.PUT, "/v1/settings/watchlist", token: token, watchlist, headers: [("if-match", "\"7\"")])
+            #expect(stale.status == 412, "\(stale.body)")
+            let missing = try await app.json(.PUT, "/v1/settings/watchlist", token: token, watchlist)
+            #expect(missing.status == 428, "\(missing.body)")
+            var extra = watchlist
+            extra["foo"] = 1
+            let unknown = try await app.json(.PUT, "/v1/settings/watchlist", token: token, extra, headers: [("if-match", "*")])
+            #expect(unknown.status == 422 && unknown.body.contains("\"/foo\""), "the watchlist refuses unknown members: \(unknown.body)")
+            let query = try await app.request(.GET, "/v1/signals?setup_typ=order_block", headers: [("authorization", "Bearer \(token)")])
+            #expect(query.status == 400 && query.body.contains("setup_typ") && query.body.contains("setup_type"), "\(query.body)")
+            let badEnum = try await app.request(.GET, "/v1/signals?level=SUPER", headers: [("authorization", "Bearer \(token)")])
+            #expect(badEnum.status == 400 && badEnum.body.contains("HIGH, MEDIUM, LOW, NEUTRAL"), "\(badEnum.body)")
+            let hook = try await app.json(.POST, "/v1/alerts/webhooks", token: token, ["url": "http://127.0.0.1:9/h", "event_types": ["alert.test"]])
+            let id = try #require((try hook.json()["webhook"] as? [String: Any])?["id"] as? String, "\(hook.body)")
+            let fraction = try await app.request(
+                .POST, "/v1/alerts/webhooks/\(id)/rotate-secret", headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json")],
+                body: #"{"overlap_seconds": 10.5}"#)
+            #expect(fraction.status == 422 && fraction.body.contains("/overlap_seconds"), "\(fraction.body)")
+            let bodyless = try await app.request(.POST, "/v1/alerts/webhooks/\(id)/rotate-secret", headers: [("authorization", "Bearer \(token)")])
+            #expect(bodyless.status == 200, "an optional body may be left out: \(bodyless.body)")
+            let explicitNull = try await app.json(.POST, "/v1/api-keys", token: token, ["name": "k", "scopes": ["signals_read"], "expires_at": NSNull()])
+            #expect(explicitNull.status == 422 && explicitNull.body.contains("/expires_at"), "\(explicitNull.body)")
+            let future = try await app.json(.POST, "/v1/journal/trades", token: token, [
+                "symbol": "EURUSD", "direction": "long", "entry_price": 1.1, "entry_time": "2030-01-02T03:04:05Z",
+            ])
+            #expect(future.status == 422 && future.body.contains("/entry_time") && future.body.contains("future"), "\(future.body)")
+            let stranger = try await app.request(.POST, "/v1/journal/trades", headers: [("content-type", "application/json")], body: "{")
+            #expect(stranger.status == 401, "no credentials: 401 before the body is read, \(stranger.status)")
+        }
+    }
 }

@@ -22,7 +22,7 @@ enum AccountRules {
             return
         }
         if password.unicodeScalars.contains(where: { $0.value == 0 }) {
-            errors.append(.init(field: field, message: "must not contain NUL characters"))
+            errors.append(.init(field: field, message: "must not contain the NUL character (U+0000)"))
             return
         }
         let lowered = password.lowercased()

@@ -154,6 +154,13 @@ struct ProblemMiddleware: RouterMiddleware {
             if let (type, value) = DecodingProblem.invalidEnum(context.debugDescription) {
                 candidates = items.filter { $0.value == value }
                 expected = DecodingProblem.allowed(type).map { "one of " + $0.joined(separator: ", ") } ?? "one of the values the API lists"
+            } else if context.debugDescription.contains("RFC 3339"), let open = context.debugDescription.firstIndex(of: "'"),
+                let close = context.debugDescription[context.debugDescription.index(after: open)...].firstIndex(of: "'")
+            {
+                // Our date transcoder quotes (up to 40 characters of) the text it could not read.
+                let shown = String(context.debugDescription[context.debugDescription.index(after: open)..<close])
+                candidates = items.filter { ($0.value ?? "").hasPrefix(shown) }
+                expected = "an RFC 3339 date-time (e.g. 2025-03-01T09:30:00Z)"
             }
         default:
             break
@@ -449,6 +456,27 @@ enum JSONNulls {
 /// Finds a JSON number that no Double can hold (`1e999`), by its JSON pointer: the decoder refuses such a body as a
 /// whole without saying where, and a person needs to know which field.
 enum JSONNumbers {
+    /// Whether any number could overflow a Double: an exponent of three digits or more, or a run of over 300 digits.
+    /// One cheap pass, so that the path-tracking scan runs only for the rare body that needs it.
+    static func mayOverflow(_ bytes: ByteBufferView) -> Bool {
+        var digits = 0, exponentDigits = -1
+        for byte in bytes {
+            if byte >= 0x30 && byte <= 0x39 {
+                digits += 1
+                if exponentDigits >= 0 { exponentDigits += 1 }
+                if digits > 300 || exponentDigits >= 3 { return true }
+            } else if (byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")) && digits > 0 {
+                exponentDigits = 0
+            } else if (byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-")) && exponentDigits == 0 {
+                continue
+            } else if byte != UInt8(ascii: ".") {
+                digits = 0
+                exponentDigits = -1
+            }
+        }
+        return false
+    }
+
     /// 422 naming each member the spec types as integer that holds a number with a fraction or beyond 64 bits (the
     /// decoder refuses those as "not valid JSON", without saying where).
     static func checkIntegers(_ bytes: ByteBufferView, at patterns: [String]) throws {
@@ -476,6 +504,7 @@ enum JSONNumbers {
     }
 
     static func firstUnrepresentable(in bytes: ByteBufferView) -> String? {
+        guard mayOverflow(bytes) else { return nil }
         var path: [String] = []
         var containers: [(isArray: Bool, index: Int)] = []
         var pendingKey: String?

@@ -26,6 +26,13 @@ public enum Redaction {
         }
     }
 
+    /// The bytes of a short ASCII word as the redactor's shift register holds them.
+    private static func word(_ text: StaticString) -> UInt64 {
+        var value: UInt64 = 0
+        text.withUTF8Buffer { for byte in $0 { value = value << 8 | UInt64(byte) } }
+        return value
+    }
+
     /// `smck_…Xy3Q`: the kind and the last four characters, enough to recognise a key in a list or a log.
     public static func hint(_ secret: String) -> String {
         let prefix = issuedPrefixes.first { secret.hasPrefix($0) } ?? ""
@@ -33,27 +40,48 @@ public enum Redaction {
         return prefix + "…" + secret.suffix(4)
     }
 
-    /// `text` with every credential in it redacted.
+    /// `text` with every credential in it redacted. One pass over the bytes decides which rules can apply, so that
+    /// most log values (trace logging writes thousands a second) go through untouched and cheaply.
     public static func redact(_ text: String) -> String {
         var out = text
         let secrets = known.withLock { $0 }
         for secret in secrets where out.contains(secret) {
             out = out.replacingOccurrences(of: secret, with: "[redacted]")
         }
-        guard mayHoldCredential(out) else { return out }
-        out = redactIssued(out)
-        out = redactTelegramTokens(out)
-        out = redactUserInfo(out)
-        out = redactBearer(out)
-        out = redactQuery(out)
+        // The last eight bytes, lower-cased, newest in the low byte: enough to see `smck_`, `whsec_` and `bearer `.
+        var recent: UInt64 = 0
+        var issued = false, at = false, equals = false, digitColon = false, slashes = false, bearer = false
+        for byte in out.utf8 {
+            let lower = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            switch byte {
+            case UInt8(ascii: "_"):
+                let four = recent & 0xFFFF_FFFF, five = recent & 0xFF_FFFF_FFFF
+                if four == Self.word("smcd") || four == Self.word("smck") || four == Self.word("smcf") || five == Self.word("whsec") {
+                    issued = true
+                }
+            case UInt8(ascii: " "): if recent & 0xFFFF_FFFF_FFFF == Self.word("bearer") { bearer = true }
+            case UInt8(ascii: "@"): at = true
+            case UInt8(ascii: "="):
+                // Only after a credential's name (`token=`, `api_key=`, `password=`, …).
+                if recent & 0xFF_FFFF == Self.word("key") || recent & 0xFFFF_FFFF == Self.word("code")
+                    || recent & 0xFF_FFFF_FFFF == Self.word("token") || recent & 0xFFFF_FFFF_FFFF == Self.word("secret")
+                    || recent & 0xFFFF_FFFF_FFFF == Self.word("passwd") || recent == Self.word("password")
+                {
+                    equals = true
+                }
+            case UInt8(ascii: ":"): if recent & 0xFF >= 0x30 && recent & 0xFF <= 0x39 { digitColon = true }
+            case UInt8(ascii: "/"): if recent & 0xFF == UInt64(UInt8(ascii: "/")) { slashes = true }
+            default: break
+            }
+            recent = recent << 8 | UInt64(lower)
+        }
+        let underscore = issued
+        if underscore { out = redactIssued(out) }
+        if digitColon { out = redactTelegramTokens(out) }
+        if slashes && at { out = redactUserInfo(out) }
+        if bearer { out = redactBearer(out) }
+        if equals { out = redactQuery(out) }
         return out
-    }
-
-    /// A cheap test that lets most lines through untouched.
-    private static func mayHoldCredential(_ text: String) -> Bool {
-        let lower = text.lowercased()
-        return issuedPrefixes.contains { lower.contains($0) } || lower.contains("bearer") || lower.contains("@")
-            || lower.contains("=") || text.utf8.contains(UInt8(ascii: ":"))
     }
 
     private static func isTokenByte(_ b: UInt8) -> Bool {

@@ -135,7 +135,7 @@ enum JournalRules {
         var notes = input.notes
         if let text = notes {
             p.check(text.count <= maxText, "/notes", "must be at most \(maxText) characters")
-            p.check(!text.contains("\u{0}"), "/notes", "must not contain NUL characters")
+            p.check(!text.contains("\u{0}"), "/notes", "must not contain the NUL character (U+0000)")
             if text.isEmpty { notes = nil }
         }
         let tags = tags(input.tags ?? [], into: &p)

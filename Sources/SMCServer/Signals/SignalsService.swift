@@ -73,7 +73,7 @@ struct AnnotationValues: Sendable, Equatable {
         case .null: break
         case .string(let text):
             p.check(text.count <= 10_000, "/note", "must be at most 10000 characters")
-            p.check(!text.contains("\u{0}"), "/note", "must not contain NUL characters")
+            p.check(!text.contains("\u{0}"), "/note", "must not contain the NUL character (U+0000)")
             values.note = text.isEmpty ? nil : text
         default: p.check(false, "/note", "must be a string")
         }
@@ -266,7 +266,7 @@ struct SignalsService: Sendable {
         var problems = FieldErrors()
         if let note {
             problems.check(note.unicodeScalars.count <= 10_000, "/note", "must be at most 10000 characters")
-            problems.check(!note.contains("\u{0}"), "/note", "must not contain NUL characters")
+            problems.check(!note.contains("\u{0}"), "/note", "must not contain the NUL character (U+0000)")
         }
         // An empty note removes the note; an absent one keeps it.
         let newNote = note.flatMap { $0.isEmpty ? nil : $0 }

@@ -118,7 +118,7 @@ public enum TradeRules {
         }
         if let notes = text("notes") {
             require(notes.count <= maxText, "/notes", "must be at most \(maxText) characters")
-            require(!notes.contains("\u{0}"), "/notes", "must not contain NUL characters")
+            require(!notes.contains("\u{0}"), "/notes", "must not contain the NUL character (U+0000)")
             if notes.isEmpty { fields.removeValue(forKey: "notes") }
         }
         if case .array(let list)? = input["tags"] {
@@ -242,7 +242,7 @@ public enum TradeRules {
         var p: [FieldProblem] = []
         if let note {
             if note.count > maxText { p.append(FieldProblem("/note", "must be at most \(maxText) characters")) }
-            if note.contains("\u{0}") { p.append(FieldProblem("/note", "must not contain NUL characters")) }
+            if note.contains("\u{0}") { p.append(FieldProblem("/note", "must not contain the NUL character (U+0000)")) }
         }
         let clean = list.map { tags($0, into: &p) }
         return (note.map { $0.isEmpty ? .null : .string($0) }, clean, p)
