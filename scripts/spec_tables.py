@@ -95,7 +95,8 @@ def collect_optional_bodies(spec):
     keys = []
     for path, path_item in spec["paths"].items():
         for method, op in path_item.items():
-            if method in ("put", "post", "patch") and "requestBody" in op and not resolve(spec, op["requestBody"]).get("required", False):
+            if method in ("put", "post", "patch", "delete") and "requestBody" in op \
+                    and not resolve(spec, op["requestBody"]).get("required", False):
                 keys.append(f"{method.upper()} {path}")
     return sorted(keys)
 

@@ -77,8 +77,9 @@ extension APIHandlers {
 
     func deleteMe(_ input: Operations.DeleteMe.Input) async throws -> Operations.DeleteMe.Output {
         let principal = try await authenticate()
-        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
-        try await accounts.deleteMe(principal, password: body.password)
+        var password: String?
+        if case .json(let body)? = input.body { password = body.password }
+        try await accounts.deleteMe(principal, password: password ?? "")
         return .noContent(.init())
     }
 
