@@ -159,6 +159,17 @@ def collect_public(spec):
     return sorted(out)
 
 
+def collect_merge_patch(spec):
+    """Operations whose body is a JSON Merge Patch (RFC 7386: null removes a member), whatever media type is sent."""
+    out = []
+    for path, path_item in spec["paths"].items():
+        for method, op in path_item.items():
+            if isinstance(op, dict) and "requestBody" in op and \
+                    "application/merge-patch+json" in resolve(spec, op["requestBody"]).get("content", {}):
+                out.append(f"{method.upper()} {path}")
+    return sorted(out)
+
+
 def swift_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -222,6 +233,14 @@ def render(spec) -> str:
         "    static let publicOperations: Set<String> = [",
     ]
     for key in collect_public(spec):
+        lines.append(f"        {swift_string(key)},")
+    lines += [
+        "    ]",
+        "",
+        "    /// Operations whose body is a JSON Merge Patch, where `null` removes a member.",
+        "    static let mergePatchOperations: Set<String> = [",
+    ]
+    for key in collect_merge_patch(spec):
         lines.append(f"        {swift_string(key)},")
     lines += ["    ]", "}", ""]
     return "\n".join(lines)

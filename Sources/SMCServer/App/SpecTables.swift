@@ -124,4 +124,13 @@ enum SpecTables {
         "POST /v1/auth/signup",
         "POST /v1/hooks/tradingview/{hook_token}",
     ]
+
+    /// Operations whose body is a JSON Merge Patch, where `null` removes a member.
+    static let mergePatchOperations: Set<String> = [
+        "PATCH /v1/journal/trades/{trade_id}",
+        "PATCH /v1/settings/alerts",
+        "PATCH /v1/settings/killzones",
+        "PATCH /v1/settings/strategy",
+        "PATCH /v1/settings/watchlist",
+    ]
 }
