@@ -3,6 +3,7 @@ SWIFT ?= swift
 HOST ?= 127.0.0.1
 PORT ?= 8080
 UNIT_TESTS = SMCEngineTests|SMCSyncTests|SMCAPITests
+CLIENT_TESTS = SMCClientTests
 
 .PHONY: setup build run test test-swift lint-spec api-fuzz bench fuzz clean
 
@@ -27,7 +28,11 @@ test-swift:
 	@# The unit suites run first and on their own: their CPU-bound tests would otherwise hold the cooperative threads
 	@# (as many as cores) that the integration suites' in-process servers answer on, stalling them for tens of seconds.
 	$(SWIFT) test --skip-build --filter '$(UNIT_TESTS)'
-	$(SWIFT) test --skip-build --skip '$(UNIT_TESTS)'
+	@# The client's suites (each with servers, client processes and PostgreSQL of its own) run after the server's, one
+	@# test at a time: run alongside, they stalled the process for 30 s at a time on two cores and requests missed
+	@# their deadlines.
+	$(SWIFT) test --skip-build --skip '$(UNIT_TESTS)|$(CLIENT_TESTS)'
+	$(SWIFT) test --skip-build --no-parallel --filter '$(CLIENT_TESTS)'
 
 ## The REST contract must be valid OpenAPI 3.1, and the tables the server reads from it current.
 lint-spec:

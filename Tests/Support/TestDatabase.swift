@@ -76,7 +76,8 @@ actor SharedCluster {
         await reapStale()
         let root = "/tmp/smc-test-\(getpid())/postgres"
         // Dozens of apps (pools, workers, server processes) share this cluster while the suites run in parallel.
-        let cluster = try EmbeddedPostgres(root: root, logger: TestDatabase.logger, maxConnections: 1000)
+        // Throwaway: no fsync (durability is not what these tests test; the kill -9 tests kill smc-server, not PostgreSQL).
+        let cluster = try EmbeddedPostgres(root: root, logger: TestDatabase.logger, maxConnections: 1000, durable: false)
         try await cluster.start(role: .owner, database: "postgres")
         clusterToStop = cluster
         atexit {

@@ -46,8 +46,13 @@ public final class EmbeddedPostgres: Sendable {
     /// `max_connections` of a cluster this creates (an existing cluster keeps its own).
     let maxConnections: Int
 
+    /// `durable: false` (a test run's throwaway cluster): no fsync, so that a hundred databases created and written
+    /// at once do not queue behind the disk (a loaded run stalled for a minute on it). Never for data that matters.
+    let durable: Bool
+
     /// Locates PostgreSQL's programs (PATH, then `/usr/lib/postgresql/<newest>/bin`) for a cluster in `root`.
-    public init(root: String, logger: Logger, maxConnections: Int = 200) throws {
+    public init(root: String, logger: Logger, maxConnections: Int = 200, durable: Bool = true) throws {
+        self.durable = durable
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         self.logger = logger
         self.maxConnections = maxConnections
@@ -196,7 +201,7 @@ public final class EmbeddedPostgres: Sendable {
         try await runPG([
             binDirectory + "/initdb", "-D", scratch, "-U", superuser, "--auth=trust",
             "--encoding=UTF8", "--locale=C", "--no-instructions",
-        ])
+        ] + (durable ? [] : ["--no-sync"]))
         let settings = """
 
             # smc: embedded development cluster
@@ -204,7 +209,9 @@ public final class EmbeddedPostgres: Sendable {
             unix_socket_permissions = 0700
             max_connections = \(maxConnections)
             shared_buffers = 128MB
-            fsync = on
+            fsync = \(durable ? "on" : "off")
+            synchronous_commit = \(durable ? "on" : "off")
+            full_page_writes = \(durable ? "on" : "off")
             timezone = 'UTC'
             log_timezone = 'UTC'
 
