@@ -61,56 +61,48 @@ def collect_enums(spec):
             add(name, [str(v) for v in schema["enum"]])
         else:
             walk(schema)
-    for path_item in spec["paths"].values():
-        for method, op in path_item.items():
-            if not isinstance(op, dict):
-                continue
-            for param in op.get("parameters", []):
-                param = resolve(spec, param)
-                walk(param.get("schema", {}), param["name"])
-            body = op.get("requestBody")
-            if body:
-                for media in resolve(spec, body).get("content", {}).values():
-                    walk(media.get("schema", {}))
+    for _, op, _ in operations(spec):
+        for param in op.get("parameters", []):
+            param = resolve(spec, param)
+            walk(param.get("schema", {}), param["name"])
+        for media in request_body(spec, op).get("content", {}).values():
+            walk(media.get("schema", {}))
     return enums
+
+
+def operations(spec):
+    """Every operation as (`METHOD /path/{template}`, the operation, its path item), in the spec's order."""
+    for path, path_item in spec["paths"].items():
+        for method, op in path_item.items():
+            if method in ("get", "put", "post", "patch", "delete", "head", "options") and isinstance(op, dict):
+                yield f"{method.upper()} {path}", op, path_item
+
+
+def request_body(spec, op):
+    """The operation's request body object (resolved), or {} when it takes none."""
+    return resolve(spec, op["requestBody"]) if "requestBody" in op else {}
 
 
 def collect_queries(spec):
     queries = {}
-    for path, path_item in spec["paths"].items():
-        shared = path_item.get("parameters", [])
-        for method, op in path_item.items():
-            if method not in ("get", "put", "post", "patch", "delete", "head", "options"):
-                continue
-            names = []
-            for param in shared + op.get("parameters", []):
-                param = resolve(spec, param)
-                if param.get("in") == "query":
-                    names.append(param["name"])
-            queries[f"{method.upper()} {path}"] = sorted(set(names))
+    for key, op, path_item in operations(spec):
+        params = [resolve(spec, p) for p in path_item.get("parameters", []) + op.get("parameters", [])]
+        queries[key] = sorted({p["name"] for p in params if p.get("in") == "query"})
     return queries
 
 
 def collect_optional_bodies(spec):
-    keys = []
-    for path, path_item in spec["paths"].items():
-        for method, op in path_item.items():
-            if method in ("put", "post", "patch", "delete") and "requestBody" in op \
-                    and not resolve(spec, op["requestBody"]).get("required", False):
-                keys.append(f"{method.upper()} {path}")
-    return sorted(keys)
+    return sorted(key for key, op, _ in operations(spec)
+                  if "requestBody" in op and not request_body(spec, op).get("required", False))
 
 
 def collect_required_headers(spec):
     out = {}
-    for path, path_item in spec["paths"].items():
-        for method, op in path_item.items():
-            if not isinstance(op, dict) or method not in ("get", "put", "post", "patch", "delete"):
-                continue
-            names = [resolve(spec, p)["name"] for p in op.get("parameters", [])
-                     if resolve(spec, p).get("in") == "header" and resolve(spec, p).get("required")]
-            if names:
-                out[f"{method.upper()} {path}"] = sorted(names)
+    for key, op, _ in operations(spec):
+        params = [resolve(spec, p) for p in op.get("parameters", [])]
+        names = [p["name"] for p in params if p.get("in") == "header" and p.get("required")]
+        if names:
+            out[key] = sorted(names)
     return out
 
 
@@ -136,38 +128,25 @@ def collect_integer_fields(spec):
             for item in node.get(key, []):
                 walk(item, path, found, depth + 1)
 
-    for path, path_item in spec["paths"].items():
-        for method, op in path_item.items():
-            if not isinstance(op, dict) or "requestBody" not in op:
-                continue
-            found = set()
-            for media_type, media in resolve(spec, op["requestBody"]).get("content", {}).items():
-                if "json" in media_type:
-                    walk(media.get("schema", {}), "", found)
-            if found:
-                out[f"{method.upper()} {path}"] = sorted(found)
+    for key, op, _ in operations(spec):
+        found = set()
+        for media_type, media in request_body(spec, op).get("content", {}).items():
+            if "json" in media_type:
+                walk(media.get("schema", {}), "", found)
+        if found:
+            out[key] = sorted(found)
     return out
 
 
 def collect_public(spec):
     """Operations that need no credentials (`security: []`)."""
-    out = []
-    for path, path_item in spec["paths"].items():
-        for method, op in path_item.items():
-            if isinstance(op, dict) and method in ("get", "put", "post", "patch", "delete") and op.get("security") == []:
-                out.append(f"{method.upper()} {path}")
-    return sorted(out)
+    return sorted(key for key, op, _ in operations(spec) if op.get("security") == [])
 
 
 def collect_merge_patch(spec):
     """Operations whose body is a JSON Merge Patch (RFC 7386: null removes a member), whatever media type is sent."""
-    out = []
-    for path, path_item in spec["paths"].items():
-        for method, op in path_item.items():
-            if isinstance(op, dict) and "requestBody" in op and \
-                    "application/merge-patch+json" in resolve(spec, op["requestBody"]).get("content", {}):
-                out.append(f"{method.upper()} {path}")
-    return sorted(out)
+    return sorted(key for key, op, _ in operations(spec)
+                  if "application/merge-patch+json" in request_body(spec, op).get("content", {}))
 
 
 def swift_string(s: str) -> str:

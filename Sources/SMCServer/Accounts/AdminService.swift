@@ -106,16 +106,18 @@ struct AdminService: Sendable {
         var hint: String?
         var createdAt: Date
         var revokedAt: Date?
+
+        /// From `key_id, name, hint, created_at, revoked_at`.
+        init(row: PostgresRow) throws {
+            (id, name, hint, createdAt, revokedAt) = try row.decode((UUID, String, String?, Date, Date?).self)
+        }
     }
 
     /// Every feeder key, newest first, with its last characters (never the key).
     func feederKeys() async throws -> [FeederKey] {
         try await database.client.query(
             "SELECT key_id, name, hint, created_at, revoked_at FROM feeder_keys ORDER BY created_at DESC, key_id DESC", logger: logger
-        ).collect().map { row in
-            let (id, name, hint, created, revoked) = try row.decode((UUID, String, String?, Date, Date?).self)
-            return FeederKey(id: id, name: name, hint: hint, createdAt: created, revokedAt: revoked)
-        }
+        ).collect().map(FeederKey.init(row:))
     }
 
     /// Revokes the feeder key with this id, or the key in use with this name; the feeder is refused from its next batch.
@@ -130,8 +132,7 @@ struct AdminService: Sendable {
             """, logger: logger
         ).collect()
         guard let row = rows.first else { throw Problem.notFound("no feeder key with the id or name \(idOrName)") }
-        let (keyID, name, hint, created, revoked) = try row.decode((UUID, String, String?, Date, Date?).self)
-        return FeederKey(id: keyID, name: name, hint: hint, createdAt: created, revokedAt: revoked)
+        return try FeederKey(row: row)
     }
 
     /// Constant-time comparison of the presented operator token with the configured one.

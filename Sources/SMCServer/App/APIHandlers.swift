@@ -50,3 +50,9 @@ struct APIHandlers: APIProtocol {
 public enum SMCServerInfo {
     public static let version = "0.1.0"
 }
+
+extension APIHandlers {
+    /// `If-Match` as the client sent it: the OpenAPI runtime percent-decodes header parameters (URI style), which turns
+    /// an entity tag such as `"50%"` into something else.
+    var rawIfMatch: String? { RequestScope.current?.headers[.ifMatch] }
+}

@@ -87,7 +87,7 @@ public func buildApplication(
         let router = Router(context: AppRequestContext.self)
         router.middlewares.add(ObservabilityMiddleware(metrics: metrics))
         router.middlewares.add(ProblemMiddleware(routes: routes, bodyLimit: configuration.maxBodyBytes))
-        router.middlewares.add(CredentialsPresentMiddleware())
+        router.middlewares.add(SpecOperationMiddleware())
         router.middlewares.add(BodyLimitMiddleware(limit: configuration.maxBodyBytes))
         router.middlewares.add(QueryParameterMiddleware())
         try handlers.registerHandlers(on: router, configuration: openAPIConfiguration)

@@ -227,7 +227,7 @@ enum DecodingProblem {
     /// `/entries/0/symbol` from a coding path.
     static func pointer(_ path: [any CodingKey]) -> String {
         let keys = path.map { key in
-            (key.intValue.map { "\($0)" } ?? key.stringValue).replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+            JSONPointer.escape(key.intValue.map { "\($0)" } ?? key.stringValue)
         }
         return keys.isEmpty ? "/" : "/" + keys.joined(separator: "/")
     }
@@ -284,8 +284,7 @@ struct BodyLimitMiddleware: RouterMiddleware {
                 let body = try await request.collectBody(upTo: limit)
                 // An operation whose body is optional, called without one: the same as `{}` (the OpenAPI runtime would
                 // otherwise try to decode the empty body as JSON and fail).
-                if body.readableBytes == 0, request.headers[.contentType] == nil,
-                    let key = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path),
+                if body.readableBytes == 0, request.headers[.contentType] == nil, let key = context.operation,
                     SpecTables.optionalRequestBodies.contains(key)
                 {
                     var head = request.head
@@ -302,15 +301,17 @@ struct BodyLimitMiddleware: RouterMiddleware {
                     throw Problem.malformedJSON("the body is not valid UTF-8")
                 }
                 // Only for a request some operation takes: anything else is answered 404 or 405 by the router.
-                let operation = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path)
-                if operation != nil { try StorableText.checkBody(body, contentType: request.headers[.contentType]) }
-                if operation != nil { try JSONNulls.check(body, contentType: request.headers[.contentType], operation: operation) }
-                if operation != nil, let type = request.headers[.contentType]?.lowercased(), type.contains("json") {
-                    if let field = JSONNumbers.firstUnrepresentable(in: body.readableBytesView) {
-                        throw Problem.validation([.init(field: field, message: "is not a number this field can hold (too large)")])
-                    }
-                    if let key = operation, let integers = SpecTables.integerFields[key] {
-                        try JSONNumbers.checkIntegers(body.readableBytesView, at: integers)
+                if let operation = context.operation {
+                    let contentType = request.headers[.contentType]
+                    try StorableText.checkBody(body, contentType: contentType)
+                    try JSONNulls.check(body, contentType: contentType, operation: operation)
+                    if let type = contentType?.lowercased(), type.contains("json") {
+                        if let field = JSONNumbers.firstUnrepresentable(in: body.readableBytesView) {
+                            throw Problem.validation([.init(field: field, message: "is not a number this field can hold (too large)")])
+                        }
+                        if let integers = SpecTables.integerFields[operation] {
+                            try JSONNumbers.checkIntegers(body.readableBytesView, at: integers)
+                        }
                     }
                 }
             } catch let error as HTTPError where error.status == .contentTooLarge {
@@ -324,16 +325,16 @@ struct BodyLimitMiddleware: RouterMiddleware {
     }
 }
 
-/// A request to an operation that needs credentials and carries none is 401 before anything reads its body, so a
+/// Finds the spec operation a request is for, once, for the middleware after it (`context.operation`); and answers
+/// 401 to a request for an operation that needs credentials and carries none, before anything reads its body, so a
 /// stranger learns nothing about the body rules (and gets the answer that matters).
-struct CredentialsPresentMiddleware: RouterMiddleware {
+struct SpecOperationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.headers[.authorization] == nil,
-            let key = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path),
-            !SpecTables.publicOperations.contains(key), !key.hasPrefix("POST /v1/hooks/")
-        {
+        var context = context
+        context.operation = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path)
+        if request.headers[.authorization] == nil, let key = context.operation, !SpecTables.publicOperations.contains(key) {
             throw Problem.unauthenticated("send Authorization: Bearer <token> (a device token from sign-in, or an API key)")
         }
         return try await next(request, context)
@@ -345,19 +346,15 @@ struct CredentialsPresentMiddleware: RouterMiddleware {
 struct QueryParameterMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
-    func allowed(method: String, path: String) -> Set<String>? {
-        SpecOperations.shared.match(method: method, path: path).flatMap { SpecTables.queryParameters[$0] }
-    }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let key = SpecOperations.shared.match(method: request.method.rawValue, path: request.uri.path)
+        let key = context.operation
         // A write that must say which version it changes: 428, as RFC 6585 has it, rather than the runtime's 400.
         if let key, SpecTables.requiredHeaders[key]?.contains("If-Match") == true, request.headers[.ifMatch] == nil {
             throw Problem(
                 .preconditionRequired, code: "precondition_required",
                 detail: "send If-Match with the ETag of the version you changed (GET it first), or If-Match: * to overwrite")
         }
-        if let query = request.uri.query, !query.isEmpty, let allowed = allowed(method: request.method.rawValue, path: request.uri.path) {
+        if let query = request.uri.query, !query.isEmpty, let key, let allowed = SpecTables.queryParameters[key] {
             let names = query.split(separator: "&").map { item in
                 let name = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
                 return String(name).removingPercentEncoding ?? String(name)
@@ -397,6 +394,14 @@ struct SpecOperations: Sendable {
     }
 }
 
+/// RFC 6901 JSON pointers, as every problem names a field.
+enum JSONPointer {
+    /// A member name as one pointer segment: `~` → `~0`, `/` → `~1`.
+    static func escape(_ name: String) -> String {
+        name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+    }
+}
+
 /// Byte searches at C speed (`memchr` for the first byte, `memcmp` for the rest), for checks that run on every request
 /// body: a Swift loop over a megabyte costs far more in a debug build, on the threads that serve requests.
 enum RawScan {
@@ -425,9 +430,9 @@ enum RawScan {
 /// explicit null is refused, naming the field, rather than read as "absent" against what the spec says. The sync
 /// protocol's nullable places are the exceptions the spec marks: a stream's cursor, and a written field's value.
 enum JSONNulls {
-    static func check(_ body: ByteBuffer, contentType: String?, operation: String?) throws {
+    static func check(_ body: ByteBuffer, contentType: String?, operation: String) throws {
         guard let type = contentType?.lowercased(), type.contains("json"), !type.contains("merge-patch"),
-            !(operation.map(SpecTables.mergePatchOperations.contains) ?? false)
+            !SpecTables.mergePatchOperations.contains(operation)
         else { return }
         let bytes = body.readableBytesView
         guard bytes.count >= 4, containsNull(bytes),
@@ -443,22 +448,21 @@ enum JSONNulls {
         RawScan.contains(bytes, "null")
     }
 
-    static func allowsNull(_ path: [String], operation: String?) -> Bool {
-        if let operation, SpecTables.mergePatchOperations.contains(operation) { return true }
+    static func allowsNull(_ path: [String], operation: String) -> Bool {
         switch operation {
-        case "POST /v1/hooks/tradingview/{hook_token}"?: return true  // TradingView sends what the user typed
-        case "POST /v1/sync/pull"?: return path.count == 2 && path[0] == "cursors"
-        case "POST /v1/sync/push"?: return path.count >= 5 && path[0] == "mutations" && path[2] == "fields" && path[4] == "value"
+        case "POST /v1/hooks/tradingview/{hook_token}": return true  // TradingView sends what the user typed
+        case "POST /v1/sync/pull": return path.count == 2 && path[0] == "cursors"
+        case "POST /v1/sync/push": return path.count >= 5 && path[0] == "mutations" && path[2] == "fields" && path[4] == "value"
         default: return false
         }
     }
 
-    private static func find(_ value: Any, path: [String], operation: String?, into fields: inout [String]) {
+    private static func find(_ value: Any, path: [String], operation: String, into fields: inout [String]) {
         if allowsNull(path, operation: operation) { return }
         switch value {
         case is NSNull:
             fields.append(path.isEmpty ? "/" : "/" + path.map {
-                $0.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                JSONPointer.escape($0)
             }.joined(separator: "/"))
         case let object as [String: Any]:
             for key in object.keys.sorted() { find(object[key]!, path: path + [key], operation: operation, into: &fields) }
@@ -555,7 +559,7 @@ enum JSONNumbers {
                 }
             case UInt8(ascii: ":"):
                 if let key = pendingKey, !path.isEmpty {
-                    path[path.count - 1] = key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                    path[path.count - 1] = JSONPointer.escape(key)
                 }
                 pendingKey = nil
                 expectingKey = false
@@ -655,7 +659,7 @@ enum StorableText {
             if text.utf8.contains(0) { fields.append(path) }
         case let object as [String: Any]:
             for key in object.keys.sorted() {
-                let escaped = key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                let escaped = JSONPointer.escape(key)
                 if key.utf8.contains(0) { fields.append(path + "/" + escaped.replacingOccurrences(of: "\u{0}", with: "\\u0000")) }
                 find(object[key]!, path: path + "/" + escaped, into: &fields)
             }

@@ -9,6 +9,9 @@ import SMCSync
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var requestID: String = ""
+    /// The spec operation the request is for (`METHOD /path/{template}`), matched once by `SpecOperationMiddleware`;
+    /// nil when none matches (the router answers 404 or 405).
+    public var operation: String?
     /// The peer's IP address (the socket's: a proxy in front must be configured to pass the real one).
     public var clientAddress: String
 

@@ -96,9 +96,3 @@ extension APIHandlers {
         return .ok(.init(headers: .init(eTag: SettingsService.etag(version)), body: .json(document)))
     }
 }
-
-extension APIHandlers {
-    /// `If-Match` as the client sent it: the OpenAPI runtime percent-decodes header parameters (URI style), which turns
-    /// an entity tag such as `"50%"` into something else.
-    var rawIfMatch: String? { RequestScope.current?.headers[.ifMatch] }
-}
