@@ -74,6 +74,12 @@ struct PlansService: Sendable {
         return try await all(connection).first { $0.id == id }!
     }
 
+    /// Locks the tenant's row for the transaction: counted limits (endpoints, devices, keys) are checked under it, so
+    /// two requests cannot both take the last place.
+    func lockTenant(_ tenant: UUID, _ connection: PostgresConnection) async throws {
+        try await connection.query("SELECT 1 FROM tenants WHERE tenant_id = \(tenant) FOR UPDATE", logger: logger)
+    }
+
     /// 403 `plan_limit_exceeded`, naming the limit, its value, the current plan and the cheapest plan that lifts it.
     func limitExceeded(
         _ limit: String, allowed: Int, plan: PlanRecord, _ connection: PostgresConnection, detail: String
@@ -114,12 +120,12 @@ extension PlansService {
                  WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist'),
               (SELECT coalesce(max(jsonb_array_length(e->'timeframes')), 0)::int
                  FROM user_settings s, jsonb_array_elements(s.body->'entries') e
-                 WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist'),
-              (SELECT count(*)::int FROM webhook_endpoints WHERE tenant_id = \(tenant)),
-              (SELECT count(*)::int FROM telegram_links WHERE tenant_id = \(tenant))
+                 WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist')
             """, logger: logger
         ).collect().first!
-        let (devices, keys, symbols, timeframes, webhooks, telegram) = try row.decode((Int, Int, Int, Int, Int, Int).self)
+        let (devices, keys, symbols, timeframes) = try row.decode((Int, Int, Int, Int).self)
+        let webhooks = try await WebhookEndpoints(logger: logger).count(tenant, connection)
+        let telegram = try await TelegramLinks(logger: logger).count(tenant, connection)
         return [
             "devices": devices, "api_keys": keys, "symbols": symbols, "timeframes_per_symbol": timeframes, "webhooks": webhooks,
             "telegram": telegram,

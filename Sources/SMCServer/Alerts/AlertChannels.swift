@@ -66,18 +66,9 @@ struct AlertChannelsService: Sendable {
     var logger: Logger { database.logger }
 
     static let eventTypes = ["signal.created", "signal.outcome", "alert.test"]
-    static let webhookColumns = """
-        endpoint_id, url, description, event_types, enabled, disabled_reason, failing_since,
-        CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END, created_at, updated_at
-        """
-
-    static func decodeWebhook(_ row: PostgresRow) throws -> WebhookRecord {
-        let (id, url, description, types, enabled, reason, failing, previous, created, updated) =
-            try row.decode((UUID, String, String?, [String], Bool, String?, Date?, Date?, Date, Date).self)
-        return WebhookRecord(
-            id: id, url: url, description: description, eventTypes: types, enabled: enabled, disabledReason: reason,
-            failingSince: failing, previousSecretExpiresAt: previous, createdAt: created, updatedAt: updated)
-    }
+    var endpoints: WebhookEndpoints { WebhookEndpoints(logger: logger) }
+    var links: TelegramLinks { TelegramLinks(logger: logger) }
+    var queue: DeliveryQueue { DeliveryQueue(logger: logger) }
 
     // MARK: webhooks
 
@@ -119,49 +110,26 @@ struct AlertChannelsService: Sendable {
         let description = try checkDescription(rawDescription)
         let url = try await checkURL(rawURL)
         return try await database.withTenant(principal.tenantID) { connection in
-            let plan = try await plans.plan(forTenant: principal.tenantID, connection)
-            try await connection.query("SELECT 1 FROM tenants WHERE tenant_id = \(principal.tenantID) FOR UPDATE", logger: logger)
-            let count = try await connection.query(
-                "SELECT count(*)::int FROM webhook_endpoints WHERE tenant_id = \(principal.tenantID)", logger: logger
-            ).collect().first!.decode(Int.self)
-            if count >= plan.maxWebhooks {
-                throw try await plans.limitExceeded(
-                    "webhooks", allowed: plan.maxWebhooks, plan: plan, connection,
-                    detail: "the \(plan.name) plan allows \(plan.maxWebhooks) webhook endpoints")
-            }
+            try await checkRoom(principal, enabledOnly: false, except: nil, connection)
             let secret = StandardWebhooks.generateSecret(), endpoint = UUIDv7.generate()
             let stored = try secretBox.seal(secret, endpoint: endpoint)
-            let row = try await connection.query(
-                """
-                INSERT INTO webhook_endpoints (tenant_id, endpoint_id, user_id, url, description, event_types, secret)
-                VALUES (\(principal.tenantID), \(endpoint), \(principal.userID), \(url), \(description), \(types), \(stored))
-                RETURNING \(unescaped: Self.webhookColumns)
-                """, logger: logger
-            ).collect().first!
-            return (try Self.decodeWebhook(row), secret)
+            let record = try await endpoints.create(
+                principal.tenantID, id: endpoint, user: principal.userID, url: url, description: description, eventTypes: types,
+                sealedSecret: stored, connection)
+            return (record, secret)
         }
     }
 
     func listWebhooks(_ principal: Principal) async throws -> [WebhookRecord] {
         try await database.withTenant(principal.tenantID, readOnly: true) { connection in
-            try await connection.query(
-                """
-                SELECT \(unescaped: Self.webhookColumns) FROM webhook_endpoints WHERE tenant_id = \(principal.tenantID)
-                ORDER BY created_at, endpoint_id
-                """, logger: logger
-            ).collect().map(Self.decodeWebhook)
+            try await endpoints.list(principal.tenantID, connection)
         }
     }
 
     func webhook(_ principal: Principal, id: UUID) async throws -> WebhookRecord {
         try await database.withTenant(principal.tenantID, readOnly: true) { connection in
-            guard let row = try await connection.query(
-                """
-                SELECT \(unescaped: Self.webhookColumns) FROM webhook_endpoints
-                WHERE tenant_id = \(principal.tenantID) AND endpoint_id = \(id)
-                """, logger: logger
-            ).collect().first else { throw Problem.notFound("no such webhook") }
-            return try Self.decodeWebhook(row)
+            guard let record = try await endpoints.get(principal.tenantID, id, connection) else { throw Problem.notFound("no such webhook") }
+            return record
         }
     }
 
@@ -173,57 +141,34 @@ struct AlertChannelsService: Sendable {
         var checkedURL: String?
         if let url { checkedURL = try await checkURL(url) }
         return try await database.withTenant(principal.tenantID) { connection in
-            if enabled == true { try await checkRoomToEnable(principal, id: id, connection) }
-            guard let row = try await connection.query(
-                """
-                UPDATE webhook_endpoints SET url = coalesce(\(checkedURL), url), event_types = coalesce(\(types), event_types),
-                    description = CASE WHEN \(checkedDescription)::text IS NULL THEN description ELSE nullif(\(checkedDescription), '') END,
-                    enabled = coalesce(\(enabled), enabled), plan_disabled = CASE WHEN \(enabled)::bool IS NULL THEN plan_disabled ELSE false END,
-                    disabled_reason = CASE WHEN \(enabled) = true THEN NULL WHEN \(enabled) = false AND enabled THEN 'disabled by its owner'
-                                      ELSE disabled_reason END,
-                    failing_since = CASE WHEN \(enabled) = true AND NOT enabled THEN NULL ELSE failing_since END,
-                    updated_at = now()
-                WHERE tenant_id = \(principal.tenantID) AND endpoint_id = \(id)
-                RETURNING \(unescaped: Self.webhookColumns)
-                """, logger: logger
-            ).collect().first else { throw Problem.notFound("no such webhook") }
-            if enabled == false { try await cancelQueued(principal.tenantID, endpoint: id, reason: "endpoint disabled", connection) }
-            return try Self.decodeWebhook(row)
+            if enabled == true { try await checkRoom(principal, enabledOnly: true, except: id, connection) }
+            guard let record = try await endpoints.update(
+                principal.tenantID, id, url: checkedURL, eventTypes: types, description: checkedDescription, enabled: enabled, connection)
+            else { throw Problem.notFound("no such webhook") }
+            if enabled == false {
+                try await queue.cancel(.endpoints(tenant: principal.tenantID, [id]), .endpointDisabledByOwner, connection)
+            }
+            return record
         }
     }
 
-    /// Enabling an endpoint counts against the plan: 403 `plan_limit_exceeded` when the enabled ones already fill it.
-    private func checkRoomToEnable(_ principal: Principal, id: UUID, _ connection: PostgresConnection) async throws {
+    /// Room for one more endpoint (creating one: all of them count; enabling one: the enabled others), counted under
+    /// the tenant's row lock so two requests cannot both take the last place: 403 `plan_limit_exceeded` when full.
+    private func checkRoom(_ principal: Principal, enabledOnly: Bool, except: UUID?, _ connection: PostgresConnection) async throws {
         let plan = try await plans.plan(forTenant: principal.tenantID, connection)
-        try await connection.query("SELECT 1 FROM tenants WHERE tenant_id = \(principal.tenantID) FOR UPDATE", logger: logger)
-        let others = try await connection.query(
-            """
-            SELECT count(*)::int FROM webhook_endpoints WHERE tenant_id = \(principal.tenantID) AND enabled AND endpoint_id <> \(id)
-            """, logger: logger
-        ).collect().first!.decode(Int.self)
-        if others >= plan.maxWebhooks {
+        try await plans.lockTenant(principal.tenantID, connection)
+        if try await endpoints.count(principal.tenantID, enabledOnly: enabledOnly, except: except, connection) >= plan.maxWebhooks {
             throw try await plans.limitExceeded(
                 "webhooks", allowed: plan.maxWebhooks, plan: plan, connection,
-                detail: "the \(plan.name) plan allows \(plan.maxWebhooks) enabled webhook endpoints")
+                detail: "the \(plan.name) plan allows \(plan.maxWebhooks) \(enabledOnly ? "enabled " : "")webhook endpoints")
         }
     }
 
     func deleteWebhook(_ principal: Principal, id: UUID) async throws {
         try await database.withTenant(principal.tenantID) { connection in
-            let deleted = try await connection.query(
-                "DELETE FROM webhook_endpoints WHERE tenant_id = \(principal.tenantID) AND endpoint_id = \(id) RETURNING 1", logger: logger
-            ).collect().count
-            guard deleted == 1 else { throw Problem.notFound("no such webhook") }
-            try await cancelQueued(principal.tenantID, endpoint: id, reason: "endpoint removed", connection)
+            guard try await endpoints.delete(principal.tenantID, id, connection) else { throw Problem.notFound("no such webhook") }
+            try await queue.cancel(.endpoints(tenant: principal.tenantID, [id]), .endpointRemoved, connection)
         }
-    }
-
-    private func cancelQueued(_ tenant: UUID, endpoint: UUID, reason: String, _ connection: PostgresConnection) async throws {
-        try await connection.query(
-            """
-            UPDATE alert_deliveries SET status = 'cancelled', reason = \(reason), next_attempt_at = NULL, lease_token = NULL
-            WHERE tenant_id = \(tenant) AND endpoint_id = \(endpoint) AND status IN ('pending', 'sending')
-            """, logger: logger)
     }
 
     func rotateSecret(_ principal: Principal, id: UUID, overlapSeconds: Int?) async throws -> (WebhookRecord, String) {
@@ -234,25 +179,18 @@ struct AlertChannelsService: Sendable {
         let secret = StandardWebhooks.generateSecret()
         let stored = try secretBox.seal(secret, endpoint: id)
         return try await database.withTenant(principal.tenantID) { connection in
-            guard let row = try await connection.query(
-                """
-                UPDATE webhook_endpoints SET previous_secret = secret, secret = \(stored),
-                    previous_secret_expires_at = now() + make_interval(secs => \(overlap)), updated_at = now()
-                WHERE tenant_id = \(principal.tenantID) AND endpoint_id = \(id)
-                RETURNING \(unescaped: Self.webhookColumns)
-                """, logger: logger
-            ).collect().first else { throw Problem.notFound("no such webhook") }
-            return (try Self.decodeWebhook(row), secret)
+            guard let record = try await endpoints.rotate(principal.tenantID, id, sealedSecret: stored, overlapSeconds: overlap, connection)
+            else { throw Problem.notFound("no such webhook") }
+            return (record, secret)
         }
     }
 
     /// Queues an `alert.test` event to one endpoint (the same delivery path as every alert).
     func testWebhook(_ principal: Principal, id: UUID) async throws -> DeliveryRecord {
         let delivery = try await database.withTenant(principal.tenantID) { connection in
-            guard let (enabled, owner) = try await connection.query(
-                "SELECT enabled, user_id FROM webhook_endpoints WHERE tenant_id = \(principal.tenantID) AND endpoint_id = \(id)",
-                logger: logger
-            ).collect().first?.decode((Bool, UUID).self) else { throw Problem.notFound("no such webhook") }
+            guard let (enabled, owner) = try await endpoints.state(principal.tenantID, id, connection) else {
+                throw Problem.notFound("no such webhook")
+            }
             guard enabled else {
                 throw Problem(.conflict, code: "endpoint_disabled", detail: "the webhook is disabled; enable it first")
             }
@@ -262,7 +200,7 @@ struct AlertChannelsService: Sendable {
             var batch = DeliveryBatch()
             batch.add(event: UUIDv7.generate(), type: "alert.test", user: owner, endpoint: id, signal: nil, payload: payload,
                       verdict: .deliver(silent: false))
-            return try await batch.insert(tenant: principal.tenantID, connection, logger: logger).first!
+            return try await queue.insert(batch, tenant: principal.tenantID, connection).first!
         }
         return try await self.delivery(principal, id: delivery)
     }
@@ -276,51 +214,20 @@ struct AlertChannelsService: Sendable {
     static func applyPlan(_ plan: PlanRecord, tenant: UUID, _ connection: PostgresConnection, logger: Logger) async throws -> [String] {
         var applied: [String] = []
         let reason = "over the \(plan.name) plan's limit of \(plan.maxWebhooks) webhook endpoints"
-        let disabled = try await connection.query(
-            """
-            UPDATE webhook_endpoints SET enabled = false, plan_disabled = true, disabled_reason = \(reason), updated_at = now()
-            WHERE tenant_id = \(tenant) AND endpoint_id IN (
-                SELECT endpoint_id FROM webhook_endpoints WHERE tenant_id = \(tenant) AND enabled
-                ORDER BY created_at, endpoint_id OFFSET \(plan.maxWebhooks))
-            RETURNING endpoint_id, url
-            """, logger: logger
-        ).collect().map { try $0.decode((UUID, String).self) }
+        let endpoints = WebhookEndpoints(logger: logger), queue = DeliveryQueue(logger: logger)
+        let disabled = try await endpoints.disableOverLimit(tenant, limit: plan.maxWebhooks, reason: reason, connection)
         if !disabled.isEmpty {
-            try await connection.query(
-                """
-                UPDATE alert_deliveries SET status = 'cancelled', reason = 'endpoint disabled by a plan change', next_attempt_at = NULL,
-                    lease_token = NULL
-                WHERE tenant_id = \(tenant) AND endpoint_id = ANY(\(disabled.map(\.0))) AND status IN ('pending', 'sending')
-                """, logger: logger)
+            try await queue.cancel(.endpoints(tenant: tenant, disabled.map(\.id)), .endpointOverPlan, connection)
             applied.append(
                 "disabled \(disabled.count) webhook endpoint(s) over the limit of \(plan.maxWebhooks): "
-                    + disabled.map(\.1).joined(separator: ", "))
+                    + disabled.map(\.url).joined(separator: ", "))
         }
-        let enabled = try await connection.query(
-            """
-            WITH room AS (
-                SELECT greatest(\(plan.maxWebhooks) - count(*), 0) AS n FROM webhook_endpoints WHERE tenant_id = \(tenant) AND enabled
-            )
-            UPDATE webhook_endpoints SET enabled = true, plan_disabled = false, disabled_reason = NULL, failing_since = NULL,
-                updated_at = now()
-            WHERE tenant_id = \(tenant) AND endpoint_id IN (
-                SELECT endpoint_id FROM webhook_endpoints WHERE tenant_id = \(tenant) AND plan_disabled
-                ORDER BY created_at, endpoint_id LIMIT (SELECT n FROM room))
-            RETURNING url
-            """, logger: logger
-        ).collect().map { try $0.decode(String.self) }
+        let enabled = try await endpoints.enableWithinLimit(tenant, limit: plan.maxWebhooks, connection)
         if !enabled.isEmpty {
             applied.append("enabled \(enabled.count) webhook endpoint(s) again: " + enabled.joined(separator: ", "))
         }
         if !plan.telegram {
-            let cancelled = try await connection.query(
-                """
-                UPDATE alert_deliveries SET status = 'cancelled', reason = 'the plan no longer includes Telegram', next_attempt_at = NULL,
-                    lease_token = NULL
-                WHERE tenant_id = \(tenant) AND channel = 'telegram' AND status IN ('pending', 'sending')
-                RETURNING 1
-                """, logger: logger
-            ).collect().count
+            let cancelled = try await queue.cancel(.telegram(tenant: tenant, user: nil), .planWithoutTelegram, connection)
             if cancelled > 0 { applied.append("cancelled \(cancelled) queued Telegram message(s): the plan has no Telegram") }
         }
         return applied
@@ -347,15 +254,7 @@ struct AlertChannelsService: Sendable {
                 throw try await plans.limitExceeded("telegram", allowed: 0, plan: plan, connection,
                                                     detail: "the \(plan.name) plan does not include Telegram alerts")
             }
-            try await connection.query(
-                "DELETE FROM telegram_link_codes WHERE tenant_id = \(principal.tenantID) AND expires_at < now()", logger: logger)
-            return try await connection.query(
-                """
-                INSERT INTO telegram_link_codes (tenant_id, code_hash, user_id, expires_at)
-                VALUES (\(principal.tenantID), \(ByteBuffer(bytes: hash)), \(principal.userID), now() + make_interval(secs => \(ttl)))
-                RETURNING expires_at
-                """, logger: logger
-            ).collect().first!.decode(Date.self)
+            return try await links.issueCode(principal.tenantID, user: principal.userID, hash: hash, ttlSeconds: ttl, connection)
         }
         let name = bot.hasPrefix("@") ? String(bot.dropFirst()) : bot
         return ("https://t.me/\(name)?start=\(code)", code, expires)
@@ -363,130 +262,65 @@ struct AlertChannelsService: Sendable {
 
     func telegramStatus(_ principal: Principal) async throws -> (username: String?, linkedAt: Date)? {
         try await database.withTenant(principal.tenantID, readOnly: true) { connection in
-            try await connection.query(
-                "SELECT username, linked_at FROM telegram_links WHERE tenant_id = \(principal.tenantID) AND user_id = \(principal.userID)",
-                logger: logger
-            ).collect().first?.decode((String?, Date).self)
+            try await links.status(principal.tenantID, user: principal.userID, connection)
         }
     }
 
     func unlinkTelegram(_ principal: Principal) async throws {
         try await database.withTenant(principal.tenantID) { connection in
-            let deleted = try await connection.query(
-                "DELETE FROM telegram_links WHERE tenant_id = \(principal.tenantID) AND user_id = \(principal.userID) RETURNING 1",
-                logger: logger
-            ).collect().count
-            guard deleted == 1 else { throw Problem.notFound("Telegram is not linked") }
-            try await connection.query(
-                """
-                UPDATE alert_deliveries SET status = 'cancelled', reason = 'Telegram unlinked', next_attempt_at = NULL, lease_token = NULL
-                WHERE tenant_id = \(principal.tenantID) AND user_id = \(principal.userID) AND channel = 'telegram'
-                  AND status IN ('pending', 'sending')
-                """, logger: logger)
+            guard try await links.unlink(principal.tenantID, user: principal.userID, connection) else {
+                throw Problem.notFound("Telegram is not linked")
+            }
+            try await queue.cancel(.telegram(tenant: principal.tenantID, user: principal.userID), .telegramUnlinkedByUser, connection)
         }
     }
 
     // MARK: deliveries
 
-    static let deliveryColumns = """
-        delivery_id, event_id, event_type, channel, endpoint_id, signal_id, status, reason, silent,
-        CASE WHEN status = 'pending' THEN next_attempt_at END, created_at, delivered_at
-        """
-
-    static func decodeDelivery(_ row: PostgresRow) throws -> DeliveryRecord {
-        let (id, event, type, channel, endpoint, signal, status, reason, silent, next, created, delivered) =
-            try row.decode((UUID, UUID, String, String, UUID?, UUID?, String, String?, Bool, Date?, Date, Date?).self)
-        return DeliveryRecord(
-            id: id, eventID: event, eventType: type, channel: channel, endpoint: endpoint, signal: signal, status: status,
-            reason: reason, silent: silent, nextAttemptAt: next, createdAt: created, deliveredAt: delivered)
-    }
-
     func deliveries(_ principal: Principal, _ filters: DeliveryFilters) async throws -> (items: [DeliveryRecord], nextCursor: String?) {
         let after = try filters.cursor.map { try PageCursor.decode($0, scope: filters.scope) }
         return try await database.withTenant(principal.tenantID, readOnly: true) { connection in
-            var query = SQLWhere()
-            query.add("tenant_id = \(query.bind(principal.tenantID))")
-            if let status = filters.status { query.add("status = \(query.bind(status))") }
-            if let endpoint = filters.endpoint { query.add("endpoint_id = \(query.bind(endpoint))") }
-            if let channel = filters.channel { query.add("channel = \(query.bind(channel))") }
-            if let after { query.add("(created_at, delivery_id) < (\(query.time(after.micros)), \(query.bind(after.id)))") }
-            let sql = """
-                SELECT \(Self.deliveryColumns), (extract(epoch FROM created_at) * 1000000)::int8 FROM alert_deliveries
-                WHERE \(query.clauses) ORDER BY created_at DESC, delivery_id DESC LIMIT \(query.bind(filters.limit + 1))
-                """
-            var items: [DeliveryRecord] = []
-            var micros: [Int64] = []
-            for row in try await connection.query(query.query(sql), logger: logger).collect() {
-                items.append(try Self.decodeDelivery(row))
-                micros.append(try row.makeRandomAccess()[12].decode(Int64.self))
-            }
+            var rows = try await queue.page(principal.tenantID, filters, after: after, connection)
             var next: String?
-            if items.count > filters.limit {
-                items.removeLast()
-                next = PageCursor(micros: micros[filters.limit - 1], id: items[filters.limit - 1].id).encoded(scope: filters.scope)
+            if rows.count > filters.limit {
+                rows.removeLast()
+                next = PageCursor(micros: rows[filters.limit - 1].micros, id: rows[filters.limit - 1].record.id).encoded(scope: filters.scope)
             }
-            try await attachAttempts(&items, tenant: principal.tenantID, connection)
-            return (items, next)
+            return (rows.map(\.record), next)
         }
-    }
-
-    private func attachAttempts(_ items: inout [DeliveryRecord], tenant: UUID, _ connection: PostgresConnection) async throws {
-        guard !items.isEmpty else { return }
-        var attempts: [UUID: [AttemptRecord]] = [:]
-        let rows = try await connection.query(
-            """
-            SELECT delivery_id, attempt, started_at, outcome, status_code, latency_ms, error FROM alert_attempts
-            WHERE tenant_id = \(tenant) AND delivery_id = ANY(\(items.map(\.id))) ORDER BY delivery_id, attempt
-            """, logger: logger)
-        for try await (id, n, at, outcome, code, latency, error) in rows.decode((UUID, Int, Date, String, Int?, Int?, String?).self) {
-            attempts[id, default: []].append(AttemptRecord(attempt: n, at: at, outcome: outcome, statusCode: code, latencyMS: latency, error: error))
-        }
-        for i in items.indices { items[i].attempts = attempts[items[i].id] ?? [] }
     }
 
     func delivery(_ principal: Principal, id: UUID) async throws -> DeliveryRecord {
         try await database.withTenant(principal.tenantID, readOnly: true) { connection in
-            guard let row = try await connection.query(
-                "SELECT \(unescaped: Self.deliveryColumns) FROM alert_deliveries WHERE tenant_id = \(principal.tenantID) AND delivery_id = \(id)",
-                logger: logger
-            ).collect().first else { throw Problem.notFound("no such delivery") }
-            var items = [try Self.decodeDelivery(row)]
-            try await attachAttempts(&items, tenant: principal.tenantID, connection)
-            return items[0]
+            guard let record = try await queue.get(principal.tenantID, id, connection) else { throw Problem.notFound("no such delivery") }
+            return record
         }
     }
 
     /// Queues a finished delivery again: same payload and id (so the same `webhook-id`), a fresh retry schedule.
     func redeliver(_ principal: Principal, id: UUID) async throws -> DeliveryRecord {
         try await database.withTenant(principal.tenantID) { connection in
-            guard let (status, channel, endpoint, user) = try await connection.query(
-                """
-                SELECT status, channel, endpoint_id, user_id FROM alert_deliveries
-                WHERE tenant_id = \(principal.tenantID) AND delivery_id = \(id) FOR UPDATE
-                """, logger: logger
-            ).collect().first?.decode((String, String, UUID?, UUID).self) else { throw Problem.notFound("no such delivery") }
-            guard status != "pending" && status != "sending" else {
+            guard let found = try await queue.lockForRedelivery(principal.tenantID, id, connection) else {
+                throw Problem.notFound("no such delivery")
+            }
+            var lifecycle = found.lifecycle
+            let (channel, endpoint, user) = (found.channel, found.endpoint, found.user)
+            do {
+                _ = try lifecycle.redeliver()
+            } catch {
                 throw Problem(.conflict, code: "already_pending", detail: "the delivery is still queued or being sent")
             }
             if channel == "webhook", let endpoint {
-                guard let enabled = try await connection.query(
-                    "SELECT enabled FROM webhook_endpoints WHERE tenant_id = \(principal.tenantID) AND endpoint_id = \(endpoint)",
-                    logger: logger
-                ).collect().first?.decode(Bool.self) else { throw Problem.notFound("the delivery's webhook was removed") }
+                guard let (enabled, _) = try await endpoints.state(principal.tenantID, endpoint, connection) else {
+                    throw Problem.notFound("the delivery's webhook was removed")
+                }
                 guard enabled else { throw Problem(.conflict, code: "endpoint_disabled", detail: "the webhook is disabled; enable it first") }
             } else {
-                let linked = try await connection.query(
-                    "SELECT 1 FROM telegram_links WHERE tenant_id = \(principal.tenantID) AND user_id = \(user)", logger: logger
-                ).collect().count
-                guard linked == 1 else { throw Problem.notFound("Telegram is no longer linked") }
+                guard try await links.chat(principal.tenantID, user: user, connection) != nil else {
+                    throw Problem.notFound("Telegram is no longer linked")
+                }
             }
-            try await connection.query(
-                """
-                UPDATE alert_deliveries SET status = 'pending', reason = NULL, round_attempts = 0, next_attempt_at = now(),
-                    lease_token = NULL, delivered_at = NULL
-                WHERE tenant_id = \(principal.tenantID) AND delivery_id = \(id)
-                """, logger: logger)
-            return ()
+            try await queue.requeue(principal.tenantID, id, connection)
         }
         return try await delivery(principal, id: id)
     }

@@ -17,6 +17,7 @@ import SMCSync
 /// (taken in tenant order, so two workers cannot deadlock), so the daily cap is counted exactly.
 struct AlertFanout: Sendable {
     let database: Database
+    let queue: DeliveryQueue
     /// Signals and outcomes committed later than this after their candle closed are history, not alerted.
     var liveWindow = LiveWindow()
     let now: @Sendable () -> Date
@@ -28,13 +29,7 @@ struct AlertFanout: Sendable {
         var users: [UUID] { Array(Set(webhooks.map(\.user)).union(telegramUsers)).sorted { $0.uuidString < $1.uuidString } }
     }
 
-    struct Event: Sendable {
-        var tenant: UUID
-        var id: UUID
-        var type: String
-        var signal: UUID?
-        var at: Date
-    }
+    typealias Event = AlertOutbox.Event
 
     struct Plan: Sendable {
         var dailyCap: Int
@@ -45,15 +40,7 @@ struct AlertFanout: Sendable {
     /// Fans out up to `limit` queued events; returns how many (0: none queued).
     func processNext(limit: Int = 500) async throws -> Int {
         try await database.withWorker { connection in
-            var events: [Event] = []
-            let rows = try await connection.query(
-                """
-                SELECT tenant_id, event_id, event_type, signal_id, created_at FROM alert_outbox
-                ORDER BY created_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                """, logger: logger)
-            for try await (tenant, id, type, signal, at) in rows.decode((UUID, UUID, String, UUID?, Date).self) {
-                events.append(Event(tenant: tenant, id: id, type: type, signal: signal, at: at))
-            }
+            let events = try await AlertOutbox.take(limit: limit, connection, logger: logger)
             guard !events.isEmpty else { return 0 }
             let tenants = Array(Set(events.map(\.tenant))).sorted { $0.uuidString < $1.uuidString }
             try await connection.query(
@@ -62,11 +49,7 @@ struct AlertFanout: Sendable {
                 FROM (SELECT t FROM unnest(\(tenants)::uuid[]) t ORDER BY t::text OFFSET 0) s
                 """, logger: logger)
             try await fanOut(tenants: tenants, events: events, connection)
-            try await connection.query(
-                """
-                DELETE FROM alert_outbox o USING unnest(\(events.map(\.tenant))::uuid[], \(events.map(\.id))::uuid[]) AS u(t, e)
-                WHERE o.tenant_id = u.t AND o.event_id = u.e
-                """, logger: logger)
+            try await AlertOutbox.remove(events, connection, logger: logger)
             return events.count
         }
     }
@@ -89,17 +72,7 @@ struct AlertFanout: Sendable {
         ).decode((UUID, String).self) {
             preferences[user] = try? JSONDecoder().decode(AlertPreferences.self, from: Data(body.utf8))
         }
-        var sentToday: [UUID: Int] = [:]
-        for try await (tenant, n) in try await connection.query(
-            """
-            SELECT tenant_id, count(DISTINCT event_id)::int FROM alert_deliveries
-            WHERE tenant_id = ANY(\(tenants)) AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
-              AND status <> 'suppressed' AND event_type IN ('signal.created', 'signal.outcome')
-            GROUP BY tenant_id
-            """, logger: logger
-        ).decode((UUID, Int).self) {
-            sentToday[tenant] = n
-        }
+        var sentToday = try await queue.sentToday(tenants: tenants, connection)
         let withSignal = events.filter { $0.signal != nil && channels[$0.tenant] != nil }
         let signals = try await Self.signalData(
             tenants: withSignal.map(\.tenant), ids: withSignal.map { $0.signal! }, connection, logger: logger)
@@ -150,7 +123,7 @@ struct AlertFanout: Sendable {
             }
             if delivered && event.type != "alert.test" { sentToday[event.tenant, default: 0] += 1 }
         }
-        try await batch.insert(connection, logger: logger)
+        try await queue.insert(batch, connection)
     }
 
     /// The tenants' live channels: enabled endpoints within each plan's count (oldest first) and linked chats where the
@@ -159,19 +132,10 @@ struct AlertFanout: Sendable {
         async throws -> [UUID: Channels]
     {
         var channels: [UUID: Channels] = [:]
-        let rows = try await connection.query(
-            """
-            SELECT tenant_id, endpoint_id, user_id, event_types,
-                   row_number() OVER (PARTITION BY tenant_id ORDER BY created_at, endpoint_id)::int
-            FROM webhook_endpoints WHERE tenant_id = ANY(\(tenants)) AND enabled
-            """, logger: logger)
-        for try await (tenant, id, user, types, rank) in rows.decode((UUID, UUID, UUID, [String], Int).self)
-        where rank <= plans[tenant]?.maxWebhooks ?? 0 {
-            channels[tenant, default: Channels()].webhooks.append((id, user, types))
+        for e in try await WebhookEndpoints(logger: logger).live(tenants: tenants, connection) where e.rank <= plans[e.tenant]?.maxWebhooks ?? 0 {
+            channels[e.tenant, default: Channels()].webhooks.append((e.id, e.user, e.eventTypes))
         }
-        for try await (tenant, user) in try await connection.query(
-            "SELECT tenant_id, user_id FROM telegram_links WHERE tenant_id = ANY(\(tenants))", logger: logger
-        ).decode((UUID, UUID).self) where plans[tenant]?.telegram == true {
+        for (tenant, user) in try await TelegramLinks(logger: logger).linked(tenants: tenants, connection) where plans[tenant]?.telegram == true {
             channels[tenant, default: Channels()].telegramUsers.insert(user)
         }
         return channels
@@ -187,93 +151,17 @@ struct AlertFanout: Sendable {
 
     /// The `data` of the signals the events are about.
     static func signalData(tenants: [UUID], ids: [UUID], _ connection: PostgresConnection, logger: Logger) async throws -> [UUID: SignalFacts] {
-        guard !ids.isEmpty else { return [:] }
-        var out: [UUID: SignalFacts] = [:]
-        let rows = try await connection.query(
-            """
-            SELECT s.signal_id, s.symbol, s.timeframe, s.direction, s.setup_type, s.confidence, s.level, s.candle_time, s.close_time,
-                   s.entry, s.stop, s.targets, s.reward_risk, s.regime, s.killzone, s.outcome, s.outcome_time, s.outcome_r, s.exit_price
-            FROM signals s JOIN unnest(\(tenants)::uuid[], \(ids)::uuid[]) AS u(t, id) ON s.tenant_id = u.t AND s.signal_id = u.id
-            """, logger: logger)
-        for try await row in rows {
-            let r = row.makeRandomAccess()
-            let id = try r[0].decode(UUID.self)
-            func time(_ i: Int) throws -> String? {
-                try r[i].decode(Date?.self).map { CivilTime.rfc3339(Int64($0.timeIntervalSince1970)) }
-            }
-            let timeframe = try r[2].decode(String.self)
+        try await SignalStore(logger: logger).alerted(tenants: tenants, ids: ids, connection).mapValues { s in
+            func time(_ date: Date?) -> String? { date.map { CivilTime.rfc3339(Int64($0.timeIntervalSince1970)) } }
             let data = AlertData(
-                signalId: id.uuidString.lowercased(), symbol: try r[1].decode(String.self), timeframe: timeframe,
-                direction: try r[3].decode(Int16.self) > 0 ? "long" : "short", setupType: try r[4].decode(String.self),
-                confidence: try r[5].decode(Double.self), level: try r[6].decode(String.self), candleTime: try time(7),
-                closeTime: try time(8), entry: try r[9].decode(Double.self), stop: try r[10].decode(Double.self),
-                targets: try r[11].decode([Double].self), rewardRisk: try r[12].decode(Double.self),
-                regime: try r[13].decode(String?.self), killzone: try r[14].decode(String?.self), outcome: try r[15].decode(String?.self),
-                outcomeTime: try time(16), outcomeR: try r[17].decode(Double?.self), exitPrice: try r[18].decode(Double?.self),
-                silent: false)
-            out[id] = SignalFacts(
-                data: data, closeTime: try r[8].decode(Date.self), outcomeTime: try r[16].decode(Date?.self),
-                timeframeSeconds: SignalTimeframe(label: timeframe)?.seconds ?? 60)
+                signalId: s.id.uuidString.lowercased(), symbol: s.symbol, timeframe: s.timeframe,
+                direction: s.direction > 0 ? "long" : "short", setupType: s.setupType, confidence: s.confidence, level: s.level,
+                candleTime: time(s.candleTime), closeTime: time(s.closeTime), entry: s.entry, stop: s.stop, targets: s.targets,
+                rewardRisk: s.rewardRisk, regime: s.regime, killzone: s.killzone, outcome: s.outcome?.kind,
+                outcomeTime: time(s.outcome?.time), outcomeR: s.outcome?.r, exitPrice: s.outcome?.exitPrice, silent: false)
+            return SignalFacts(
+                data: data, closeTime: s.closeTime, outcomeTime: s.outcome?.time,
+                timeframeSeconds: SignalTimeframe(label: s.timeframe)?.seconds ?? 60)
         }
-        return out
-    }
-}
-
-/// Delivery rows to insert in one statement.
-struct DeliveryBatch {
-    var tenants: [UUID?] = []
-    var ids: [UUID] = [], events: [UUID] = [], types: [String] = [], users: [UUID] = [], channels: [String] = []
-    var targets: [String] = [], endpoints: [String] = [], signals: [String] = [], payloads: [String] = []
-    var silent: [Int16] = [], statuses: [String] = [], reasons: [String] = []
-
-    var isEmpty: Bool { ids.isEmpty }
-
-    /// A row; `tenant` nil: the one `insert(tenant:)` names.
-    mutating func add(
-        tenant: UUID? = nil, event: UUID, type: String, user: UUID, endpoint: UUID?, signal: UUID?, payload: String,
-        verdict: AlertRules.Verdict
-    ) {
-        tenants.append(tenant)
-        ids.append(UUIDv7.generate())
-        events.append(event)
-        types.append(type)
-        users.append(user)
-        channels.append(endpoint == nil ? "telegram" : "webhook")
-        targets.append(endpoint.map { "webhook:\($0.uuidString.lowercased())" } ?? "telegram:\(user.uuidString.lowercased())")
-        endpoints.append(endpoint?.uuidString.lowercased() ?? "")
-        signals.append(signal?.uuidString.lowercased() ?? "")
-        payloads.append(payload)
-        switch verdict {
-        case .deliver(let quiet):
-            silent.append(quiet ? 1 : 0)
-            statuses.append("pending")
-            reasons.append("")
-        case .suppress(let reason):
-            silent.append(0)
-            statuses.append("suppressed")
-            reasons.append(reason)
-        }
-    }
-
-    /// Inserts the rows (pending ones due now); returns the ids inserted (a repeat of an event's target is skipped).
-    @discardableResult
-    func insert(tenant: UUID? = nil, _ connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
-        guard !isEmpty else { return [] }
-        let tenants = self.tenants.map { $0 ?? tenant! }
-        return try await connection.query(
-            """
-            INSERT INTO alert_deliveries (tenant_id, delivery_id, event_id, event_type, user_id, channel, target, endpoint_id,
-                signal_id, payload, silent, status, reason, next_attempt_at, created_at)
-            SELECT u.tenant, u.id, u.event, u.type, u.usr, u.channel, u.target, nullif(u.endpoint, '')::uuid,
-                   nullif(u.signal, '')::uuid, u.payload, u.silent = 1, u.status, nullif(u.reason, ''),
-                   CASE WHEN u.status = 'pending' THEN now() END, clock_timestamp()
-            FROM unnest(\(tenants)::uuid[], \(ids)::uuid[], \(events)::uuid[], \(types)::text[], \(users)::uuid[], \(channels)::text[],
-                        \(targets)::text[], \(endpoints)::text[], \(signals)::text[], \(payloads)::text[], \(silent)::int2[],
-                        \(statuses)::text[], \(reasons)::text[])
-                 AS u(tenant, id, event, type, usr, channel, target, endpoint, signal, payload, silent, status, reason)
-            ON CONFLICT (tenant_id, event_id, target) DO NOTHING
-            RETURNING delivery_id
-            """, logger: logger
-        ).collect().map { try $0.decode(UUID.self) }
     }
 }

@@ -13,11 +13,11 @@ import Synchronization
 /// process's leased deliveries become due again when their lease ends, and are sent with the same `webhook-id`.
 struct AlertWorkers: Service {
     let fanout: AlertFanout
-    let store: DeliveryStore
+    let webhooks: WebhookDeliveries
     let guardrail: TargetGuard
     let settings: AlertSettings
     let doorbell: Doorbell
-    var logger: Logger { store.logger }
+    var logger: Logger { webhooks.logger }
 
     func run() async throws {
         guard settings.workers > 0 else {
@@ -37,63 +37,39 @@ struct AlertWorkers: Service {
         try? await sender.shared.shutdown()
     }
 
+    private func loop(_ name: String, poll: Duration, retry: WorkerLoop.Retry = .backoff) -> WorkerLoop {
+        WorkerLoop(name: name, poll: poll, wake: doorbell, retry: retry, logger: logger)
+    }
+
     private func fanoutLoop() async {
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let events = try await cancelWhenGracefulShutdown { try await fanout.processNext() }
-                failures = 0
-                if events > 0 {
-                    store.metrics.fannedOut(events)
-                    doorbell.ring()
-                    continue
-                }
-            } catch {
-                failures += 1
-                logger.log(level: failures < 5 ? .debug : .warning, "alert fan-out failed; retrying",
-                           metadata: ["error": "\(String(reflecting: error))"])
-            }
-            await pause(failures == 0 ? settings.poll : .milliseconds(min(5000, 200 * (1 << min(failures, 5)))))
+        await loop("alert fan-out", poll: settings.poll).run {
+            let events = try await fanout.processNext()
+            guard events > 0 else { return .idle }
+            webhooks.metrics.fannedOut(events)
+            doorbell.ring()
+            return .worked
         }
     }
 
     /// Prunes finished deliveries older than `historyDays`, a batch at a time, every `historyPruneInterval`.
     private func retentionLoop() async {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await cancelWhenGracefulShutdown {
-                    while try await store.pruneHistory(olderThanDays: settings.historyDays, batch: 10_000) == 10_000 {}
-                }
-            } catch {
-                logger.warning("alert history pruning failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.historyPruneInterval) }
+        await WorkerLoop(name: "alert history pruning", poll: settings.historyPruneInterval, retry: .poll, logger: logger).run {
+            while try await webhooks.pruneHistory(olderThanDays: settings.historyDays, batch: 10_000) == 10_000 {}
+            return .idle
         }
     }
 
     private func webhookLoop(_ sender: WebhookSender) async {
         let inFlight = InFlightCount()
-        var failures = 0
+        let concurrency = settings.concurrency
         await withDiscardingTaskGroup { group in
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                let free = settings.concurrency - inFlight.value
+            await loop("webhook claim", poll: settings.poll).run {
+                let free = concurrency - inFlight.value
                 // Claim in batches: with most slots busy, wait for a quarter of them to free up (each finished request
                 // rings the doorbell) rather than pay a claim transaction per slot.
-                if free < max(1, settings.concurrency / 4) {
-                    await pause(settings.poll)
-                    continue
-                }
-                var claimed: [ClaimedDelivery] = []
-                if free > 0 {
-                    do {
-                        claimed = try await cancelWhenGracefulShutdown { try await store.claimWebhooks(limit: free) }
-                        failures = 0
-                    } catch {
-                        failures += 1
-                        logger.log(level: failures < 5 ? .debug : .warning, "webhook claim failed; retrying",
-                                   metadata: ["error": "\(String(reflecting: error))"])
-                    }
-                }
+                guard free >= max(1, concurrency / 4) else { return (free, []) }
+                return (free, try await webhooks.claim(limit: free))
+            } then: { (free: Int, claimed: [ClaimedDelivery]) in
                 for delivery in claimed {
                     inFlight.add(1)
                     group.addTask {
@@ -102,9 +78,7 @@ struct AlertWorkers: Service {
                         doorbell.ring()
                     }
                 }
-                if claimed.isEmpty || claimed.count == free {
-                    await pause(failures == 0 ? settings.poll : .milliseconds(min(5000, 200 * (1 << min(failures, 5)))))
-                }
+                return claimed.isEmpty || claimed.count == free ? .idle : .worked
             }
         }
     }
@@ -112,11 +86,11 @@ struct AlertWorkers: Service {
     private func deliver(_ delivery: ClaimedDelivery, _ sender: WebhookSender) async {
         let started = Date()
         let report = await sender.send(
-            url: delivery.url ?? "", messageID: delivery.messageID, body: delivery.payload, secrets: delivery.secrets, now: store.now)
+            url: delivery.url ?? "", messageID: delivery.messageID, body: delivery.payload, secrets: delivery.secrets, now: webhooks.now)
         // Recording must not be lost to a transient database error: retry a few times (the lease covers it).
         for attempt in 1...5 {
             do {
-                try await store.recordWebhook(delivery, started: started, report)
+                try await webhooks.record(delivery, started: started, report)
                 return
             } catch {
                 logger.warning("could not record a webhook attempt", metadata: [
@@ -127,9 +101,6 @@ struct AlertWorkers: Service {
         }
     }
 
-    private func pause(_ duration: Duration) async {
-        try? await cancelWhenGracefulShutdown { try await doorbell.wait(upTo: duration) }
-    }
 }
 
 /// Requests in flight in one loop (shared with the tasks that finish them).

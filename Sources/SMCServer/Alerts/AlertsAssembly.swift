@@ -22,20 +22,26 @@ struct AlertsAssembly: Sendable {
         let guardrail = TargetGuard(allowPrivate: configuration.allowPrivateTargets)
         let doorbell = Doorbell()
         let secretBox = SecretBox(current: settings.secretsKey, previous: settings.previousSecretsKeys)
-        let store = DeliveryStore(
-            database: database, policy: RetryPolicy(schedule: settings.retrySchedule), disableAfter: settings.disableAfter,
-            lease: settings.webhookTimeout * 2 + .seconds(10), perEndpoint: settings.perEndpointConcurrency,
-            metrics: AlertMetrics(registry: metrics),
-            secretBox: secretBox, now: now)
+        let queue = DeliveryQueue(
+            logger: database.logger, lease: settings.webhookTimeout * 2 + .seconds(10), perEndpoint: settings.perEndpointConcurrency)
+        let plans = PlansService(database: database)
+        let endpoints = WebhookEndpoints(logger: database.logger), links = TelegramLinks(logger: database.logger)
+        let notices = ChannelNotices(queue: queue, endpoints: endpoints, links: links, plans: plans, now: now)
+        let policy = RetryPolicy(schedule: settings.retrySchedule), alertMetrics = AlertMetrics(registry: metrics)
+        let webhooks = WebhookDeliveries(
+            database: database, queue: queue, endpoints: endpoints, notices: notices, policy: policy, disableAfter: settings.disableAfter,
+            metrics: alertMetrics, secretBox: secretBox, now: now)
+        let telegram = TelegramDeliveries(
+            database: database, queue: queue, links: links, notices: notices, policy: policy, metrics: alertMetrics)
         let username = BotUsername(configured: settings.telegramBotUsername, token: configuration.telegramBotToken,
                                    apiURL: configuration.telegramAPIURL)
         channels = AlertChannelsService(
-            database: database, plans: PlansService(database: database), guardrail: guardrail, settings: settings,
+            database: database, plans: plans, guardrail: guardrail, settings: settings,
             telegramToken: configuration.telegramBotToken, telegramAPI: { try await username.get() }, secretBox: secretBox)
         services = [
-            AlertWorkers(fanout: AlertFanout(database: database, liveWindow: settings.liveWindow, now: now), store: store, guardrail: guardrail, settings: settings,
+            AlertWorkers(fanout: AlertFanout(database: database, queue: queue, liveWindow: settings.liveWindow, now: now), webhooks: webhooks, guardrail: guardrail, settings: settings,
                          doorbell: doorbell),
-            TelegramBot(token: configuration.telegramBotToken, apiURL: configuration.telegramAPIURL, settings: settings, store: store,
+            TelegramBot(token: configuration.telegramBotToken, apiURL: configuration.telegramAPIURL, settings: settings, deliveries: telegram,
                         lockConnection: lockConnection, doorbell: doorbell),
         ]
     }

@@ -172,11 +172,12 @@ struct TelegramBot: Service {
     let token: String?
     let apiURL: String
     let settings: AlertSettings
-    let store: DeliveryStore
+    let deliveries: TelegramDeliveries
     let lockConnection: PostgresConnection.Configuration
     let doorbell: Doorbell
-    var database: Database { store.database }
-    var logger: Logger { store.logger }
+    var database: Database { deliveries.database }
+    var logger: Logger { deliveries.logger }
+    var links: TelegramLinks { deliveries.links }
 
     func run() async throws {
         guard let token, settings.workers > 0 else {
@@ -188,7 +189,7 @@ struct TelegramBot: Service {
             configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10))),
             backgroundActivityLogger: logger)
         let api = TelegramAPI(http: http, baseURL: apiURL, token: token)
-        let locks = PairLocks(configuration: lockConnection, logger: logger)
+        let locks = AdvisoryLocks(configuration: lockConnection, logger: logger)
         let limiter = TelegramLimiter(chatInterval: settings.telegramChatInterval, globalPerSecond: settings.telegramGlobalPerSecond)
         let key = TelegramAPI.botID(token) ^ 0x736D_635F_7467_0000  // "smc_tg": apart from other advisory locks
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -222,11 +223,11 @@ struct TelegramBot: Service {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var started = 0
                 do {
-                    for head in try await store.telegramHeads(limit: 200) {
+                    for head in try await deliveries.heads(limit: 200) {
                         // Book no further ahead than a second: a claimed message must go well within its lease.
                         if limiter.globalDelay() > 1 { break }
                         if let chat = head.chat, inFlight.contains(chat) || !limiter.chatReady(chat) { continue }
-                        guard let delivery = try await store.claimTelegram(tenant: head.tenant, id: head.id), let chat = delivery.chat
+                        guard let delivery = try await deliveries.claim(tenant: head.tenant, id: head.id), let chat = delivery.chat
                         else { continue }
                         inFlight.insert(chat)
                         let wait = limiter.reserve(chat)
@@ -252,7 +253,7 @@ struct TelegramBot: Service {
         let started = Date()
         let clock = ContinuousClock()
         let began = clock.now
-        var outcome: DeliveryStore.TelegramOutcome
+        var outcome: TelegramOutcome
         var report: AttemptReport
         do {
             let event = try AlertEvent.decode(delivery.payload)
@@ -261,22 +262,14 @@ struct TelegramBot: Service {
             let error = answer.ok ? nil : answer.description
             report = AttemptReport(result: .answered(status: answer.status, retryAfter: answer.retryAfter), statusCode: answer.status,
                                    latency: clock.now - began, error: error)
-            switch answer.status {
-            case 200 where answer.ok: outcome = .sent
-            case 429:
-                let wait = answer.retryAfter ?? .seconds(1)
-                limiter.hold(chat, for: wait)
-                outcome = .throttled(wait)
-            case 403: outcome = .blocked
-            case 400: outcome = .rejected
-            default: outcome = .failed
-            }
+            outcome = TelegramOutcome(status: answer.status, ok: answer.ok, retryAfter: answer.retryAfter)
+            if case .throttled(let wait) = outcome { limiter.hold(chat, for: wait) }
         } catch {
             report = AttemptReport(result: .transportFailed("\(error)"), statusCode: nil, latency: clock.now - began, error: "\(error)")
             outcome = .failed
         }
         do {
-            try await store.recordTelegram(delivery, started: started, outcome, report)
+            try await deliveries.record(delivery, started: started, outcome, report)
         } catch {
             logger.warning("could not record a Telegram attempt (its lease will expire and it is sent again)",
                            metadata: ["error": "\(String(reflecting: error))"])
@@ -360,7 +353,7 @@ struct TelegramBot: Service {
             return try await link(code: words[1], chat: chat, username: username)
         case "/stop":
             let unlinked = try await database.withWorker { connection in
-                try await store.unlink(chat: chat, reason: "/stop in the chat", notify: false, connection)
+                try await deliveries.unlink(chat: chat, reason: "/stop in the chat", notify: false, connection)
             }
             return unlinked == nil ? "This chat is not linked to an account." : "Unlinked. You will get no more alerts here."
         case "/status": return try await status(chat: chat)
@@ -373,13 +366,9 @@ struct TelegramBot: Service {
         let invalid = "This link is not valid or has expired. Ask the app for a new one."
         guard let tenant = TelegramLinkCode.tenant(code) else { return invalid }
         return try await database.withWorker { connection in
-            let row = try await connection.query(
-                """
-                DELETE FROM telegram_link_codes WHERE tenant_id = \(tenant) AND code_hash = \(ByteBuffer(bytes: TelegramLinkCode.hash(code)))
-                RETURNING user_id, expires_at > now()
-                """, logger: logger
-            ).collect().first
-            guard let (user, valid) = try row?.decode((UUID, Bool).self), valid else { return invalid }
+            guard let (user, valid) = try await links.consumeCode(tenant, hash: TelegramLinkCode.hash(code), connection), valid else {
+                return invalid
+            }
             let account = try await connection.query(
                 """
                 SELECT u.email, p.telegram FROM users u JOIN tenants t USING (tenant_id) JOIN plans p USING (plan_id)
@@ -388,41 +377,18 @@ struct TelegramBot: Service {
             ).collect().first
             guard let (email, allowed) = try account?.decode((String, Bool).self) else { return invalid }
             guard allowed else { return "Your plan does not include Telegram alerts." }
-            try await connection.query(
-                "DELETE FROM telegram_links WHERE chat_id = \(chat) AND NOT (tenant_id = \(tenant) AND user_id = \(user))", logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO telegram_links (tenant_id, user_id, chat_id, username) VALUES (\(tenant), \(user), \(chat), \(username))
-                ON CONFLICT (tenant_id, user_id) DO UPDATE SET chat_id = EXCLUDED.chat_id, username = EXCLUDED.username, linked_at = now()
-                """, logger: logger)
+            try await links.link(tenant, user: user, chat: chat, username: username, connection)
             return "✅ Linked to <b>\(TelegramText.escape(email))</b>. Your alerts will arrive here.\n" + Self.help
         }
     }
 
-    private func account(chat: Int64, _ connection: PostgresConnection) async throws -> (tenant: UUID, user: UUID, email: String, plan: String)? {
-        try await connection.query(
-            """
-            SELECT l.tenant_id, l.user_id, u.email, t.plan_id FROM telegram_links l
-            JOIN users u ON u.tenant_id = l.tenant_id AND u.user_id = l.user_id JOIN tenants t ON t.tenant_id = l.tenant_id
-            WHERE l.chat_id = \(chat) LIMIT 1
-            """, logger: logger
-        ).collect().first?.decode((UUID, UUID, String, String).self)
-    }
-
     private func status(chat: Int64) async throws -> String {
         try await database.withWorker { connection in
-            guard let a = try await account(chat: chat, connection) else {
+            guard let a = try await links.account(chat: chat, connection) else {
                 return "This chat is not linked. Open the link from the app to get your alerts here."
             }
-            let (today, pending, webhooks) = try await connection.query(
-                """
-                SELECT (SELECT count(*)::int FROM alert_deliveries WHERE tenant_id = \(a.tenant) AND user_id = \(a.user)
-                          AND status = 'delivered' AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
-                       (SELECT count(*)::int FROM alert_deliveries WHERE tenant_id = \(a.tenant) AND user_id = \(a.user)
-                          AND status IN ('pending', 'sending')),
-                       (SELECT count(*)::int FROM webhook_endpoints WHERE tenant_id = \(a.tenant) AND user_id = \(a.user) AND enabled)
-                """, logger: logger
-            ).collect().first!.decode((Int, Int, Int).self)
+            let (today, pending) = try await deliveries.queue.counts(a.tenant, user: a.user, connection)
+            let webhooks = try await WebhookEndpoints(logger: logger).enabled(a.tenant, user: a.user, except: nil, connection).count
             let e = TelegramText.escape
             return """
                 <b>Linked to</b> \(e(a.email)) (plan \(e(a.plan)))
@@ -434,19 +400,16 @@ struct TelegramBot: Service {
 
     private func last(chat: Int64) async throws -> String {
         try await database.withWorker { connection in
-            guard let a = try await account(chat: chat, connection) else {
+            guard let a = try await links.account(chat: chat, connection) else {
                 return "This chat is not linked. Open the link from the app to get your alerts here."
             }
             var lines = ["<b>Latest signals</b>"]
-            let rows = try await connection.query(
-                """
-                SELECT symbol, timeframe, direction, confidence, candle_time, outcome FROM signals
-                WHERE tenant_id = \(a.tenant) ORDER BY candle_time DESC, signal_id DESC LIMIT 5
-                """, logger: logger)
+            // The plan's history applies here as everywhere: an older signal is not shown.
+            let days = try await PlansService(database: database).plan(forTenant: a.tenant, connection).historyDays
             let e = TelegramText.escape
-            for try await (symbol, timeframe, direction, confidence, time, outcome) in rows.decode((String, String, Int16, Double, Date, String?).self) {
-                lines.append("\(direction > 0 ? "🟢 long" : "🔴 short") \(e(symbol)) \(e(timeframe)) · \(String(format: "%.0f", confidence))"
-                    + " · \(e(CivilTime.rfc3339(Int64(time.timeIntervalSince1970))))" + (outcome.map { " · \(e($0))" } ?? " · open"))
+            for s in try await SignalStore(logger: logger).latest(a.tenant, visibleDays: days, limit: 5, connection) {
+                lines.append("\(s.direction > 0 ? "🟢 long" : "🔴 short") \(e(s.symbol)) \(e(s.timeframe)) · \(String(format: "%.0f", s.confidence))"
+                    + " · \(e(CivilTime.rfc3339(Int64(s.candleTime.timeIntervalSince1970))))" + (s.outcome.map { " · \(e($0.kind))" } ?? " · open"))
             }
             if lines.count == 1 { lines.append("No signals yet.") }
             return lines.joined(separator: "\n")

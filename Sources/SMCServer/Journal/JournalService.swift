@@ -130,15 +130,10 @@ struct JournalService: Sendable {
         guard let signalID = draft.signalID else { return }
         let relinked = signalID != previous?.signalID
         guard relinked || draft.symbol != previous?.symbol else { return }
-        let row = try await connection.query(
-            "SELECT symbol, setup_type, killzone, timeframe FROM signals WHERE tenant_id = \(tenant) AND signal_id = \(signalID)",
-            logger: logger
-        ).collect().first
-        guard let row else {
+        guard let (symbol, setupType, killzone, timeframe) = try await SignalStore(logger: logger).linkFacts(tenant, signalID, connection) else {
             if relinked { throw Problem.validation([.init(field: "/signal_id", message: "is not one of your signals")]) }
             return
         }
-        let (symbol, setupType, killzone, timeframe) = try row.decode((String, String, String?, String).self)
         guard symbol == draft.symbol else {
             throw Problem.validation([.init(field: "/signal_id", message: "is a signal on \(symbol), not \(draft.symbol)")])
         }
@@ -326,7 +321,7 @@ struct JournalService: Sendable {
         _ tenant: UUID, _ id: UUID, user: UUID, _ draft: TradeDraft, digest: [UInt8]?, clocks: [String: HLC],
         _ connection: PostgresConnection
     ) async throws -> Bool {
-        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        let version = try await SyncVersions.bump(.journal, tenant: tenant, connection, logger: logger)
         let n = Self.numeric
         let inserted = try await connection.query(
             """
@@ -359,7 +354,7 @@ struct JournalService: Sendable {
             let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }
             stamps.merge(ServerClock.shared.stamp(changed)) { $1 }
         }
-        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        let version = try await SyncVersions.bump(.journal, tenant: tenant, connection, logger: logger)
         let n = Self.numeric
         try await connection.query(
             """
@@ -379,7 +374,7 @@ struct JournalService: Sendable {
 
     /// Makes the trade a tombstone: free text cleared, the delete's stamp kept; every device learns of it.
     func tombstone(_ tenant: UUID, _ id: UUID, stamp: HLC, _ connection: PostgresConnection) async throws {
-        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        let version = try await SyncVersions.bump(.journal, tenant: tenant, connection, logger: logger)
         try await connection.query(
             """
             UPDATE trades SET deleted_at = now(), deleted_hlc = \(stamp.description), notes = NULL, tags = '{}', screenshots = '{}',
@@ -395,7 +390,7 @@ struct JournalService: Sendable {
             "SELECT 1 FROM trades WHERE tenant_id = \(tenant) AND trade_id = \(id)", logger: logger
         ).collect()
         guard !exists.isEmpty else { return }
-        let version = try await SyncCounter.bump(.journal, tenant: tenant, connection, logger: logger)
+        let version = try await SyncVersions.bump(.journal, tenant: tenant, connection, logger: logger)
         try await connection.query(
             "UPDATE trades SET sync_version = \(version) WHERE tenant_id = \(tenant) AND trade_id = \(id)", logger: logger)
     }
@@ -442,6 +437,40 @@ struct JournalService: Sendable {
             """, logger: logger
         ).collect().first!
         return try Self.decode(row)
+    }
+
+    /// The tenant's trades changed after `position` (the journal sync stream, tombstones included), at most `limit`.
+    func changes(_ tenant: UUID, after position: SyncPosition, limit: Int, _ connection: PostgresConnection)
+        async throws -> [(version: Int64, trade: TradeRecord)]
+    {
+        var trades = SQLWhere()
+        trades.add("tenant_id = \(trades.bind(tenant))")
+        position.add(to: &trades, version: "sync_version", id: "trade_id")
+        let sql = """
+            SELECT sync_version, \(Self.columns) FROM trades WHERE \(trades.clauses)
+            ORDER BY sync_version, trade_id LIMIT \(trades.bind(limit))
+            """
+        return try await connection.query(trades.query(sql), logger: logger).collect().map {
+            (try $0.makeRandomAccess()["sync_version"].decode(Int64.self), try Self.decode($0))
+        }
+    }
+
+    /// Deletes trade tombstones older than `days` (as the worker role); returns the newest deleted version and the
+    /// count per tenant, for `SyncVersions.raiseHorizons`.
+    static func purgeDeleted(olderThanDays days: Int, _ connection: PostgresConnection, logger: Logger)
+        async throws -> [UUID: (top: Int64, count: Int)]
+    {
+        let rows = try await connection.query(
+            """
+            WITH purged AS (
+                DELETE FROM trades WHERE deleted_at IS NOT NULL AND deleted_at <= now() - make_interval(days => \(days)::int)
+                RETURNING tenant_id, sync_version
+            )
+            SELECT tenant_id, max(sync_version), count(*)::int FROM purged GROUP BY tenant_id
+            """, logger: logger)
+        var out: [UUID: (top: Int64, count: Int)] = [:]
+        for try await (tenant, top, n) in rows.decode((UUID, Int64, Int).self) { out[tenant] = (top, n) }
+        return out
     }
 
     static func decode(_ row: PostgresRow) throws -> TradeRecord {

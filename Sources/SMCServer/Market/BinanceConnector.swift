@@ -141,7 +141,7 @@ struct BinanceConnector: Service {
             backgroundActivityLogger: logger)
         let context = Context(
             klines: BinanceKlineClient(http: http, baseURL: settings.baseURL, timeout: settings.requestTimeout),
-            locks: PairLocks(configuration: lockConnection, logger: logger), throttle: ThrottleGate())
+            locks: AdvisoryLocks(configuration: lockConnection, logger: logger), throttle: ThrottleGate())
         logger.info("binance connector started", metadata: [
             "pairs": "\(settings.pairs.map(\.description).joined(separator: ","))", "url": "\(settings.baseURL)",
         ])
@@ -156,7 +156,7 @@ struct BinanceConnector: Service {
 
     struct Context: Sendable {
         let klines: BinanceKlineClient
-        let locks: PairLocks
+        let locks: AdvisoryLocks
         let throttle: ThrottleGate
     }
 
@@ -222,7 +222,7 @@ struct BinanceConnector: Service {
         return closeTimeMS + settleMS < Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
     }
 
-    private func catchUp(_ pair: BinancePair, _ context: Context, token: PairLocks.Token, logger: Logger) async throws {
+    private func catchUp(_ pair: BinancePair, _ context: Context, token: AdvisoryLocks.Token, logger: Logger) async throws {
         // Read again under the lock: the last holder may have stored more since.
         var start = try await nextOpenTime(pair)
         var pages = 0, inserted = 0
@@ -456,107 +456,3 @@ struct BinanceKlineClient: Sendable {
     }
 }
 
-/// The advisory locks of one process's pairs, on one PostgreSQL connection of its own (see `BinanceConnector`).
-actor PairLocks {
-    /// Proof of a lock taken on one particular connection: a lock is gone when its connection is.
-    struct Token: Sendable, Equatable {
-        let connectionID: Int
-    }
-
-    private let configuration: PostgresConnection.Configuration
-    private let logger: Logger
-    private var connection: PostgresConnection?
-    private var connecting: Task<PostgresConnection, any Error>?
-    private var nextID = 1
-
-    init(configuration: PostgresConnection.Configuration, logger: Logger) {
-        self.configuration = configuration
-        self.logger = logger
-    }
-
-    /// Takes the lock unless another session holds it (nil).
-    func tryLock(_ key: Int64) async throws -> Token? {
-        let connection = try await connected()
-        do {
-            let taken = try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger)
-                .collect().first?.decode(Bool.self) ?? false
-            return taken ? Token(connectionID: connection.id) : nil
-        } catch {
-            await drop(connection)  // we cannot know whether the lock was taken: closing releases it either way
-            throw error
-        }
-    }
-
-    /// Whether the lock is still ours: its connection is the current one and open.
-    func isHeld(_ token: Token) -> Bool {
-        guard let connection, !connection.isClosed else { return false }
-        return connection.id == token.connectionID
-    }
-
-    func unlock(_ key: Int64, _ token: Token) async {
-        guard let connection, connection.id == token.connectionID else { return }  // gone with its connection
-        do {
-            let released = try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
-                .collect().first?.decode(Bool.self) ?? false
-            if !released { await drop(connection) }
-        } catch {
-            await drop(connection)
-        }
-    }
-
-    /// Closes the connection, releasing whatever it still holds (also one that was being opened).
-    func close() async {
-        if let connecting {
-            connecting.cancel()
-            if let opened = try? await connecting.value { try? await opened.close() }
-        }
-        if let connection { await drop(connection) }
-    }
-
-    private func connected() async throws -> PostgresConnection {
-        if let connection, !connection.isClosed { return connection }
-        connection = nil
-        if let connecting { return try await connecting.value }
-        let id = nextID
-        nextID += 1
-        let configuration = self.configuration, logger = self.logger
-        let task = Task { try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger) }
-        connecting = task
-        defer { connecting = nil }
-        let connection = try await task.value
-        self.connection = connection
-        return connection
-    }
-
-    private func drop(_ connection: PostgresConnection) async {
-        if self.connection?.id == connection.id { self.connection = nil }
-        try? await connection.close()
-    }
-}
-
-/// Holds every pair of a process after a 429/418 until `Retry-After` has passed: Binance counts weight per IP.
-final class ThrottleGate: Sendable {
-    private let until = Mutex<ContinuousClock.Instant?>(nil)
-
-    init() {}
-
-    func hold(for duration: Duration) {
-        let end = ContinuousClock.now + duration
-        until.withLock { current in
-            if current.map({ $0 < end }) ?? true { current = end }
-        }
-    }
-
-    func wait() async throws {
-        guard let end = until.withLock({ $0 }), end > .now else { return }
-        try await Task.sleep(until: end, clock: .continuous)
-    }
-}
-
-extension Duration {
-    /// NIO's form.
-    var timeAmount: TimeAmount {
-        let (seconds, attoseconds) = components
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

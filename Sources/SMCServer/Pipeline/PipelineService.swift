@@ -36,51 +36,25 @@ struct PipelineService: Service {
     }
 
     private func workLoop(_ worker: Int) async {
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                // Shutdown cancels a transaction in flight (it rolls back; its jobs stay queued for the next worker):
-                // waiting instead could hang shutdown on a database that is not answering.
-                if let report = try await cancelWhenGracefulShutdown({ try await pipeline.processNext() }) {
-                    failures = 0
-                    if report.candles > 0 {
-                        logger.debug("pipeline", metadata: [
-                            "stream": "\(report.stream)", "candles": "\(report.candles)", "signals": "\(report.signals)",
-                            "outcomes": "\(report.outcomes)", "tenants": "\(report.tenants)", "worker": "\(worker)",
-                        ])
-                    }
-                    continue
-                }
-                failures = 0
-            } catch {
-                failures += 1
-                // Early in start-up the migrations may not be applied yet; later, errors are worth a warning.
-                let level: Logger.Level = failures < 5 ? .debug : .warning
-                logger.log(level: level, "pipeline worker failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+        await WorkerLoop(name: "pipeline worker", poll: pollInterval, wake: doorbell, logger: logger).run {
+            guard let report = try await pipeline.processNext() else { return .idle }
+            if report.candles > 0 {
+                logger.debug("pipeline", metadata: [
+                    "stream": "\(report.stream)", "candles": "\(report.candles)", "signals": "\(report.signals)",
+                    "outcomes": "\(report.outcomes)", "tenants": "\(report.tenants)", "worker": "\(worker)",
+                ])
             }
-            await pause(failures == 0 ? pollInterval : .milliseconds(min(5000, 200 * (1 << min(failures, 5)))))
+            return .worked
         }
     }
 
     private func maintenanceLoop() async {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await cancelWhenGracefulShutdown {
-                    while try await alerts.parsePending() > 0 {}
-                    try await requeueClosedCandles()
-                    try await pruneHistory()
-                }
-            } catch {
-                logger.warning("pipeline maintenance failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            await pause(maintenanceInterval)
+        await WorkerLoop(name: "pipeline maintenance", poll: maintenanceInterval, wake: doorbell, retry: .poll, logger: logger).run {
+            while try await alerts.parsePending() > 0 {}
+            try await requeueClosedCandles()
+            try await pruneHistory()
+            return .idle
         }
-    }
-
-    /// Sleeps, but wakes at once on graceful shutdown, cancellation or a ring of the doorbell (work queued by
-    /// this process).
-    private func pause(_ duration: Duration) async {
-        try? await cancelWhenGracefulShutdown { try await doorbell.wait(upTo: duration) }
     }
 
     /// Streams whose stored candles have closed since their analyzers last ran (candles fed while still forming)
@@ -101,57 +75,12 @@ struct PipelineService: Service {
         }
     }
 
-    /// Signals issued (`created_at`) longer ago than the tenant's plan keeps are deleted (annotations with them),
-    /// each leaving a tombstone in the tenant's signals stream, so synced devices drop it too; trades keep their
-    /// `signal_id` as a plain reference. Tombstones older than `SMC_SYNC_TOMBSTONE_DAYS` are purged (raising the
-    /// streams' horizons). At most 10,000 signals per pass, tenants locked in id order (as the pipeline does).
+    /// Signals issued longer ago than the tenant's plan keeps are deleted (`SignalStore.pruneExpired`, at most 10,000
+    /// a pass); tombstones older than `SMC_SYNC_TOMBSTONE_DAYS` are purged (raising the streams' horizons).
     func pruneHistory() async throws {
-        try await pipeline.database.withWorker { connection in
-            try await connection.query(
-                """
-                WITH doomed AS (
-                    SELECT s.tenant_id, s.signal_id FROM signals s JOIN tenants t ON t.tenant_id = s.tenant_id
-                    JOIN plans p ON p.plan_id = t.plan_id
-                    WHERE s.created_at < now() - make_interval(days => p.history_days)
-                    ORDER BY s.tenant_id, s.signal_id LIMIT 10000
-                ), counts AS (
-                    SELECT tenant_id, count(*) AS n FROM doomed GROUP BY tenant_id ORDER BY tenant_id
-                ), bumped AS (
-                    INSERT INTO sync_counters AS c (tenant_id, stream, version)
-                    SELECT tenant_id, 'signals', n FROM counts
-                    ON CONFLICT (tenant_id, stream) DO UPDATE SET version = c.version + EXCLUDED.version
-                    RETURNING tenant_id, version
-                ), numbered AS (
-                    SELECT d.tenant_id, d.signal_id,
-                           b.version - c.n + row_number() OVER (PARTITION BY d.tenant_id ORDER BY d.signal_id) AS version
-                    FROM doomed d JOIN counts c USING (tenant_id) JOIN bumped b USING (tenant_id)
-                ), gone AS (
-                    DELETE FROM signals s USING numbered n WHERE s.tenant_id = n.tenant_id AND s.signal_id = n.signal_id
-                )
-                INSERT INTO signal_tombstones (tenant_id, signal_id, sync_version)
-                SELECT tenant_id, signal_id, version FROM numbered
-                """, logger: logger)
-        }
+        let store = SignalStore(logger: logger)
+        _ = try await pipeline.database.withWorker { connection in try await store.pruneExpired(limit: 10_000, connection) }
         _ = try await SyncService.purgeTombstones(pipeline.database, olderThan: tombstoneDays)
     }
 }
 
-/// Wakes idle pipeline workers of this process when it queues work itself (an ingest), so a candle fed here is
-/// analysed at once rather than at the next poll; other processes' workers find it by polling.
-final class Doorbell: Sendable {
-    private let rings = Atomic<Int>(0)
-
-    init() {}
-
-    func ring() { rings.add(1, ordering: .relaxed) }
-
-    /// Returns when rung or after `duration`; checks every 10 ms (no database work while idle).
-    func wait(upTo duration: Duration) async throws {
-        let seen = rings.load(ordering: .relaxed)
-        let clock = ContinuousClock()
-        let deadline = clock.now + duration
-        while clock.now < deadline, rings.load(ordering: .relaxed) == seen {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-    }
-}

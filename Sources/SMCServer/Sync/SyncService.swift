@@ -32,7 +32,6 @@ struct SyncService: Sendable {
     var logger: Logger { database.logger }
 
     static let defaultPageSize = 500
-    private static let lastID = UUID(uuidString: "ffffffff-ffff-ffff-ffff-ffffffffffff")!
 
     // MARK: Checks common to pull and push
 
@@ -70,12 +69,6 @@ struct SyncService: Sendable {
         var lastMutationID: Int64 = 0
     }
 
-    /// Where a stream's page starts: after (version, id); `id` nil means after every row of `version`.
-    private struct Position {
-        var version: Int64
-        var id: UUID?
-    }
-
     /// One page of changes after `cursors`, read in one REPEATABLE READ read-only transaction.
     func pull(_ principal: Principal, cursors: [SyncProtocol.Stream: String], limit: Int) async throws -> Page {
         var decoded: [SyncProtocol.Stream: SyncCursor] = [:]
@@ -88,12 +81,7 @@ struct SyncService: Sendable {
         let tenant = principal.tenantID
         return try await database.withTenant(tenant, isolation: .repeatableRead, readOnly: true) { connection in
             var page = Page()
-            var counters: [SyncProtocol.Stream: (version: Int64, epoch: Int64, horizon: Int64)] = [:]
-            let rows = try await connection.query(
-                "SELECT stream, version, epoch, horizon FROM sync_counters WHERE tenant_id = \(tenant)", logger: logger)
-            for try await (stream, version, epoch, horizon) in rows.decode((String, Int64, Int64, Int64).self) {
-                if let s = SyncProtocol.Stream(rawValue: stream) { counters[s] = (version, epoch, horizon) }
-            }
+            let counters = try await SyncVersions.counters(tenant: tenant, connection, logger: logger)
             page.lastMutationID = try await connection.query(
                 "SELECT last_mutation_id FROM devices WHERE tenant_id = \(tenant) AND device_id = \(principal.deviceID)",
                 logger: logger
@@ -101,14 +89,14 @@ struct SyncService: Sendable {
             let historyDays = try await plans.plan(forTenant: tenant, connection).historyDays
 
             for stream in SyncProtocol.Stream.allCases {
-                let counter = counters[stream] ?? (0, 1, 0)
-                var start = Position(version: 0, id: nil)
+                let counter = counters[stream] ?? SyncVersions.Counter()
+                var start = SyncPosition.start
                 var reset = false
                 if let cursor = decoded[stream] {
                     if cursor.epoch != counter.epoch || cursor.version < counter.horizon || cursor.version > counter.version {
                         reset = true
                     } else {
-                        start = Position(version: cursor.version, id: cursor.id)
+                        start = SyncPosition(version: cursor.version, id: cursor.id)
                     }
                 }
                 let room = limit - page.changes.count
@@ -140,14 +128,6 @@ struct SyncService: Sendable {
         }
     }
 
-    /// `(version, id) > position` over `table`'s `sync_version` and `idColumn`, for the keyset query.
-    private func after(_ position: Position, _ query: inout SQLWhere, version: String, id: String) {
-        // The first condition is implied by the second; it lets PostgreSQL range-scan the (tenant_id, sync_version)
-        // index from the cursor instead of filtering the tenant's whole history.
-        let v = query.bind(position.version)
-        query.add("\(version) >= \(v) AND (\(version) > \(v) OR \(id) > \(query.bind(position.id ?? Self.lastID)))")
-    }
-
     /// Merges per-table keyset results (each sorted) into one (version, id) order, at most `limit`.
     private func merged(_ parts: [[(version: Int64, id: UUID, change: SyncChange)]], limit: Int)
         -> [(version: Int64, id: UUID, change: SyncChange)]
@@ -158,26 +138,17 @@ struct SyncService: Sendable {
     }
 
     private func signalChanges(
-        _ tenant: UUID, after start: Position, limit: Int, historyDays: Int, _ connection: PostgresConnection
+        _ tenant: UUID, after start: SyncPosition, limit: Int, historyDays: Int, _ connection: PostgresConnection
     ) async throws -> [(version: Int64, id: UUID, change: SyncChange)] {
-        var live = SQLWhere()
-        live.add("s.tenant_id = \(live.bind(tenant))")
-        after(start, &live, version: "s.sync_version", id: "s.signal_id")
-        live.add("s.created_at >= now() - make_interval(days => \(live.bind(historyDays))::int)")
-        let liveSQL = """
-            SELECT s.sync_version, \(SignalsService.columns)
-            FROM signals s LEFT JOIN signal_annotations a ON false
-            WHERE \(live.clauses) ORDER BY s.sync_version, s.signal_id LIMIT \(live.bind(limit))
-            """
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(RFC3339DateTranscoder.format(date))
         }
         var upserts: [(version: Int64, id: UUID, change: SyncChange)] = []
-        for row in try await connection.query(live.query(liveSQL), logger: logger).collect() {
-            let version = try row.makeRandomAccess()["sync_version"].decode(Int64.self)
-            let signal = try SignalsService.decode(row)
+        for (version, signal) in try await SignalStore(logger: logger).changes(
+            tenant, after: start, limit: limit, visibleDays: historyDays, connection)
+        {
             var fields = try JSONDecoder().decode([String: JSONValue].self, from: encoder.encode(signal.schema))
             fields.removeValue(forKey: "id")
             fields.removeValue(forKey: "annotation")
@@ -187,35 +158,18 @@ struct SyncService: Sendable {
                     stream: .signals, entity: .signal, id: signal.id.uuidString.lowercased(), version: version, op: .upsert,
                     fields: .init(additionalProperties: JSONValue.container(fields)))))
         }
-        var gone = SQLWhere()
-        gone.add("tenant_id = \(gone.bind(tenant))")
-        after(start, &gone, version: "sync_version", id: "signal_id")
-        let goneSQL = """
-            SELECT sync_version, signal_id FROM signal_tombstones WHERE \(gone.clauses)
-            ORDER BY sync_version, signal_id LIMIT \(gone.bind(limit))
-            """
-        var deletes: [(version: Int64, id: UUID, change: SyncChange)] = []
-        for try await (version, id) in try await connection.query(gone.query(goneSQL), logger: logger).decode((Int64, UUID).self) {
-            deletes.append(
-                (version, id, SyncChange(stream: .signals, entity: .signal, id: id.uuidString.lowercased(), version: version, op: .delete)))
+        let deletes = try await SyncVersions.signalTombstones(tenant: tenant, after: start, limit: limit, connection, logger: logger).map {
+            (version: $0.version, id: $0.id,
+             change: SyncChange(stream: .signals, entity: .signal, id: $0.id.uuidString.lowercased(), version: $0.version, op: .delete))
         }
         return merged([upserts, deletes], limit: limit)
     }
 
-    private func journalChanges(_ tenant: UUID, after start: Position, limit: Int, _ connection: PostgresConnection)
+    private func journalChanges(_ tenant: UUID, after start: SyncPosition, limit: Int, _ connection: PostgresConnection)
         async throws -> [(version: Int64, id: UUID, change: SyncChange)]
     {
-        var trades = SQLWhere()
-        trades.add("tenant_id = \(trades.bind(tenant))")
-        after(start, &trades, version: "sync_version", id: "trade_id")
-        let tradeSQL = """
-            SELECT sync_version, \(JournalService.columns) FROM trades WHERE \(trades.clauses)
-            ORDER BY sync_version, trade_id LIMIT \(trades.bind(limit))
-            """
         var tradeChanges: [(version: Int64, id: UUID, change: SyncChange)] = []
-        for row in try await connection.query(trades.query(tradeSQL), logger: logger).collect() {
-            let version = try row.makeRandomAccess()["sync_version"].decode(Int64.self)
-            let trade = try JournalService.decode(row)
+        for (version, trade) in try await journal.changes(tenant, after: start, limit: limit, connection) {
             let id = trade.id.uuidString.lowercased()
             if trade.deleted {
                 tradeChanges.append(
@@ -231,23 +185,13 @@ struct SyncService: Sendable {
                     stream: .journal, entity: .trade, id: id, version: version, op: .upsert,
                     fields: .init(additionalProperties: JSONValue.container(trade.syncFields)), clocks: Self.clocks(trade.clocks))))
         }
-        var notes = SQLWhere()
-        notes.add("tenant_id = \(notes.bind(tenant))")
-        after(start, &notes, version: "sync_version", id: "signal_id")
-        let noteSQL = """
-            SELECT sync_version, signal_id, note, tags, taken, clocks::text, updated_at FROM signal_annotations
-            WHERE \(notes.clauses) ORDER BY sync_version, signal_id LIMIT \(notes.bind(limit))
-            """
-        var noteChanges: [(version: Int64, id: UUID, change: SyncChange)] = []
-        let rows = try await connection.query(notes.query(noteSQL), logger: logger)
-        for try await (version, id, note, tags, taken, clocks, updated) in rows.decode((Int64, UUID, String?, [String], Bool, String, Date).self) {
-            var fields = AnnotationValues(note: note, tags: tags, taken: taken).fields
-            fields["updated_at"] = .string(RFC3339DateTranscoder.format(updated))
-            noteChanges.append(
-                (version, id,
-                 SyncChange(
-                    stream: .journal, entity: .annotation, id: id.uuidString.lowercased(), version: version, op: .upsert,
-                    fields: .init(additionalProperties: JSONValue.container(fields)), clocks: Self.clocks(ServerClock.clocks(clocks)))))
+        let noteChanges = try await SignalStore(logger: logger).annotationChanges(tenant, after: start, limit: limit, connection).map { n in
+            var fields = n.values.fields
+            fields["updated_at"] = .string(RFC3339DateTranscoder.format(n.updatedAt))
+            return (version: n.version, id: n.id,
+                    change: SyncChange(
+                        stream: .journal, entity: .annotation, id: n.id.uuidString.lowercased(), version: n.version, op: .upsert,
+                        fields: .init(additionalProperties: JSONValue.container(fields)), clocks: Self.clocks(ServerClock.clocks(n.clocks))))
         }
         return merged([tradeChanges, noteChanges], limit: limit)
     }
@@ -334,7 +278,7 @@ struct SyncService: Sendable {
     private func restamp(_ entity: String, _ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws {
         switch entity {
         case "trade": try await journal.restamp(tenant, id, connection)
-        case "annotation": try await signals.restampAnnotation(tenant, id, connection)
+        case "annotation": try await SignalStore(logger: logger).restampAnnotation(tenant, id, connection)
         default: break
         }
     }
@@ -432,13 +376,8 @@ struct SyncService: Sendable {
     private func applyAnnotation(
         _ mutation: SyncMutation, _ id: UUID, _ tenant: UUID, historyDays: Int, _ connection: PostgresConnection
     ) async throws {
-        let visible = try await connection.query(
-            """
-            SELECT 1 FROM signals WHERE tenant_id = \(tenant) AND signal_id = \(id)
-              AND created_at >= now() - make_interval(days => \(historyDays)::int)
-            """, logger: logger
-        ).collect()
-        guard !visible.isEmpty else { throw Rejection(code: "not_found", reason: "no such signal", restamp: false) }
+        let visible = try await SignalStore(logger: logger).isVisible(tenant, id, visibleDays: historyDays, connection)
+        guard visible else { throw Rejection(code: "not_found", reason: "no such signal", restamp: false) }
         var writes: [String: FieldWrite]
         if mutation.op == "delete" {
             // Clearing an annotation writes every field (it is the signal's, not an entity of its own).
@@ -451,36 +390,22 @@ struct SyncService: Sendable {
             writes = try self.writes(mutation, allowed: SyncProtocol.annotationFields)
         }
         for write in writes.values { ServerClock.shared.observe(write.hlc) }
-        _ = try await signals.mergeAnnotation(tenant, id, writes, connection)
+        _ = try await SignalStore(logger: logger).mergeAnnotation(tenant, id, writes, connection)
     }
 
     // MARK: Horizon
 
-    /// Purges tombstones older than the setting and raises each stream's horizon to the newest purged version, so
-    /// a cursor older than that re-downloads its stream. Runs in the maintenance loop, as the worker role.
+    /// Purges tombstones older than the setting (deleted trades, and deleted signals' tombstones) and raises each
+    /// stream's horizon to the newest purged version, so a cursor older than that re-downloads its stream. Runs in the
+    /// maintenance loop, as the worker role.
     static func purgeTombstones(_ database: Database, olderThan days: Int) async throws -> Int {
         let logger = database.logger
         return try await database.withWorker { connection in
-            var purged = 0
-            for (stream, sql) in [
-                ("journal", "DELETE FROM trades WHERE deleted_at IS NOT NULL AND deleted_at <= now() - make_interval(days => $1::int) RETURNING tenant_id, sync_version"),
-                ("signals", "DELETE FROM signal_tombstones WHERE deleted_at <= now() - make_interval(days => $1::int) RETURNING tenant_id, sync_version"),
-            ] {
-                var binds = PostgresBindings()
-                binds.append(days)
-                binds.append(stream)
-                let rows = try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            WITH purged AS (\(sql)),
-                            tops AS (SELECT tenant_id, max(sync_version) AS top, count(*) AS n FROM purged GROUP BY tenant_id)
-                            UPDATE sync_counters c SET horizon = greatest(c.horizon, tops.top)
-                            FROM tops WHERE c.tenant_id = tops.tenant_id AND c.stream = $2
-                            RETURNING tops.n
-                            """, binds: binds), logger: logger)
-                for try await n in rows.decode(Int64.self) { purged += Int(n) }
-            }
-            return purged
+            let trades = try await JournalService.purgeDeleted(olderThanDays: days, connection, logger: logger)
+            try await SyncVersions.raiseHorizons(.journal, tops: trades.mapValues(\.top), connection, logger: logger)
+            let signals = try await SyncVersions.purgeSignalTombstones(olderThanDays: days, connection, logger: logger)
+            try await SyncVersions.raiseHorizons(.signals, tops: signals.mapValues(\.top), connection, logger: logger)
+            return trades.values.reduce(0) { $0 + $1.count } + signals.values.reduce(0) { $0 + $1.count }
         }
     }
 }
