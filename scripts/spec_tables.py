@@ -221,6 +221,15 @@ def render(spec) -> str:
     ]
     for key in collect_merge_patch(spec):
         lines.append(f"        {swift_string(key)},")
+    lines += [
+        "    ]",
+        "",
+        "    /// The problem codes the spec names (`x-problem-codes` on `Problem.code`), with their statuses.",
+        "    static let problemCodes: [String: Int] = [",
+    ]
+    codes = spec["components"]["schemas"]["Problem"]["properties"]["code"]["x-problem-codes"]
+    for key in sorted(codes):
+        lines.append(f"        {swift_string(key)}: {int(codes[key]['status'])},")
     lines += ["    ]", "}", ""]
     return "\n".join(lines)
 

@@ -105,7 +105,7 @@ struct APIKeysService: Sendable {
             guard let row else { throw Problem.unauthenticated("the API key is not valid or was revoked") }
             let (key, user, scopes) = try row.decode((UUID, UUID, [String]).self)
             guard scopes.contains(scope) else {
-                throw Problem(.forbidden, code: "insufficient_scope", detail: "this API key lacks the \(scope) scope")
+                throw Problem(.insufficientScope, detail: "this API key lacks the \(scope) scope")
             }
             return APIKeyPrincipal(tenantID: tenant, userID: user, keyID: key)
         }

@@ -90,7 +90,7 @@ struct AccountsService: Sendable {
                     token: token, user: user, tenant: TenantRecord(id: tenantID, name: tenantName, plan: "free"), device: device)
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-            throw Problem(.conflict, code: "email_taken", detail: "an account with this email already exists")
+            throw Problem(.emailTaken, detail: "an account with this email already exists")
         }
     }
 
@@ -125,7 +125,7 @@ struct AccountsService: Sendable {
         let matches = try await hasher.verify(password, against: storedHash)
         guard matches, let (tenantID, userID) = identity else {
             try await throttle.recordFailure(keys)
-            throw Problem(.unauthorized, code: "invalid_credentials", detail: "the email or the password is wrong")
+            throw Problem(.invalidCredentials, detail: "the email or the password is wrong")
         }
         try await throttle.recordSuccess(keys[0])
 
@@ -185,8 +185,8 @@ struct AccountsService: Sendable {
             ).collect().first
             guard let row else { throw Problem.unauthenticated("the token is not valid") }
             let (device, user, revoked, expired, stale, perMinute) = try row.decode((UUID, UUID, Bool, Bool, Bool, Int).self)
-            if revoked { throw Problem(.unauthorized, code: "token_revoked", detail: "this device was signed out; sign in again") }
-            if expired { throw Problem(.unauthorized, code: "token_expired", detail: "the session expired; sign in again") }
+            if revoked { throw Problem(.tokenRevoked, detail: "this device was signed out; sign in again") }
+            if expired { throw Problem(.tokenExpired, detail: "the session expired; sign in again") }
             try rateLimiter.admit(tenant: tenant, limit: perMinute)
             if stale {
                 try await connection.query(
@@ -245,7 +245,7 @@ struct AccountsService: Sendable {
         if new == current { errors.append(.init(field: "/new_password", message: "must differ from the current password")) }
         guard errors.isEmpty else { throw Problem.validation(errors) }
         guard try await hasher.verify(current, against: storedHash) else {
-            throw Problem(.forbidden, code: "wrong_password", detail: "the current password is wrong")
+            throw Problem(.wrongPassword, detail: "the current password is wrong")
         }
         let hash = try await hasher.hash(new)
         try await database.withTenant(principal.tenantID) { connection in
@@ -320,7 +320,7 @@ struct AccountsService: Sendable {
                 return try await loadMe(connection, tenant: principal.tenantID, user: principal.userID)
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-            throw Problem(.conflict, code: "email_taken", detail: "an account with this email already exists")
+            throw Problem(.emailTaken, detail: "an account with this email already exists")
         }
     }
 
@@ -334,8 +334,7 @@ struct AccountsService: Sendable {
             ).collect().first?.decode(String.self)
         }
         guard let storedHash, !password.isEmpty, password.utf8.count <= 1024, try await hasher.verify(password, against: storedHash) else {
-            throw Problem(
-                .forbidden, code: "reauthentication_required",
+            throw Problem(.reauthenticationRequired,
                 detail: "deleting the account needs its password: send {\"password\": …}",
                 fieldErrors: [.init(field: "/password", message: "is not the account's password")])
         }
@@ -361,6 +360,6 @@ extension Problem {
     static func unauthenticated(_ detail: String) -> Problem {
         var headers = HTTPFields()
         headers[.wwwAuthenticate] = #"Bearer realm="smc""#
-        return Problem(.unauthorized, code: "unauthenticated", detail: detail, headers: headers)
+        return Problem(.unauthenticated, detail: detail, headers: headers)
     }
 }

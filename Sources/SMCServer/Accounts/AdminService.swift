@@ -95,7 +95,7 @@ struct AdminService: Sendable {
                 """,
                 logger: logger)
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-            throw Problem(.conflict, code: "name_taken", detail: "a feeder key named \(name) already exists")
+            throw Problem(.nameTaken, detail: "a feeder key named \(name) already exists")
         }
         return secret.text
     }
@@ -143,6 +143,6 @@ struct AdminService: Sendable {
         }
         let a = SHA256.hash(data: Data(presented.dropFirst(7).utf8))
         let b = SHA256.hash(data: Data(configured.utf8))
-        guard a == b else { throw Problem(.unauthorized, code: "unauthenticated", detail: "wrong admin token") }
+        guard a == b else { throw Problem(.unauthenticated, detail: "wrong admin token") }
     }
 }

@@ -31,8 +31,7 @@ struct LoginThrottle: Sendable {
         if let wait, wait > 0 {
             var headers = HTTPFields()
             headers[.retryAfter] = String(wait)
-            throw Problem(
-                .tooManyRequests, code: "too_many_attempts",
+            throw Problem(.tooManyAttempts,
                 detail: "too many failed sign-ins; try again in \(wait) s", headers: headers,
                 extensions: ["retry_after_seconds": .int(wait)])
         }

@@ -89,8 +89,7 @@ struct PlansService: Sendable {
             "limit": .string(limit), "limit_value": .int(allowed), "plan": .string(plan.id),
         ]
         if let upgrade { extensions["upgrade_to"] = .string(upgrade.id) }
-        return Problem(
-            .forbidden, code: "plan_limit_exceeded", title: "Plan Limit Exceeded",
+        return Problem(.planLimitExceeded,
             detail: detail + (upgrade.map { " (the \($0.name) plan lifts it)" } ?? ""), extensions: extensions)
     }
 }

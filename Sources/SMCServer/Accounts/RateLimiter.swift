@@ -30,8 +30,7 @@ final class RateLimiter: Sendable {
         let retryAfter = Int(60 - seconds % 60)
         var headers = HTTPFields()
         headers[.retryAfter] = String(retryAfter)
-        throw Problem(
-            .tooManyRequests, code: "rate_limited",
+        throw Problem(.rateLimited,
             detail: "your plan allows \(limit) API requests a minute; retry in \(retryAfter) s", headers: headers,
             extensions: ["limit": .string("api_requests_per_minute"), "limit_value": .int(limit), "retry_after_seconds": .int(retryAfter)])
     }

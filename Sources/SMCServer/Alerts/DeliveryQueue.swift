@@ -405,3 +405,38 @@ struct DeliveryBatch {
         }
     }
 }
+
+struct AttemptRecord: Sendable {
+    var attempt: Int
+    var at: Date
+    var outcome: String
+    var statusCode: Int?
+    var latencyMS: Int?
+    var error: String?
+}
+
+struct DeliveryRecord: Sendable {
+    var id: UUID
+    var eventID: UUID
+    var eventType: String
+    var channel: String
+    var endpoint: UUID?
+    var signal: UUID?
+    var status: String
+    var reason: String?
+    var silent: Bool
+    var nextAttemptAt: Date?
+    var createdAt: Date
+    var deliveredAt: Date?
+    var attempts: [AttemptRecord] = []
+}
+
+struct DeliveryFilters: Sendable {
+    var status: String?
+    var endpoint: UUID?
+    var channel: String?
+    var limit = 50
+    var cursor: String?
+
+    var scope: String { "deliveries|\(status ?? "")|\(endpoint?.uuidString ?? "")|\(channel ?? "")" }
+}

@@ -214,3 +214,16 @@ struct WebhookEndpoints: Sendable {
         ).collect().map { try $0.decode(UUID.self) }
     }
 }
+
+struct WebhookRecord: Sendable {
+    var id: UUID
+    var url: String
+    var description: String?
+    var eventTypes: [String]
+    var enabled: Bool
+    var disabledReason: String?
+    var failingSince: Date?
+    var previousSecretExpiresAt: Date?
+    var createdAt: Date
+    var updatedAt: Date
+}

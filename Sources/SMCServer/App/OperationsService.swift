@@ -24,16 +24,16 @@ struct OperationsService: Sendable {
         switch check {
         case .failure(let error):
             database.logger.warning("readiness: database unreachable", metadata: ["error": "\(String(reflecting: error))"])
-            return .notReady(.unavailable(code: "database_unreachable", "the database cannot be reached"))
+            return .notReady(.unavailable(code: .databaseUnreachable, "the database cannot be reached"))
         case .success(let applied):
             do {
                 let pending = try migrator.pending(given: applied)
                 guard pending.isEmpty else {
                     return .notReady(
-                        .unavailable(code: "migrations_pending", "\(pending.count) migration(s) pending: \(pending.map(\.name).joined(separator: ", "))"))
+                        .unavailable(code: .migrationsPending, "\(pending.count) migration(s) pending: \(pending.map(\.name).joined(separator: ", "))"))
                 }
             } catch {
-                return .notReady(.unavailable(code: "migrations_diverged", "\(error)"))
+                return .notReady(.unavailable(code: .migrationsDiverged, "\(error)"))
             }
             return .ready(applied: applied.count, latest: applied.last?.name ?? "")
         }

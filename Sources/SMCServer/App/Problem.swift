@@ -9,8 +9,10 @@ import NIOCore
 /// Anything that is not a `Problem` reaches the client as a generic 500 `internal_error`, its detail
 /// only in the log.
 public struct Problem: Error, Sendable, CustomStringConvertible {
+    public var kind: ProblemCode
     public var status: HTTPResponse.Status
-    public var code: String
+    /// The stable code (`kind`'s).
+    public var code: String { kind.rawValue }
     public var title: String
     public var detail: String?
     public var headers: HTTPFields
@@ -27,18 +29,19 @@ public struct Problem: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A problem of the catalogue, with its status and title (`status` overrides the status for the rare code that
+    /// several statuses share, e.g. a 4xx the HTTP layer answered on its own as `bad_request`).
     public init(
-        _ status: HTTPResponse.Status,
-        code: String,
-        title: String? = nil,
+        _ kind: ProblemCode,
         detail: String? = nil,
         headers: HTTPFields = [:],
         fieldErrors: [FieldError] = [],
-        extensions: [String: ProblemValue] = [:]
+        extensions: [String: ProblemValue] = [:],
+        status: HTTPResponse.Status? = nil
     ) {
-        self.status = status
-        self.code = code
-        self.title = title ?? status.reasonPhrase
+        self.kind = kind
+        self.status = status ?? kind.status
+        self.title = kind.title
         self.detail = detail
         self.headers = headers
         self.fieldErrors = fieldErrors
@@ -128,38 +131,38 @@ private struct ProblemBody: Encodable {
 extension Problem {
     /// The common problems, one place for their codes and wording.
     public static func notFound(_ detail: String? = nil) -> Problem {
-        Problem(.notFound, code: "not_found", detail: detail)
+        Problem(.notFound, detail: detail)
     }
     public static func methodNotAllowed(_ method: String, allowed: [String]) -> Problem {
         var headers = HTTPFields()
         headers[.allow] = allowed.joined(separator: ", ")
         return Problem(
-            .methodNotAllowed, code: "method_not_allowed",
+            .methodNotAllowed,
             detail: "\(method) is not allowed here; allowed: \(allowed.joined(separator: ", "))", headers: headers)
     }
     public static func payloadTooLarge(limit: Int) -> Problem {
         Problem(
-            .contentTooLarge, code: "payload_too_large", title: "Payload Too Large",
+            .payloadTooLarge,
             detail: "the request body exceeds the limit of \(limit) bytes", extensions: ["limit_bytes": .int(limit)])
     }
     public static func malformedJSON(_ detail: String) -> Problem {
-        Problem(.badRequest, code: "malformed_json", title: "Malformed JSON", detail: detail)
+        Problem(.malformedJSON, detail: detail)
     }
     public static func badRequest(_ detail: String, fieldErrors: [FieldError] = []) -> Problem {
-        Problem(.badRequest, code: "bad_request", detail: detail, fieldErrors: fieldErrors)
+        Problem(.badRequest, detail: detail, fieldErrors: fieldErrors)
     }
     public static func unsupportedMediaType(_ detail: String) -> Problem {
-        Problem(.unsupportedMediaType, code: "unsupported_media_type", detail: detail)
+        Problem(.unsupportedMediaType, detail: detail)
     }
     public static func validation(_ fieldErrors: [FieldError]) -> Problem {
         Problem(
-            .unprocessableContent, code: "validation_failed", title: "Validation Failed",
+            .validationFailed,
             detail: fieldErrors.map { "\($0.field): \($0.message)" }.joined(separator: "; "), fieldErrors: fieldErrors)
     }
     public static let internalError = Problem(
-        .internalServerError, code: "internal_error",
+        .internalError,
         detail: "an unexpected error occurred; quote the request id when reporting it")
-    public static func unavailable(code: String = "unavailable", _ detail: String) -> Problem {
-        Problem(.serviceUnavailable, code: code, detail: detail)
+    public static func unavailable(code: ProblemCode = .unavailable, _ detail: String) -> Problem {
+        Problem(code, detail: detail)
     }
 }

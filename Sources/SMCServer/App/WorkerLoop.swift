@@ -7,17 +7,31 @@ protocol WakeSource: Sendable {
     func wait(upTo duration: Duration) async throws
 }
 
-/// How long to wait after consecutive failures: 400 ms, doubling, at most 5 s (so a database that is down is not
-/// hammered, and one that comes back is used within seconds).
+/// How long to wait after consecutive failures: `first`, doubling, at most `cap`, with ± `jitter` (a fraction) so
+/// that processes do not retry in step. A database or an API that is down is not hammered, and one that comes back is
+/// used again soon.
 struct Backoff: Sendable, Equatable {
+    var first: Duration = .milliseconds(400)
+    var cap: Duration = .seconds(5)
+    var jitter = 0.0
+    /// Failures in a row logged at debug before they become warnings (start-up races, a brief outage).
+    var quietFailures = 4
     private(set) var failures = 0
 
     mutating func reset() { failures = 0 }
 
-    /// Counts a failure and returns the wait before the next try.
-    mutating func failed() -> Duration {
+    /// Counts a failure and returns the wait before the next try; `random` in 0…1 picks the jitter.
+    mutating func failed(random: Double = Double.random(in: 0...1)) -> Duration {
         failures += 1
-        return .milliseconds(min(5000, 200 * (1 << min(failures, 5))))
+        return Self.delay(failures: failures, first: first, cap: cap, jitter: jitter, random: random)
+    }
+
+    /// The level a failure is logged at.
+    var level: Logger.Level { failures <= quietFailures ? .debug : .warning }
+
+    static func delay(failures: Int, first: Duration, cap: Duration, jitter: Double = 0, random: Double = 0.5) -> Duration {
+        let raw = first * (1 << min(max(failures - 1, 0), 20))
+        return min(raw, cap) * (1 + jitter * (2 * min(max(random, 0), 1) - 1))
     }
 }
 
@@ -26,15 +40,19 @@ struct Backoff: Sendable, Equatable {
 /// is not worth retrying sooner). Stops on graceful shutdown or cancellation; shutdown also cancels a step in flight
 /// (its transaction rolls back and its work stays queued), since waiting could hang on a database that does not answer.
 struct WorkerLoop: Sendable {
-    enum Step: Sendable {
+    enum Step: Sendable, Equatable {
         /// Did work: go again at once.
         case worked
         /// Nothing to do: sleep `poll`.
         case idle
+        /// Sleep this long.
+        case wait(Duration)
+        /// The loop's work is over.
+        case stop
     }
 
     enum Retry: Sendable {
-        /// Back off, doubling; the first few failures log at debug (start-up races, a brief outage).
+        /// Back off (`backoff`).
         case backoff
         /// Wait the poll interval; every failure is a warning.
         case poll
@@ -45,6 +63,7 @@ struct WorkerLoop: Sendable {
     var poll: Duration
     var wake: (any WakeSource)?
     var retry = Retry.backoff
+    var backoff = Backoff()
     var logger: Logger
 
     func run(_ step: @escaping @Sendable () async throws -> Step) async {
@@ -52,20 +71,35 @@ struct WorkerLoop: Sendable {
     }
 
     /// The loop with the step in two parts: `step` (cancelled on graceful shutdown) produces something that `then`
-    /// acts on (it is not cancelled: e.g. it starts the requests for deliveries `step` claimed) and judges.
-    func run<Output: Sendable>(_ step: @escaping @Sendable () async throws -> Output, then: (Output) async -> Step) async {
-        var backoff = Backoff()
+    /// acts on (not cancelled: e.g. it starts the requests for deliveries `step` claimed, or answers what it fetched)
+    /// and judges. `failed`, when given, logs a failure itself and may lengthen the wait (e.g. to a `Retry-After`).
+    func run<Output: Sendable>(
+        _ step: @escaping @Sendable () async throws -> Output, then: (Output) async throws -> Step,
+        failed: ((any Error, _ failures: Int, _ wait: inout Duration) -> Void)? = nil
+    ) async {
+        var backoff = self.backoff
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var delay = poll
             do {
                 let output = try await cancelWhenGracefulShutdown { try await step() }
+                let next = try await then(output)
                 backoff.reset()
-                if case .worked = await then(output) { continue }
+                switch next {
+                case .worked: continue
+                case .idle: break
+                case .wait(let duration): delay = duration
+                case .stop: return
+                }
             } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
                 let wait = backoff.failed()
                 if retry == .backoff { delay = wait }
-                let level: Logger.Level = retry == .backoff && backoff.failures < 5 ? .debug : .warning
-                logger.log(level: level, "\(name) failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                if let failed {
+                    failed(error, backoff.failures, &delay)
+                } else {
+                    logger.log(level: retry == .backoff ? backoff.level : .warning, "\(name) failed; retrying",
+                               metadata: ["error": "\(String(reflecting: error))"])
+                }
             }
             await pause(delay)
         }

@@ -102,7 +102,7 @@ struct JournalService: Sendable {
             else {
                 // A concurrent create with this id committed first.
                 guard let existing = try await load(principal.tenantID, id, connection, includeDeleted: true) else {
-                    throw Problem(.conflict, code: "conflict", detail: "a trade with this id is being created; retry")
+                    throw Problem(.conflict, detail: "a trade with this id is being created; retry")
                 }
                 return (try replay(existing, digest: digest), false)
             }
@@ -113,11 +113,11 @@ struct JournalService: Sendable {
     /// The answer to a create whose id exists: the trade when the create is the same, else 409.
     private func replay(_ existing: TradeRecord, digest: [UInt8]) throws -> TradeRecord {
         if existing.deleted {
-            throw Problem(.conflict, code: "conflict", detail: "a trade with this id was deleted; mint a new id")
+            throw Problem(.conflict, detail: "a trade with this id was deleted; mint a new id")
         }
         let stored = existing.createDigest ?? existing.draft.digest(id: existing.id)
         guard stored == digest else {
-            throw Problem(.conflict, code: "conflict", detail: "a different trade already has this id; mint a new id")
+            throw Problem(.conflict, detail: "a different trade already has this id; mint a new id")
         }
         return existing
     }
@@ -208,8 +208,7 @@ struct JournalService: Sendable {
             if let fees { closed.fees = fees }
             if current.draft.isClosed {
                 if closed == current.draft { return current }
-                throw Problem(
-                    .conflict, code: "already_closed",
+                throw Problem(.alreadyClosed,
                     detail: "the trade is already closed (at \(current.draft.exitPrice ?? 0)); PATCH it to correct the exit")
             }
             var problems = FieldErrors()
@@ -412,8 +411,7 @@ struct JournalService: Sendable {
     private func lockLive(_ tenant: UUID, _ id: UUID, ifMatch: String?, _ connection: PostgresConnection) async throws -> TradeRecord {
         guard let trade = try await load(tenant, id, connection, lock: true) else { throw Problem.notFound("no such trade") }
         if let ifMatch, try !SettingsService.matches(ifMatch, version: trade.version) {
-            throw Problem(
-                .preconditionFailed, code: "precondition_failed",
+            throw Problem(.preconditionFailed,
                 detail: "the trade changed since \(ifMatch); GET it again and reapply your change",
                 extensions: ["current_etag": .string(trade.etag)])
         }

@@ -9,74 +9,6 @@ import SMCEngine
 import ServiceLifecycle
 import Synchronization
 
-/// A market the Binance connector follows: a Binance spot symbol (stored under the same name, so it must be a row
-/// of `symbols`) and one of the service's timeframes.
-public struct BinancePair: Sendable, Hashable, CustomStringConvertible {
-    public var symbol: String
-    public var timeframe: SignalTimeframe
-
-    public init(symbol: String, timeframe: SignalTimeframe) {
-        self.symbol = symbol
-        self.timeframe = timeframe
-    }
-
-    public var description: String { "\(symbol):\(timeframe.label)" }
-
-    /// Binance's `interval` for the timeframe: its spellings of 1m 5m 15m 30m 1h 4h 1d 1w are the service's labels.
-    var interval: String { timeframe.label }
-
-    /// The key of the pair's PostgreSQL advisory lock: the first 8 bytes of a SHA-256 of a name no other lock uses.
-    var lockKey: Int64 {
-        SHA256.hash(data: Data("smc.binance.klines:\(symbol):\(timeframe.label)".utf8)).prefix(8)
-            .reduce(Int64(0)) { $0 << 8 | Int64($1) }
-    }
-
-    /// Parses `SMC_BINANCE_PAIRS`: `SYMBOL:TIMEFRAME` items separated by commas (`BTCUSDT:1m,ETHUSDT:15m`);
-    /// blank means none. Symbols are upper-cased (Binance's and the service's spelling).
-    public static func parseList(_ text: String) throws -> [BinancePair] {
-        let labels = SignalTimeframe.all.map(\.label).joined(separator: " ")
-        var pairs: [BinancePair] = []
-        for item in text.split(separator: ",", omittingEmptySubsequences: false).map({ String($0).trimmingWhitespace() }) {
-            func fail(_ why: String) -> AppConfiguration.Invalid {
-                AppConfiguration.Invalid(description: "SMC_BINANCE_PAIRS: \(why) (expected SYMBOL:TIMEFRAME items separated "
-                    + "by commas, e.g. BTCUSDT:1m,ETHUSDT:15m)")
-            }
-            if item.isEmpty {
-                if text.trimmingWhitespace().isEmpty { continue }
-                throw fail("an empty item")
-            }
-            let parts = item.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2 else { throw fail("`\(item)` is not SYMBOL:TIMEFRAME") }
-            let symbol = parts[0].uppercased()
-            guard (2...20).contains(symbol.count), symbol.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
-                throw fail("`\(parts[0])` in `\(item)` is not a symbol (2 to 20 letters and digits)")
-            }
-            guard let timeframe = SignalTimeframe(label: parts[1]) else {
-                throw fail("`\(parts[1])` in `\(item)` is not a timeframe (one of \(labels))")
-            }
-            let pair = BinancePair(symbol: symbol, timeframe: timeframe)
-            guard !pairs.contains(pair) else { throw fail("`\(item)` is listed twice") }
-            pairs.append(pair)
-        }
-        return pairs
-    }
-}
-
-/// `SMC_BINANCE_*`: the connector that pulls closed klines from Binance's public REST API.
-public struct BinanceSettings: Sendable {
-    /// `SMC_BINANCE_PAIRS`: what to follow; empty (the default) turns the connector off.
-    public var pairs: [BinancePair] = []
-    /// `SMC_BINANCE_URL`: the REST base URL (`/api/v3/klines` is appended).
-    public var baseURL = "https://api.binance.com"
-    /// `SMC_BINANCE_POLL_SECONDS`: how often each pair checks whether a kline has closed since its last one.
-    public var pollInterval: Duration = .seconds(10)
-    /// `SMC_BINANCE_BACKFILL_CANDLES`: how far back a pair with nothing stored yet starts.
-    public var backfillCandles = 1000
-    /// `SMC_BINANCE_TIMEOUT_SECONDS`: the whole request, body included.
-    public var requestTimeout: Duration = .seconds(10)
-
-    public init() {}
-}
 
 /// Pulls closed klines of the configured pairs from Binance spot (`GET /api/v3/klines`) into the shared candle store,
 /// through the same validation and idempotent ingest as `POST /v1/market/candles` (source `binance`), so the pipeline
@@ -167,31 +99,23 @@ struct BinanceConnector: Service {
             return logger
         }()
         let labels = [("symbol", pair.symbol), ("timeframe", pair.timeframe.label)]
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var delay = settings.pollInterval
-            do {
-                try await cancelWhenGracefulShutdown { try await poll(pair, context, logger: logger) }
-                failures = 0
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                failures += 1
-                delay = Self.backoff(failures: failures, base: min(settings.pollInterval, .seconds(1)))
-                let reason: String
-                switch error {
-                case let error as BinanceFetchError:
-                    reason = error.reason
-                    if case .throttled(_, let retryAfter?) = error { delay = max(delay, retryAfter) }
-                case is Problem: reason = "invalid"
-                default: reason = "other"
-                }
-                metrics.makeCounter(descriptor: Self.failuresMetric, labels: labels + [("reason", reason)]).increment()
-                logger.warning("binance klines failed; retrying", metadata: [
-                    "error": "\(error)", "failures": "\(failures)", "retry_in": "\(delay)",
-                ])
+        let backoff = Backoff(first: min(settings.pollInterval, .seconds(1)), cap: Self.maxBackoff, jitter: 0.2, quietFailures: 0)
+        await WorkerLoop(name: "binance klines", poll: settings.pollInterval, backoff: backoff, logger: logger).run {
+            try await poll(pair, context, logger: logger)
+            return .idle
+        } then: { $0 } failed: { error, failures, delay in
+            let reason: String
+            switch error {
+            case let error as BinanceFetchError:
+                reason = error.reason
+                if case .throttled(_, let retryAfter?) = error { delay = max(delay, retryAfter) }
+            case is Problem: reason = "invalid"
+            default: reason = "other"
             }
-            let pause = delay
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+            metrics.makeCounter(descriptor: Self.failuresMetric, labels: labels + [("reason", reason)]).increment()
+            logger.warning("binance klines failed; retrying", metadata: [
+                "error": "\(error)", "failures": "\(failures)", "retry_in": "\(delay)",
+            ])
         }
     }
 
@@ -276,183 +200,8 @@ struct BinanceConnector: Service {
 
     /// Exponential from `base`, at most `maxBackoff`, ±20% so that pairs failing together spread out.
     static func backoff(failures: Int, base: Duration) -> Duration {
-        let raw = base * (1 << min(max(failures - 1, 0), 20))
-        return min(raw, maxBackoff) * Double.random(in: 0.8...1.2)
+        Backoff.delay(failures: failures, first: base, cap: maxBackoff, jitter: 0.2, random: Double.random(in: 0...1))
     }
 }
 
-/// One kline as `GET /api/v3/klines` gives it: `[openTime, "open", "high", "low", "close", "volume", closeTime, …]`,
-/// times in epoch milliseconds, prices as strings.
-struct BinanceKline: Sendable, Equatable, Decodable {
-    var openTime: Int64
-    var open: Double
-    var high: Double
-    var low: Double
-    var close: Double
-    var volume: Double
-    var closeTime: Int64
-
-    init(openTime: Int64, open: Double, high: Double, low: Double, close: Double, volume: Double, closeTime: Int64) {
-        self.openTime = openTime
-        self.open = open
-        self.high = high
-        self.low = low
-        self.close = close
-        self.volume = volume
-        self.closeTime = closeTime
-    }
-
-    init(from decoder: any Decoder) throws {
-        var fields = try decoder.unkeyedContainer()
-        openTime = try fields.decode(Int64.self)
-        open = try fields.decode(Number.self).value
-        high = try fields.decode(Number.self).value
-        low = try fields.decode(Number.self).value
-        close = try fields.decode(Number.self).value
-        volume = try fields.decode(Number.self).value
-        closeTime = try fields.decode(Int64.self)
-    }
-
-    /// A decimal string (Binance's form) or a JSON number.
-    private struct Number: Decodable {
-        var value: Double
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) {
-                guard let value = Double(text) else {
-                    throw DecodingError.dataCorruptedError(in: container, debugDescription: "`\(text)` is not a number")
-                }
-                self.value = value
-            } else {
-                value = try container.decode(Double.self)
-            }
-        }
-    }
-
-    func candle(_ pair: BinancePair) -> IncomingCandle {
-        IncomingCandle(symbol: pair.symbol, timeframe: pair.timeframe, openTime: openTime / 1000, open: open, high: high,
-                       low: low, close: close, volume: volume)
-    }
-
-    /// Decodes a response body and checks what validation of candles cannot: whole-second open times, the close time
-    /// that belongs to the timeframe, ascending order.
-    static func parse(_ body: ByteBuffer, timeframe: SignalTimeframe) throws -> [BinanceKline] {
-        let klines: [BinanceKline]
-        do {
-            klines = try JSONDecoder().decode([BinanceKline].self, from: Data(buffer: body))
-        } catch {
-            throw BinanceFetchError.malformed("not an array of klines: \(Self.describe(error))")
-        }
-        var previous = Int64.min
-        for k in klines {
-            func fail(_ why: String) -> BinanceFetchError { .malformed("kline \(k.openTime): \(why)") }
-            guard k.openTime % 1000 == 0 else { throw fail("open time is not whole seconds") }
-            guard k.closeTime == k.openTime + timeframe.seconds * 1000 - 1 else {
-                throw fail("close time \(k.closeTime) does not end a \(timeframe.label) kline")
-            }
-            guard k.openTime > previous else { throw fail("not in ascending order") }
-            previous = k.openTime
-        }
-        return klines
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.dataCorrupted(let context), DecodingError.typeMismatch(_, let context),
-             DecodingError.valueNotFound(_, let context):
-            let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: "/")
-            return "\(path.isEmpty ? "" : "at /\(path): ")\(context.debugDescription)"
-        default: return "\(error)"
-        }
-    }
-}
-
-enum BinanceFetchError: Error, CustomStringConvertible {
-    /// Any other non-200 answer, with the start of its body (Binance explains in `{"code":…,"msg":…}`).
-    case status(Int, String)
-    /// 429 (request weight exceeded) or 418 (banned for ignoring 429s), with `Retry-After` when given.
-    case throttled(status: Int, retryAfter: Duration?)
-    case timeout(Duration)
-    case malformed(String)
-    /// The advisory lock's connection went away mid-round: stop, another process may hold the pair now.
-    case lockLost
-
-    var description: String {
-        switch self {
-        case .status(let code, let body): "HTTP \(code): \(body)"
-        case .throttled(let code, let retryAfter): "HTTP \(code), Retry-After \(retryAfter.map { "\($0)" } ?? "absent")"
-        case .timeout(let limit): "no complete answer within \(limit)"
-        case .malformed(let why): "malformed response: \(why)"
-        case .lockLost: "the pair's advisory lock was lost"
-        }
-    }
-
-    var reason: String {
-        switch self {
-        case .status: "http_status"
-        case .throttled: "throttled"
-        case .timeout: "timeout"
-        case .malformed: "malformed"
-        case .lockLost: "lock_lost"
-        }
-    }
-}
-
-/// `GET {base}/api/v3/klines` over async-http-client.
-struct BinanceKlineClient: Sendable {
-    let http: HTTPClient
-    let baseURL: String
-    let timeout: Duration
-
-    func fetch(_ pair: BinancePair, startTime: Int64, limit: Int) async throws -> [BinanceKline] {
-        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        var request = HTTPClientRequest(
-            url: "\(base)/api/v3/klines?symbol=\(pair.symbol)&interval=\(pair.interval)"
-                + "&startTime=\(startTime * 1000)&limit=\(limit)")
-        request.headers.add(name: "accept", value: "application/json")
-        request.headers.add(name: "user-agent", value: "smc-server")
-        let http = self.http, timeout = self.timeout, prepared = request
-        let (status, retryAfter, body) = try await withTimeout(timeout) {
-            do {
-                let response = try await http.execute(prepared, timeout: timeout.timeAmount)
-                let body = try await response.body.collect(upTo: 8 * 1024 * 1024)
-                return (Int(response.status.code), response.headers.first(name: "retry-after"), body)
-            } catch let error as HTTPClientError where [.readTimeout, .deadlineExceeded, .connectTimeout].contains(error) {
-                throw BinanceFetchError.timeout(timeout)
-            }
-        }
-        switch status {
-        case 200:
-            return try BinanceKline.parse(body, timeframe: pair.timeframe)
-        case 418, 429:
-            throw BinanceFetchError.throttled(status: status, retryAfter: retryAfter.flatMap(Self.retryAfter))
-        default:
-            throw BinanceFetchError.status(status, String(String(buffer: body).prefix(200)))
-        }
-    }
-
-    /// `Retry-After` in seconds (Binance's form); an HTTP date is read too.
-    static func retryAfter(_ value: String) -> Duration? {
-        let text = value.trimmingWhitespace()
-        if let seconds = Double(text), seconds.isFinite, seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
-        let format = DateFormatter()
-        format.locale = Locale(identifier: "en_US_POSIX")
-        format.timeZone = TimeZone(identifier: "GMT")
-        format.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = format.date(from: text) else { return nil }
-        return .milliseconds(Int64(max(0, date.timeIntervalSinceNow) * 1000))
-    }
-
-    /// The request and its body within `limit` (async-http-client's own deadline stops at the response head).
-    private func withTimeout<T: Sendable>(
-        _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        do {
-            return try await withDeadline(limit, body)
-        } catch is DeadlineExceeded {
-            throw BinanceFetchError.timeout(limit)
-        }
-    }
-}
 

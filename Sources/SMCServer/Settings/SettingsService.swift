@@ -77,16 +77,14 @@ struct SettingsService: Sendable {
         _ type: D.Type, _ principal: Principal, ifMatch: String?, _ change: @Sendable (D) throws -> D
     ) async throws -> (D, Int) {
         guard let ifMatch else {
-            throw Problem(
-                .preconditionRequired, code: "precondition_required",
+            throw Problem(.preconditionRequired,
                 detail: "send If-Match with the ETag of the version you changed (GET it first), or If-Match: * to overwrite")
         }
         return try await database.withTenant(principal.tenantID) { connection in
             let stored = try await load(D.self, principal, connection, lock: true)
             let (current, version) = stored ?? (D.defaults, 0)
             guard try Self.matches(ifMatch, version: version) else {
-                throw Problem(
-                    .preconditionFailed, code: "precondition_failed",
+                throw Problem(.preconditionFailed,
                     detail: "the \(D.kind) settings changed since version \(ifMatch); GET them again and reapply your change",
                     extensions: ["current_etag": .string(Self.etag(version))])
             }

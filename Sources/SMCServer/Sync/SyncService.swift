@@ -39,8 +39,7 @@ struct SyncService: Sendable {
     static func checkVersions(protocol: Int, schema: Int) throws {
         guard SyncProtocol.protocolVersions.contains(`protocol`), SyncProtocol.schemaVersions.contains(schema) else {
             func range(_ r: ClosedRange<Int>) -> ProblemValue { .object(["min": .int(r.lowerBound), "max": .int(r.upperBound)]) }
-            throw Problem(
-                .init(code: 426), code: "unsupported_version",
+            throw Problem(.unsupportedVersion,
                 detail: "this server speaks sync protocol \(SyncProtocol.protocolVersions) and schema \(SyncProtocol.schemaVersions); "
                     + "the request was protocol \(`protocol`), schema \(schema): update the client",
                 headers: [.upgrade: "smc-sync/\(SyncProtocol.protocolVersions.upperBound)"],
@@ -55,7 +54,7 @@ struct SyncService: Sendable {
     /// The body's `device_id` must be the token's device.
     static func checkDevice(_ principal: Principal, _ deviceID: String) throws {
         guard UUID(uuidString: deviceID) == principal.deviceID else {
-            throw Problem(.forbidden, code: "device_mismatch", detail: "device_id is not the device of this token")
+            throw Problem(.deviceMismatch, detail: "device_id is not the device of this token")
         }
     }
 
@@ -74,7 +73,7 @@ struct SyncService: Sendable {
         var decoded: [SyncProtocol.Stream: SyncCursor] = [:]
         for (stream, text) in cursors {
             guard let cursor = SyncCursor(encoded: text), cursor.stream == stream else {
-                throw Problem(.badRequest, code: "invalid_cursor", detail: "the \(stream.rawValue) cursor is not one this server issued")
+                throw Problem(.invalidCursor, detail: "the \(stream.rawValue) cursor is not one this server issued")
             }
             decoded[stream] = cursor
         }
@@ -213,8 +212,7 @@ struct SyncService: Sendable {
     /// Applies the device's mutations in order, once each, in one transaction (api-spec/sync-protocol.md §6).
     func push(_ principal: Principal, _ mutations: [SyncMutation]) async throws -> (results: [SyncMutationResult], last: Int64) {
         guard mutations.count <= SyncProtocol.maxMutations else {
-            throw Problem(
-                .contentTooLarge, code: "payload_too_large",
+            throw Problem(.payloadTooLarge,
                 detail: "at most \(SyncProtocol.maxMutations) mutations per push; send the rest in the next one")
         }
         let tenant = principal.tenantID
@@ -226,7 +224,7 @@ struct SyncService: Sendable {
                     WHERE tenant_id = \(tenant) AND device_id = \(principal.deviceID) AND revoked_at IS NULL FOR UPDATE
                     """, logger: logger
                 ).collect().first
-            else { throw Problem(.unauthorized, code: "token_revoked", detail: "this device was signed out; sign in again") }
+            else { throw Problem(.tokenRevoked, detail: "this device was signed out; sign in again") }
             var last = try row.decode(Int64.self)
             let historyDays = try await plans.plan(forTenant: tenant, connection).historyDays
             var results: [SyncMutationResult] = []

@@ -4,6 +4,7 @@ import Logging
 import OpenAPIRuntime
 import PostgresNIO
 import SMCAPI
+import SMCEngine
 import SMCSync
 
 /// TradingView alerts: stored at once (so the hook answers well within TradingView's 3 s), parsed afterwards by
@@ -95,12 +96,36 @@ extension APIHandlers {
         case .plainText(let stream):
             let bytes = try await [UInt8](collecting: stream, upTo: ExternalAlertsService.maxBody)
             guard let text = String(validating: bytes, as: UTF8.self) else {
-                throw Problem(.badRequest, code: "invalid_utf8", detail: "the alert text is not UTF-8")
+                throw Problem(.invalidUTF8, detail: "the alert text is not UTF-8")
             }
             body = text
             type = "text/plain"
         }
         let (id, duplicate) = try await externalAlerts.receive(token: input.path.hookToken, contentType: type, body: body)
         return .accepted(.init(body: .json(.init(id: id.uuidString.lowercased(), duplicate: duplicate))))
+    }
+}
+
+extension ExternalAlertsService {
+    /// The tenants' parsed alerts on `symbol` received in [`from`, `to`) (epoch seconds), oldest first: what the
+    /// pipeline's ensembles take as the external member's votes (worker role).
+    static func parsed(symbol: String, tenants: [UUID], from: Int64, to: Int64, _ connection: PostgresConnection, logger: Logger)
+        async throws -> [UUID: [ExternalAlert]]
+    {
+        guard !tenants.isEmpty else { return [:] }
+        let rows = try await connection.query(
+            """
+            SELECT tenant_id, received_at, direction, coalesce(strength, 1), coalesce(message, '') FROM external_alerts
+            WHERE tenant_id = ANY(\(tenants)::uuid[]) AND symbol = \(symbol) AND direction IS NOT NULL
+              AND received_at >= \(Date(timeIntervalSince1970: TimeInterval(from)))
+              AND received_at < \(Date(timeIntervalSince1970: TimeInterval(to)))
+            ORDER BY received_at
+            """, logger: logger)
+        var out: [UUID: [ExternalAlert]] = [:]
+        for try await (tenant, at, direction, strength, message) in rows.decode((UUID, Date, Int16, Double, String).self) {
+            out[tenant, default: []].append(ExternalAlert(time: Int64(at.timeIntervalSince1970), direction: Int(direction),
+                                                          strength: strength, text: message))
+        }
+        return out
     }
 }

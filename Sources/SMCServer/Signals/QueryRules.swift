@@ -13,8 +13,7 @@ extension PageCursor {
     /// The cursor, or 400 `invalid_cursor`.
     static func decode(_ text: String, scope: String) throws -> PageCursor {
         guard let cursor = decode(text, scope: scope, check: hmacCheck) else {
-            throw Problem(
-                .badRequest, code: "invalid_cursor",
+            throw Problem(.invalidCursor,
                 detail: "the cursor is not one this list issued for these filters; start again without it",
                 fieldErrors: [.init(field: "cursor", message: "is not valid for this list and these filters")])
         }

@@ -4,54 +4,6 @@ import PostgresNIO
 import SMCEngine
 import SMCSync
 
-struct WebhookRecord: Sendable {
-    var id: UUID
-    var url: String
-    var description: String?
-    var eventTypes: [String]
-    var enabled: Bool
-    var disabledReason: String?
-    var failingSince: Date?
-    var previousSecretExpiresAt: Date?
-    var createdAt: Date
-    var updatedAt: Date
-}
-
-struct AttemptRecord: Sendable {
-    var attempt: Int
-    var at: Date
-    var outcome: String
-    var statusCode: Int?
-    var latencyMS: Int?
-    var error: String?
-}
-
-struct DeliveryRecord: Sendable {
-    var id: UUID
-    var eventID: UUID
-    var eventType: String
-    var channel: String
-    var endpoint: UUID?
-    var signal: UUID?
-    var status: String
-    var reason: String?
-    var silent: Bool
-    var nextAttemptAt: Date?
-    var createdAt: Date
-    var deliveredAt: Date?
-    var attempts: [AttemptRecord] = []
-}
-
-struct DeliveryFilters: Sendable {
-    var status: String?
-    var endpoint: UUID?
-    var channel: String?
-    var limit = 50
-    var cursor: String?
-
-    var scope: String { "deliveries|\(status ?? "")|\(endpoint?.uuidString ?? "")|\(channel ?? "")" }
-}
-
 /// The REST side of alerts: webhook endpoints, the Telegram link, and the delivery record. Every query runs in the
 /// caller's tenant transaction; the workers do the sending.
 struct AlertChannelsService: Sendable {
@@ -79,7 +31,7 @@ struct AlertChannelsService: Sendable {
             let target = try guardrail.parse(trimmed)
             _ = try await guardrail.vet(target)
         } catch {
-            throw Problem(.unprocessableContent, code: "target_not_allowed", title: "Target Not Allowed",
+            throw Problem(.targetNotAllowed,
                           detail: "url \(error.reason)", fieldErrors: [.init(field: "/url", message: error.reason)])
         }
         return trimmed
@@ -192,7 +144,7 @@ struct AlertChannelsService: Sendable {
                 throw Problem.notFound("no such webhook")
             }
             guard enabled else {
-                throw Problem(.conflict, code: "endpoint_disabled", detail: "the webhook is disabled; enable it first")
+                throw Problem(.endpointDisabled, detail: "the webhook is disabled; enable it first")
             }
             let data = AlertData(endpointId: id.uuidString.lowercased(), message: "A test alert from smc.", silent: false)
             let payload = try AlertEvent(type: "alert.test", timestamp: CivilTime.rfc3339(Int64(Date().timeIntervalSince1970)), data: data)
@@ -237,14 +189,14 @@ struct AlertChannelsService: Sendable {
 
     func telegramLink(_ principal: Principal) async throws -> (url: String, code: String, expiresAt: Date) {
         guard telegramToken != nil else {
-            throw Problem.unavailable(code: "telegram_not_configured", "this server has no Telegram bot (SMC_TELEGRAM_BOT_TOKEN)")
+            throw Problem.unavailable(code: .telegramNotConfigured, "this server has no Telegram bot (SMC_TELEGRAM_BOT_TOKEN)")
         }
         let bot: String
         do {
             bot = try await telegramAPI()
         } catch {
             logger.warning("telegram getMe failed", metadata: ["error": "\(error)"])
-            throw Problem.unavailable(code: "telegram_unavailable", "Telegram cannot be reached; try again in a moment")
+            throw Problem.unavailable(code: .telegramUnavailable, "Telegram cannot be reached; try again in a moment")
         }
         let (code, hash) = TelegramLinkCode.generate(tenant: principal.tenantID)
         let ttl = Int(settings.linkCodeTTL.milliseconds / 1000)
@@ -308,13 +260,13 @@ struct AlertChannelsService: Sendable {
             do {
                 _ = try lifecycle.redeliver()
             } catch {
-                throw Problem(.conflict, code: "already_pending", detail: "the delivery is still queued or being sent")
+                throw Problem(.alreadyPending, detail: "the delivery is still queued or being sent")
             }
             if channel == "webhook", let endpoint {
                 guard let (enabled, _) = try await endpoints.state(principal.tenantID, endpoint, connection) else {
                     throw Problem.notFound("the delivery's webhook was removed")
                 }
-                guard enabled else { throw Problem(.conflict, code: "endpoint_disabled", detail: "the webhook is disabled; enable it first") }
+                guard enabled else { throw Problem(.endpointDisabled, detail: "the webhook is disabled; enable it first") }
             } else {
                 guard try await links.chat(principal.tenantID, user: user, connection) != nil else {
                     throw Problem.notFound("Telegram is no longer linked")

@@ -1,0 +1,37 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import OpenAPIRuntime
+
+/// The registered routes by path template, to tell "no such path" (404) from "wrong method" (405).
+struct RouteTable: Sendable {
+    private var entries: [(segments: [Substring], methods: Set<String>)] = []
+
+    init(routes: [(path: String, method: String)]) {
+        var byPath: [String: Set<String>] = [:]
+        for route in routes {
+            let path = route.path.hasPrefix("/") ? route.path : "/" + route.path
+            byPath[path, default: []].insert(route.method)
+        }
+        for (path, methods) in byPath {
+            var methods = methods
+            if methods.contains("GET") { methods.insert("HEAD") }
+            entries.append((path.split(separator: "/"), methods))
+        }
+    }
+
+    /// The methods allowed on `path`; empty when no route template matches it.
+    func methods(forPath path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        var allowed = Set<String>()
+        for entry in entries where entry.segments.count == segments.count {
+            let matches = zip(entry.segments, segments).allSatisfy { template, actual in
+                template == actual || template.hasPrefix(":") || template.hasPrefix("{") || template == "*"
+            }
+            if matches { allowed.formUnion(entry.methods) }
+        }
+        return allowed.sorted()
+    }
+}
