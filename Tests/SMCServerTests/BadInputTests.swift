@@ -97,7 +97,7 @@ struct BadInputTests {
     func actionableErrors() async throws {
         try await TestApp.run(configure: { $0.allowPrivateTargets = true }) { app in
             let (token, session, _) = try await app.signup()
-            let tenant = try TestApp.tenant(session)
+            let tenant = session.tenantID
             _ = try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger) { client in
                 try await client.query("UPDATE tenants SET plan_id = 'pro' WHERE tenant_id = \(tenant)", logger: TestDatabase.logger)
             }
