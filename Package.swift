@@ -133,7 +133,8 @@ let package = Package(
         .target(
             name: "SMCTestSupport",
             dependencies: [
-                "SMCServer",
+                "SMCServer", "SMCAPI", "SMCEngine",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

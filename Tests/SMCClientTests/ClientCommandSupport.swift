@@ -55,26 +55,17 @@ struct TestSignal {
     var confidence = 61.5
     var killzone: String? = nil
 
-    /// Writes `signals` for the tenant as the pipeline does (the `signals` sync counter bumped, each row stamped with
-    /// one of the new versions); the first is the newest by candle time.
+    /// Writes the signals for the user's tenant as the pipeline does (`insertSignals`), one an hour back from the
+    /// current hour: the first is the newest by candle time.
     static func insert(_ app: TestApp, email: String, _ signals: [TestSignal]) async throws {
-        let tenant = try await app.tenantID(email: email)
+        let hour = SignalRow.time(ago: 0, timeframe: 3600)
         let rows = signals.enumerated().map { i, s in
-            "(\(i + 1), '\(s.id)'::uuid, '\(s.symbol)', \(s.direction), '\(s.setupType)', \(s.confidence)::float8, '\(s.level)', "
-                + "\(s.killzone.map { "'\($0)'" } ?? "NULL")::text)"
+            var row = SignalRow(id: UUID(uuidString: s.id)!, symbol: s.symbol, direction: s.direction, setupType: s.setupType,
+                                confidence: s.confidence, level: s.level, candleTime: hour - Int64(i + 1) * 3600)
+            row.killzone = s.killzone
+            return row
         }
-        try await app.sql(
-            """
-            WITH c AS (
-                INSERT INTO sync_counters AS c (tenant_id, stream, version) VALUES ('\(tenant)', 'signals', \(signals.count))
-                ON CONFLICT (tenant_id, stream) DO UPDATE SET version = c.version + EXCLUDED.version RETURNING version)
-            INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence, level,
-                candle_time, close_time, entry, stop, targets, reward_risk, killzone, confluence, detail, sync_version)
-            SELECT '\(tenant)', v.id, 'test:' || v.id, v.symbol, '15m', v.direction, v.setup, v.confidence, v.level,
-                date_trunc('hour', now()) - make_interval(hours => v.i), date_trunc('hour', now()) - make_interval(hours => v.i) + interval '15 minutes',
-                1.1, 1.09, ARRAY[1.13]::float8[], 3, v.killzone, 0.4, '{}'::jsonb, c.version - \(signals.count) + v.i
-            FROM c, (VALUES \(rows.joined(separator: ", "))) AS v(i, id, symbol, direction, setup, confidence, level, killzone)
-            """)
+        try await app.insertSignals(rows, tenant: try await app.tenantID(email: email))
     }
 }
 

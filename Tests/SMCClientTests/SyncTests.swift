@@ -29,9 +29,7 @@ struct SyncTests {
 
     /// A new account on the Team plan (enough devices and request budget for page-size-1 syncs).
     static func account(_ app: TestApp) async throws -> String {
-        let (_, _, email) = try await app.signup(password: password)
-        try await app.sql("UPDATE tenants SET plan_id = 'team' WHERE tenant_id = (SELECT tenant_id FROM users WHERE email = '\(email)')")
-        return email
+        try await app.account(plan: "team", password: password).email
     }
 
     static func device(_ app: TestApp, _ email: String, clockSkewSeconds: Int64 = 0) async throws -> Device {

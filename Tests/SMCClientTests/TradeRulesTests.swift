@@ -47,9 +47,8 @@ struct TradeRulesTests {
     @Test("the client accepts, normalises and refuses (same fields, same messages) what POST /v1/journal/trades does")
     func sameVerdicts() async throws {
         try await TestApp.run { app in
-            let (token, _, email) = try await app.signup()
             // The Team plan's request budget: one request per input.
-            try await app.sql("UPDATE tenants SET plan_id = 'team' WHERE tenant_id = (SELECT tenant_id FROM users WHERE email = '\(email)')")
+            let token = try await app.account(plan: "team").token
             for change in Self.inputs {
                 var object = Self.base
                 for (key, value) in change { if value is NSNull { object.removeValue(forKey: key) } else { object[key] = value } }

@@ -21,7 +21,7 @@ struct APIKeysTests {
             #expect(!list.body.contains(key))
             #expect((try list.json()["api_keys"] as? [[String: Any]])?.first?["hint"] as? String == "smck_…" + key.suffix(4))
 
-            let tenant = try #require(UUID(uuidString: (session["tenant"] as? [String: Any])?["id"] as? String ?? ""))
+            let tenant = session.tenantID
             try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger) { client in
                 let service = APIKeysService(database: Database(client: client, logger: TestDatabase.logger), plans: PlansService(database: Database(client: client, logger: TestDatabase.logger)))
                 let principal = try await service.authenticate(key, scope: "tradingview_hook")

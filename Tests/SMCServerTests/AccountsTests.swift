@@ -178,7 +178,7 @@ struct AccountsTests {
     func meLifecycle() async throws {
         try await TestApp.run { app in
             let (token, session, _) = try await app.signup()
-            let tenant = try #require((session["tenant"] as? [String: Any])?["id"] as? String)
+            let tenant = session.tenant.id
             let newEmail = "renamed-\(UUID().uuidString.prefix(6).lowercased())@example.com"
             let patched = try await app.json(.PATCH, "/v1/me", token: token, ["name": "Renamed", "email": newEmail.uppercased()])
             #expect(patched.status == 200)
@@ -232,7 +232,7 @@ struct AccountsIsolationTests {
         try await TestApp.run { app in
             let (tokenA, sessionA, _) = try await app.signup()
             let (tokenB, _, _) = try await app.signup()
-            let deviceA = try #require((sessionA["device"] as? [String: Any])?["id"] as? String)
+            let deviceA = sessionA.device.id
             let listB = try #require(try await app.json(.GET, "/v1/devices", token: tokenB).json()["devices"] as? [[String: Any]])
             #expect(listB.count == 1 && listB[0]["id"] as? String != deviceA)
             let revoke = try await app.json(.DELETE, "/v1/devices/\(deviceA)", token: tokenB)
@@ -248,7 +248,7 @@ struct AccountsIsolationTests {
         try await TestApp.run { app in
             let (tokenA, _, _) = try await app.signup()
             let (_, sessionB, _) = try await app.signup()
-            let tenantB = try #require(UUID(uuidString: (sessionB["tenant"] as? [String: Any])?["id"] as? String ?? ""))
+            let tenantB = sessionB.tenantID
             // Same secret bytes, other tenant: the lookup runs in B's scope and finds nothing.
             var bytes = Base64URL.decode(String(tokenA.dropFirst(5)))!
             withUnsafeBytes(of: tenantB.uuid) { for i in 0..<16 { bytes[i] = $0[i] } }

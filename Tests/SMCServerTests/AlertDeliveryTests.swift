@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import SMCEngine
+import SMCAPI
 import SMCTestSupport
 import Synchronization
 import Testing
@@ -10,26 +11,22 @@ import Testing
 /// Delivery over real HTTP to loopback receivers the tests start, with a real PostgreSQL.
 @Suite("Alerts: delivery", .serialized)
 struct AlertDeliveryTests {
-    static func deliveries(_ app: TestApp, _ token: String, query: String = "") async throws -> [[String: Any]] {
-        try await app.json(.GET, "/v1/alerts/deliveries?limit=500" + query, token: token).json()["deliveries"] as? [[String: Any]] ?? []
-    }
-
     @Test("the pipeline's signals reach each endpoint exactly once, verified by the Python standardwebhooks package and its tolerance window")
     func signalsVerifiedEndToEnd() async throws {
-        let series = try PipelineTests.candles()[0..<8000]
+        let series = try CandleFeed.eurusd15m[0..<8000]
         try await TestApp.run(configure: { AlertTest.configure(&$0); AlertTest.replayAsLive(&$0); $0.pipelineWorkers = 2 }) { app in
             let receiver = Receiver()
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 let prefs = try await app.json(.PATCH, "/v1/settings/alerts", token: a.token, ["min_confidence": 0], headers: [("if-match", "*")])
                 #expect(prefs.status == 200, "\(prefs.body)")
-                try await PipelineTests.watch(app, a.token)
+                try await app.watchEURUSD(token: a.token)
                 let hookA = try await AlertTest.createWebhook(app, a.token, url: base + "/a")
                 let hookB = try await AlertTest.createWebhook(app, a.token, url: base + "/b", events: ["signal.created"])
-                try await PipelineTests.feed(app, key: try await app.feederKey(), series)
-                try await PipelineTests.waitForPipeline(app, lastOpen: series.time.last!, streams: 1)
+                try await app.feed(series, key: try await app.feederKey())
+                try await app.waitForPipeline(lastOpen: series.time.last!, streams: 1)
 
-                let rows = try await AlertTest.sql(app.database, "SELECT signal_id, outcome IS NOT NULL FROM signals WHERE tenant_id = \(a.tenant)")
+                let rows = try await TestDatabase.query(app.database, "SELECT signal_id, outcome IS NOT NULL FROM signals WHERE tenant_id = \(a.tenant)")
                 var expectedA = Set<String>(), expectedB = Set<String>()
                 for row in rows {
                     let (id, resolved) = try row.decode((UUID, Bool).self)
@@ -40,13 +37,13 @@ struct AlertDeliveryTests {
                 }
                 #expect(rows.count >= 5, "too few signals to show anything: \(rows.count)")
                 let (countA, countB) = (expectedA.count, expectedB.count)
-                try await AlertTest.waitUntil("every event delivered", timeout: .seconds(120)) {
+                try await Poll.until("every event delivered", timeout: .seconds(120)) {
                     guard receiver.requests(path: "/a").count >= countA, receiver.requests(path: "/b").count >= countB else { return false }
                     return try await AlertTest.idle(app.database)
                 }
                 try await Task.sleep(for: .seconds(1))  // nothing more arrives
                 // Exactly once holds while no attempt fails; name any that did, so a failure says why.
-                let failed = try await AlertTest.sql(app.database, "SELECT outcome, coalesce(error, '') FROM alert_attempts WHERE outcome <> 'delivered'")
+                let failed = try await TestDatabase.query(app.database, "SELECT outcome, coalesce(error, '') FROM alert_attempts WHERE outcome <> 'delivered'")
                     .map { try $0.decode((String, String).self) }
                 #expect(failed.isEmpty, "attempts that failed: \(failed)")
                 for (path, expected, hook) in [("/a", expectedA, hookA), ("/b", expectedB, hookB)] {
@@ -67,9 +64,9 @@ struct AlertDeliveryTests {
                         #expect(v["stale_ok"] as? Bool == false && (v["stale_error"] as? String ?? "").contains("too old"), "\(v)")
                     }
                 }
-                let listed = try await Self.deliveries(app, a.token, query: "&status=delivered")
+                let listed = try await AlertTest.deliveries(app, a.token, query: "&status=delivered")
                 #expect(listed.count == min(500, expectedA.count + expectedB.count))
-                #expect(listed.allSatisfy { ($0["attempts"] as? [[String: Any]])?.count == 1 })
+                #expect(listed.allSatisfy { $0.attempts.count == 1 })
             }
         }
     }
@@ -79,27 +76,26 @@ struct AlertDeliveryTests {
         try await TestApp.run(configure: AlertTest.configure) { app in
             let receiver = Receiver { _, seen in StubResponse(status: seen <= 3 ? 500 : 200, body: seen <= 3 ? "boom" : "") }
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/flaky")
-                let queued = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token).json()
-                let id = try #require(queued["id"] as? String)
-                try await AlertTest.waitUntil("four attempts") { receiver.requests.count >= 4 }
-                try await AlertTest.waitUntil("delivered") {
-                    (try await Self.deliveries(app, a.token)).first?["status"] as? String == "delivered"
+                let id = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token).decode(Components.Schemas.Delivery.self).id
+                try await Poll.until("four attempts") { receiver.requests.count >= 4 }
+                try await Poll.until("delivered") {
+                    (try await AlertTest.deliveries(app, a.token)).first?.status == .delivered
                 }
                 try await Task.sleep(for: .seconds(1.5))
                 let got = receiver.requests
                 #expect(got.count == 4)
                 #expect(Set(got.compactMap { $0.header("webhook-id") }) == ["msg_" + id.replacingOccurrences(of: "-", with: "")])
                 #expect(Set(got.map(\.body)).count == 1, "the body changed between attempts")
-                let delivery = try #require(try await Self.deliveries(app, a.token).first)
-                let attempts = try #require(delivery["attempts"] as? [[String: Any]])
-                #expect(attempts.map { $0["status_code"] as? Int } == [500, 500, 500, 200])
-                #expect(attempts.map { $0["outcome"] as? String } == ["failed", "failed", "failed", "delivered"])
-                #expect(attempts.allSatisfy { $0["latency_ms"] is Int } && (attempts[0]["error"] as? String)?.contains("500") == true)
-                #expect(delivery["next_attempt_at"] == nil && delivery["delivered_at"] != nil)
-                let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
-                #expect(endpoint["failing_since"] == nil && endpoint["enabled"] as? Bool == true)
+                let delivery = try #require(try await AlertTest.deliveries(app, a.token).first)
+                let attempts = delivery.attempts
+                #expect(attempts.map(\.statusCode) == [500, 500, 500, 200])
+                #expect(attempts.map(\.outcome) == [.failed, .failed, .failed, .delivered])
+                #expect(attempts.allSatisfy { $0.latencyMs != nil } && attempts[0].error?.contains("500") == true)
+                #expect(delivery.nextAttemptAt == nil && delivery.deliveredAt != nil)
+                let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).decode(Components.Schemas.WebhookEndpoint.self)
+                #expect(endpoint.failingSince == nil && endpoint.enabled)
                 let metrics = try await app.request(.GET, "/metrics").body.split(separator: "\n")
                 #expect(metrics.contains { $0.hasPrefix("smc_alert_attempts_total") && $0.contains(#"outcome="failed""#) && $0.hasSuffix(" 3") })
                 #expect(metrics.contains { $0.hasPrefix("smc_alert_attempts_total") && $0.contains(#"outcome="delivered""#) && $0.hasSuffix(" 1") })
@@ -112,18 +108,18 @@ struct AlertDeliveryTests {
         try await TestApp.run(configure: AlertTest.configure) { app in
             let receiver = Receiver { request, _ in StubResponse(status: request.path == "/gone" ? 410 : 204) }
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 let gone = try await AlertTest.createWebhook(app, a.token, url: base + "/gone")
                 _ = try await AlertTest.createWebhook(app, a.token, url: base + "/other", events: ["signal.created"])
                 #expect(try await app.json(.POST, "/v1/alerts/webhooks/\(gone.id)/test", token: a.token).status == 202)
-                try await AlertTest.waitUntil("the notice on the other endpoint") { !receiver.requests(path: "/other").isEmpty }
-                let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(gone.id)", token: a.token).json()
-                #expect(endpoint["enabled"] as? Bool == false && (endpoint["disabled_reason"] as? String ?? "").contains("410"))
+                try await Poll.until("the notice on the other endpoint") { !receiver.requests(path: "/other").isEmpty }
+                let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(gone.id)", token: a.token).decode(Components.Schemas.WebhookEndpoint.self)
+                #expect(!endpoint.enabled && (endpoint.disabledReason ?? "").contains("410"))
                 #expect(receiver.requests(path: "/gone").count == 1)
                 let notice = try AlertEvent.decode(try #require(receiver.requests(path: "/other").first).body)
                 #expect(notice.type == "webhook.disabled" && notice.data.endpointId == gone.id && notice.data.url == base + "/gone")
-                let dead = try await Self.deliveries(app, a.token, query: "&webhook_id=\(gone.id)")
-                #expect(dead.first?["status"] as? String == "dead" && (dead.first?["attempts"] as? [[String: Any]])?.first?["outcome"] as? String == "gone")
+                let dead = try await AlertTest.deliveries(app, a.token, query: "&webhook_id=\(gone.id)")
+                #expect(dead.first?.status == .dead && dead.first?.attempts.first?.outcome == .gone)
                 let again = try await app.json(.POST, "/v1/alerts/webhooks/\(gone.id)/test", token: a.token)
                 #expect(again.status == 409 && again.problemCode == "endpoint_disabled")
                 try await Task.sleep(for: .seconds(1))
@@ -147,14 +143,14 @@ struct AlertDeliveryTests {
                 return StubResponse(status: 200)
             }
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 let hang = try await AlertTest.createWebhook(app, a.token, url: base + "/hang")
                 let fine = try await AlertTest.createWebhook(app, a.token, url: base + "/fine")
                 for _ in 0..<40 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hang.id)/test", token: a.token) }
-                try await AlertTest.waitUntil("the hanging endpoint's first requests") { receiver.requests(path: "/hang").count >= 2 }
+                try await Poll.until("the hanging endpoint's first requests") { receiver.requests(path: "/hang").count >= 2 }
                 for _ in 0..<3 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(fine.id)/test", token: a.token) }
                 let queued = Date()
-                try await AlertTest.waitUntil("the other endpoint's deliveries") { receiver.requests(path: "/fine").count >= 3 }
+                try await Poll.until("the other endpoint's deliveries") { receiver.requests(path: "/fine").count >= 3 }
                 let fineDone = receiver.requests(path: "/fine").map(\.receivedAt).max()!
                 let hangs = receiver.requests(path: "/hang").map(\.receivedAt)
                 // Delivered while requests to the hanging endpoint were still open (each is given `timeout`), so not
@@ -164,15 +160,15 @@ struct AlertDeliveryTests {
                 for start in hangs {
                     #expect(hangs.filter { $0 >= start && $0.timeIntervalSince(start) < timeout - 1 }.count <= 4)
                 }
-                try await AlertTest.waitUntil("timeouts recorded") {
-                    let attempts = try await Self.deliveries(app, a.token, query: "&webhook_id=\(hang.id)").flatMap { $0["attempts"] as? [[String: Any]] ?? [] }
+                try await Poll.until("timeouts recorded") {
+                    let attempts = try await AlertTest.deliveries(app, a.token, query: "&webhook_id=\(hang.id)").flatMap(\.attempts)
                     return attempts.count >= 4
                 }
-                let attempts = try await Self.deliveries(app, a.token, query: "&webhook_id=\(hang.id)").flatMap { $0["attempts"] as? [[String: Any]] ?? [] }
+                let attempts = try await AlertTest.deliveries(app, a.token, query: "&webhook_id=\(hang.id)").flatMap(\.attempts)
                 #expect(!attempts.isEmpty)
                 for attempt in attempts {
-                    #expect(attempt["outcome"] as? String == "failed" && (attempt["error"] as? String ?? "").contains("no answer within"))
-                    #expect((attempt["latency_ms"] as? Int ?? 0) >= Int(timeout * 1000) - 100 && (attempt["latency_ms"] as? Int ?? 0) < 30_000)
+                    #expect(attempt.outcome == .failed && (attempt.error ?? "").contains("no answer within"))
+                    #expect((attempt.latencyMs ?? 0) >= Int(timeout * 1000) - 100 && (attempt.latencyMs ?? 0) < 30_000)
                 }
                 release.withLock { $0 = true }
             }
@@ -184,21 +180,21 @@ struct AlertDeliveryTests {
         try await TestApp.run(configure: { AlertTest.configure(&$0); $0.allowPrivateTargets = false }) { app in
             let receiver = Receiver()
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 // Stored behind the API's back, as a name that resolved elsewhere when saved would be (DNS rebinding).
                 let id = UUID()
                 let https = base.replacingOccurrences(of: "http://", with: "https://")
                 for url in [https + "/x", https.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "/y"] {
-                    _ = try await AlertTest.sql(app.database, """
+                    _ = try await TestDatabase.query(app.database, """
                         INSERT INTO webhook_endpoints (tenant_id, endpoint_id, user_id, url, event_types, secret)
                         VALUES (\(a.tenant), \(url.hasSuffix("x") ? id : UUID()), \(a.user), \(url), ARRAY['alert.test'], 'whsec_QUJD')
                         """)
                 }
-                _ = try await AlertTest.sql(app.database, "INSERT INTO alert_outbox (tenant_id, event_id, event_type) VALUES (\(a.tenant), \(UUID()), 'alert.test')")
-                try await AlertTest.waitUntil("refused attempts") {
-                    try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts WHERE outcome = 'refused'") >= 2
+                _ = try await TestDatabase.query(app.database, "INSERT INTO alert_outbox (tenant_id, event_id, event_type) VALUES (\(a.tenant), \(UUID()), 'alert.test')")
+                try await Poll.until("refused attempts") {
+                    try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM alert_attempts WHERE outcome = 'refused'") >= 2
                 }
-                let errors = try await AlertTest.sql(app.database, "SELECT error FROM alert_attempts").map { try $0.decode(String.self) }
+                let errors = try await TestDatabase.query(app.database, "SELECT error FROM alert_attempts").map { try $0.decode(String.self) }
                 #expect(errors.allSatisfy { $0.contains("loopback") }, "\(errors)")
                 #expect(receiver.requests.isEmpty)
             }
@@ -210,19 +206,19 @@ struct AlertDeliveryTests {
         try await TestApp.run(configure: AlertTest.configure) { app in
             let receiver = Receiver()
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
-                _ = try await AlertTest.sql(app.database, "UPDATE plans SET alerts_per_day = 3 WHERE plan_id = 'pro'")
+                let a = try await app.account(plan: "pro")
+                _ = try await TestDatabase.query(app.database, "UPDATE plans SET alerts_per_day = 3 WHERE plan_id = 'pro'")
                 let prefs = try await app.json(.PUT, "/v1/settings/alerts", token: a.token, [
                     "events": ["signal.outcome": "off"], "min_confidence": 60,
                     "quiet_hours": ["enabled": true, "start": "00:00", "end": "23:59", "time_zone": "Pacific/Auckland"],
                 ], headers: [("if-match", "*")])
                 #expect(prefs.status == 200, "\(prefs.body)")
                 _ = try await AlertTest.createWebhook(app, a.token, url: base + "/h")
-                try await AlertTest.insertSignal(app.database, tenant: a.tenant, confidence: 50)              // weak
-                try await AlertTest.insertSignal(app.database, tenant: a.tenant, confidence: 90, outcome: true) // created + outcome (off)
-                for _ in 0..<3 { try await AlertTest.insertSignal(app.database, tenant: a.tenant, confidence: 80) }  // 2 fit the cap of 3
-                try await AlertTest.waitUntil("fan-out and delivery") { try await AlertTest.idle(app.database) }
-                let reasons = try await AlertTest.sql(app.database, "SELECT status, coalesce(reason, ''), silent FROM alert_deliveries")
+                try await AlertTest.insertSignal(app, tenant: a.tenant, confidence: 50)              // weak
+                try await AlertTest.insertSignal(app, tenant: a.tenant, confidence: 90, outcome: true) // created + outcome (off)
+                for _ in 0..<3 { try await AlertTest.insertSignal(app, tenant: a.tenant, confidence: 80) }  // 2 fit the cap of 3
+                try await Poll.until("fan-out and delivery") { try await AlertTest.idle(app.database) }
+                let reasons = try await TestDatabase.query(app.database, "SELECT status, coalesce(reason, ''), silent FROM alert_deliveries")
                     .map { try $0.decode((String, String, Bool).self) }
                 #expect(reasons.filter { $0.0 == "delivered" }.count == 3)
                 #expect(reasons.filter { $0.1 == "below_min_confidence" }.count == 1)
@@ -231,8 +227,8 @@ struct AlertDeliveryTests {
                 #expect(reasons.filter { $0.0 == "delivered" }.allSatisfy { $0.2 }, "quiet hours make them silent")
                 #expect(receiver.requests.count == 3)
                 #expect(receiver.requests.allSatisfy { (try? AlertEvent.decode($0.body))?.data.silent == true })
-                let suppressed = try await Self.deliveries(app, a.token, query: "&status=suppressed")
-                #expect(Set(suppressed.compactMap { $0["reason"] as? String }) == ["below_min_confidence", "event_off", "daily_cap"])
+                let suppressed = try await AlertTest.deliveries(app, a.token, query: "&status=suppressed")
+                #expect(Set(suppressed.compactMap(\.reason)) == ["below_min_confidence", "event_off", "daily_cap"])
             }
         }
     }
@@ -250,24 +246,25 @@ extension AlertDeliveryTests {
             }) { app in
                 let receiver = Receiver { _, _ in StubResponse(status: 503) }
                 try await receiver.run { base in
-                    let a = try await AlertTest.account(app)
-                    _ = try await AlertTest.sql(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 42)")
+                    let a = try await app.account(plan: "pro")
+                    _ = try await TestDatabase.query(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 42)")
                     let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/down", events: ["alert.test"])
                     _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
-                    try await AlertTest.waitUntil("the endpoint disabled") {
+                    try await Poll.until("the endpoint disabled") {
                         (try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json())["enabled"] as? Bool == false
                     }
                     let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
                     #expect((endpoint["disabled_reason"] as? String ?? "").contains("failed"))
                     #expect(receiver.requests.count >= 2, "it kept trying until the window had passed")
-                    try await AlertTest.waitUntil("the owner told on Telegram") {
+                    try await Poll.until("the owner told on Telegram") {
                         telegram.delivered(42).contains { $0.text.contains("Webhook disabled") && $0.text.contains(base + "/down") }
                     }
-                    let delivery = try #require(try await Self.deliveries(app, a.token, query: "&webhook_id=\(hook.id)").first)
-                    #expect(delivery["status"] as? String == "cancelled")
+                    let delivery = try #require(try await AlertTest.deliveries(app, a.token, query: "&webhook_id=\(hook.id)").first)
+                    #expect(delivery.status == .cancelled)
                     // Enabling it again clears the failure history.
-                    let on = try await app.json(.PATCH, "/v1/alerts/webhooks/\(hook.id)", token: a.token, ["enabled": true]).json()
-                    #expect(on["enabled"] as? Bool == true && on["failing_since"] == nil && on["disabled_reason"] == nil)
+                    let on = try await app.json(.PATCH, "/v1/alerts/webhooks/\(hook.id)", token: a.token, ["enabled": true])
+                        .decode(Components.Schemas.WebhookEndpoint.self)
+                    #expect(on.enabled && on.failingSince == nil && on.disabledReason == nil)
                 }
             }
         }
@@ -278,12 +275,12 @@ extension AlertDeliveryTests {
         try await TestApp.run(configure: AlertTest.configure) { app in
             let receiver = Receiver()
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/r")
                 let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 3600]).json()
                 let newSecret = try #require(rotated["secret"] as? String)
                 _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
-                try await AlertTest.waitUntil("the delivery") { receiver.requests.count == 1 }
+                try await Poll.until("the delivery") { receiver.requests.count == 1 }
                 let during = try #require(receiver.requests.first)
                 #expect(during.header("webhook-signature")?.split(separator: " ").count == 2)
                 let both = try await AlertTest.verifyWithPython([(during, hook.secret), (during, newSecret)])
@@ -292,7 +289,7 @@ extension AlertDeliveryTests {
                 let again = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 0]).json()
                 let newest = try #require(again["secret"] as? String)
                 _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
-                try await AlertTest.waitUntil("the second delivery") { receiver.requests.count == 2 }
+                try await Poll.until("the second delivery") { receiver.requests.count == 2 }
                 let after = receiver.requests[1]
                 #expect(after.header("webhook-signature")?.split(separator: " ").count == 1)
                 let results = try await AlertTest.verifyWithPython([(after, newest), (after, newSecret)])
@@ -308,37 +305,37 @@ extension AlertDeliveryTests {
         try await TestApp.run(configure: { AlertTest.configure(&$0); $0.alerts.historyPruneInterval = .milliseconds(200) }) { app in
             let receiver = Receiver()
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/h")
                 for _ in 0..<4 { _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token) }
-                try await AlertTest.waitUntil("four deliveries") { try await AlertTest.idle(app.database) && receiver.requests.count == 4 }
-                let ids = try await Self.deliveries(app, a.token).compactMap { $0["id"] as? String }.compactMap(UUID.init(uuidString:))
+                try await Poll.until("four deliveries") { try await AlertTest.idle(app.database) && receiver.requests.count == 4 }
+                let ids = try await AlertTest.deliveries(app, a.token).compactMap { UUID(uuidString: $0.id) }
                 try #require(ids.count == 4)
                 // Two finished ones, and one still pending (waiting for a retry far off), queued 31 days ago; the fourth
                 // is recent.
                 let old = [ids[0], ids[1]], waiting = ids[2]
-                _ = try await AlertTest.sql(app.database, """
+                _ = try await TestDatabase.query(app.database, """
                     UPDATE alert_deliveries SET created_at = now() - interval '31 days',
                         status = CASE WHEN delivery_id = \(waiting) THEN 'pending' ELSE status END,
                         next_attempt_at = CASE WHEN delivery_id = \(waiting) THEN now() + interval '1 day' ELSE next_attempt_at END
                     WHERE delivery_id = ANY(\([old[0], old[1], waiting]))
                     """)
                 // Another tenant's old delivery goes too (the pass covers every tenant).
-                let b = try await AlertTest.account(app)
+                let b = try await app.account(plan: "pro")
                 let other = try await AlertTest.createWebhook(app, b.token, url: base + "/b")
                 _ = try await app.json(.POST, "/v1/alerts/webhooks/\(other.id)/test", token: b.token)
-                try await AlertTest.waitUntil("b's delivery") {
-                    try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE tenant_id = \(b.tenant) AND status = 'delivered'") == 1
+                try await Poll.until("b's delivery") {
+                    try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE tenant_id = \(b.tenant) AND status = 'delivered'") == 1
                 }
-                _ = try await AlertTest.sql(app.database, "UPDATE alert_deliveries SET created_at = now() - interval '40 days' WHERE tenant_id = \(b.tenant)")
-                try await AlertTest.waitUntil("pruned") {
-                    try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries") == 2
+                _ = try await TestDatabase.query(app.database, "UPDATE alert_deliveries SET created_at = now() - interval '40 days' WHERE tenant_id = \(b.tenant)")
+                try await Poll.until("pruned") {
+                    try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM alert_deliveries") == 2
                 }
-                let left = try await AlertTest.sql(app.database, "SELECT delivery_id FROM alert_deliveries").map { try $0.decode(UUID.self) }
+                let left = try await TestDatabase.query(app.database, "SELECT delivery_id FROM alert_deliveries").map { try $0.decode(UUID.self) }
                 #expect(Set(left) == Set(ids).subtracting(old))
-                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts WHERE delivery_id <> ALL(\(left))") == 0)
-                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts") == 2, "the kept ones keep their attempts")
-                let listed = try await Self.deliveries(app, a.token).compactMap { ($0["id"] as? String).flatMap(UUID.init(uuidString:)) }
+                #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM alert_attempts WHERE delivery_id <> ALL(\(left))") == 0)
+                #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM alert_attempts") == 2, "the kept ones keep their attempts")
+                let listed = try await AlertTest.deliveries(app, a.token).compactMap { UUID(uuidString: $0.id) }
                 #expect(Set(listed) == Set(left))
                 #expect(try await app.json(.POST, "/v1/alerts/deliveries/\(old[0].uuidString.lowercased())/redeliver", token: a.token).status == 404)
             }
@@ -355,23 +352,23 @@ extension AlertDeliveryTests {
         try await receiver.run { base in
             // With the key: the row holds a sealed secret, not the secret; the delivery verifies with the secret.
             let (token, hook) = try await TestApp.run(database: database, configure: { AlertTest.configure(&$0); $0.alerts.secretsKey = oldKey }) { app in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/s")
-                let stored = try await AlertTest.sql(database, "SELECT secret FROM webhook_endpoints").map { try $0.decode(String.self) }
+                let stored = try await TestDatabase.query(database, "SELECT secret FROM webhook_endpoints").map { try $0.decode(String.self) }
                 #expect(stored.count == 1 && stored[0].hasPrefix("enc:v1:\(SecretBox(current: oldKey).current!.id):"))
                 #expect(!stored[0].contains(hook.secret.dropFirst("whsec_".count)))
                 _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
-                try await AlertTest.waitUntil("the delivery") { receiver.requests.count == 1 }
+                try await Poll.until("the delivery") { receiver.requests.count == 1 }
                 #expect(try await AlertTest.verifyWithPython([(receiver.requests[0], hook.secret)]).first?["ok"] as? Bool == true)
                 return (a.token, hook)
             }
             // Without it: every attempt fails unsent, saying why, until the delivery is dead.
             try await TestApp.run(database: database, configure: AlertTest.configure) { app in
                 _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: token)
-                try await AlertTest.waitUntil("the delivery dead") {
-                    try await AlertTest.count(database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'dead'") == 1
+                try await Poll.until("the delivery dead") {
+                    try await TestDatabase.scalar(database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'dead'") == 1
                 }
-                let errors = try await AlertTest.sql(database, "SELECT error FROM alert_attempts WHERE outcome <> 'delivered'").map { try $0.decode(String.self) }
+                let errors = try await TestDatabase.query(database, "SELECT error FROM alert_attempts WHERE outcome <> 'delivered'").map { try $0.decode(String.self) }
                 #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("SMC_SECRETS_KEY") }, "\(errors)")
                 #expect(receiver.requests.count == 1, "nothing unsigned went out")
             }
@@ -382,18 +379,18 @@ extension AlertDeliveryTests {
                 $0.alerts.secretsKey = newKey
                 $0.alerts.previousSecretsKeys = [oldKey]
             }) { app in
-                let dead = try #require(try await Self.deliveries(app, token, query: "&status=dead").first?["id"] as? String)
+                let dead = try #require(try await AlertTest.deliveries(app, token, query: "&status=dead").first?.id)
                 #expect(try await app.json(.POST, "/v1/alerts/deliveries/\(dead)/redeliver", token: token).status == 202)
-                try await AlertTest.waitUntil("the redelivery") { receiver.requests.count == 2 }
+                try await Poll.until("the redelivery") { receiver.requests.count == 2 }
                 #expect(try await AlertTest.verifyWithPython([(receiver.requests[1], hook.secret)]).first?["ok"] as? Bool == true)
                 let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: token, ["overlap_seconds": 60]).json()
                 let newSecret = try #require(rotated["secret"] as? String)
-                let row = try #require(try await AlertTest.sql(database, "SELECT secret, previous_secret FROM webhook_endpoints").first)
+                let row = try #require(try await TestDatabase.query(database, "SELECT secret, previous_secret FROM webhook_endpoints").first)
                 let (current, previous) = try row.decode((String, String).self)
                 #expect(current.hasPrefix("enc:v1:\(SecretBox(current: newKey).current!.id):"))
                 #expect(previous.hasPrefix("enc:v1:\(SecretBox(current: oldKey).current!.id):"))
                 _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: token)
-                try await AlertTest.waitUntil("the delivery after rotation") { receiver.requests.count == 3 }
+                try await Poll.until("the delivery after rotation") { receiver.requests.count == 3 }
                 let both = try await AlertTest.verifyWithPython([(receiver.requests[2], newSecret), (receiver.requests[2], hook.secret)])
                 #expect(both.allSatisfy { $0["ok"] as? Bool == true }, "both secrets sign during the overlap: \(both)")
             }
@@ -507,21 +504,21 @@ struct TelegramAlertTests {
             try await TestApp.run(configure: { Self.configure(&$0, api: api); $0.alerts.telegramGlobalPerSecond = 4 }) { app in
                 var tenants: [UUID] = []
                 for chat in 1...3 {
-                    let a = try await AlertTest.account(app)
+                    let a = try await app.account(plan: "pro")
                     tenants.append(a.tenant)
-                    _ = try await AlertTest.sql(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), \(Int64(chat)))")
+                    _ = try await TestDatabase.query(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), \(Int64(chat)))")
                 }
                 // Four test events per tenant, a second apart in event time (their order).
                 for tenant in tenants {
                     for i in 0..<4 {
-                        _ = try await AlertTest.sql(app.database, """
+                        _ = try await TestDatabase.query(app.database, """
                             INSERT INTO alert_outbox (tenant_id, event_id, event_type, created_at)
                             VALUES (\(tenant), \(UUID()), 'alert.test', now() - make_interval(secs => \(10 - i)))
                             """)
                     }
                 }
                 // Arrived, and recorded (the attempt is written after Telegram's answer).
-                try await AlertTest.waitUntil("every message", timeout: .seconds(90)) {
+                try await Poll.until("every message", timeout: .seconds(90)) {
                     guard (1...3).allSatisfy({ telegram.delivered(Int64($0)).count >= 4 }) else { return false }
                     return try await AlertTest.idle(app.database)
                 }
@@ -536,7 +533,7 @@ struct TelegramAlertTests {
                 // The limits bind when a message is sent, so they are checked on the sender's own clock (each attempt's
                 // `started_at`): arrival times at the fake API also carry however long a loaded machine took to carry each
                 // request, which can bunch two arrivals without the sender having sent faster.
-                let attempts = try await AlertTest.sql(app.database, """
+                let attempts = try await TestDatabase.query(app.database, """
                     SELECT d.tenant_id, extract(epoch FROM a.started_at)::float8, a.outcome FROM alert_attempts a
                     JOIN alert_deliveries d USING (tenant_id, delivery_id) ORDER BY a.started_at
                     """).map { try $0.decode((UUID, Double, String).self) }
@@ -555,8 +552,8 @@ struct TelegramAlertTests {
                     #expect(y - x >= 0.75, "global: five sends within \(y - x) s (limit 4/s)")
                 }
                 #expect(all.filter { $0.status == 429 }.count == 4)
-                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 12)
-                #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM alert_attempts WHERE outcome = 'throttled'") == 4)
+                #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 12)
+                #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM alert_attempts WHERE outcome = 'throttled'") == 4)
                 #expect(all.allSatisfy { !$0.text.contains("<script") })
             }
         }
@@ -569,9 +566,9 @@ struct TelegramAlertTests {
             let settings = try await TestDatabase.makeMigrated()
             try await TestApp.run(database: settings, configure: { Self.configure(&$0, api: api) }) { first in
                 try await TestApp.run(database: settings, configure: { Self.configure(&$0, api: api) }) { second in
-                    let a = try await AlertTest.account(first)
+                    let a = try await first.account(plan: "pro")
                     for chat in Int64(700)..<710 { telegram.say("/status", chat: chat) }
-                    try await AlertTest.waitUntil("every update answered") {
+                    try await Poll.until("every update answered") {
                         (Int64(700)..<710).allSatisfy { chat in telegram.messages.contains { $0.chat == chat } }
                     }
                     try await Task.sleep(for: .seconds(2))
@@ -591,26 +588,26 @@ struct TelegramAlertTests {
         }
         try await StubHTTPServer.run(handler: { await telegram.handle($0) }) { api in
             try await TestApp.run(configure: { Self.configure(&$0, api: api) }) { app in
-                let a = try await AlertTest.account(app)
-                let b = try await AlertTest.account(app)
-                try await AlertTest.insertSignal(app.database, tenant: b.tenant, confidence: 66, symbol: "XAUUSD")
+                let a = try await app.account(plan: "pro")
+                let b = try await app.account(plan: "pro")
+                try await AlertTest.insertSignal(app, tenant: b.tenant, confidence: 66, symbol: "XAUUSD")
                 let link = try await app.json(.POST, "/v1/alerts/telegram/link", token: a.token).json()
                 #expect((link["url"] as? String)?.hasPrefix("https://t.me/smc_test_bot?start=") == true)
                 let code = try #require(link["code"] as? String)
 
                 func reply(_ chat: Int64, after count: Int) async throws -> String {
-                    try await AlertTest.waitUntil("a reply") { telegram.messages.filter { $0.chat == chat }.count > count }
+                    try await Poll.until("a reply") { telegram.messages.filter { $0.chat == chat }.count > count }
                     return telegram.messages.filter { $0.chat == chat }[count].text
                 }
                 telegram.say("/start \(code)", chat: 500)
                 #expect(try await reply(500, after: 0).contains("Linked to <b>\(a.email)</b>"))
                 let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json()
                 #expect(status["linked"] as? Bool == true && status["username"] as? String == "alice")
-                try await AlertTest.insertSignal(app.database, tenant: a.tenant, confidence: 77, symbol: "GBPUSD")
+                try await AlertTest.insertSignal(app, tenant: a.tenant, confidence: 77, symbol: "GBPUSD")
                 telegram.say("/start \(code)", chat: 501)  // used up
                 #expect(try await reply(501, after: 0).contains("not valid"))
                 // The signal fans out to the linked chat (the alert arrives on Telegram).
-                try await AlertTest.waitUntil("the alert on Telegram") {
+                try await Poll.until("the alert on Telegram") {
                     telegram.messages.contains { $0.chat == 500 && $0.text.contains("LONG GBPUSD") }
                 }
                 telegram.say("/status", chat: 500)
@@ -622,7 +619,7 @@ struct TelegramAlertTests {
                 #expect(try await reply(501, after: 1).contains("not linked"))
 
                 telegram.say("/stop", chat: 500)
-                try await AlertTest.waitUntil("unlinked") {
+                try await Poll.until("unlinked") {
                     (try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json())["linked"] as? Bool == false
                 }
 
@@ -630,12 +627,12 @@ struct TelegramAlertTests {
                 let receiver = Receiver()
                 try await receiver.run { base in
                     _ = try await AlertTest.createWebhook(app, b.token, url: base + "/b", events: ["alert.test"])
-                    _ = try await AlertTest.sql(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(b.tenant), \(b.user), 99)")
-                    _ = try await AlertTest.sql(app.database, "INSERT INTO alert_outbox (tenant_id, event_id, event_type) VALUES (\(b.tenant), \(UUID()), 'alert.test')")
-                    try await AlertTest.waitUntil("the notice") {
+                    _ = try await TestDatabase.query(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(b.tenant), \(b.user), 99)")
+                    _ = try await TestDatabase.query(app.database, "INSERT INTO alert_outbox (tenant_id, event_id, event_type) VALUES (\(b.tenant), \(UUID()), 'alert.test')")
+                    try await Poll.until("the notice") {
                         receiver.requests.contains { (try? AlertEvent.decode($0.body))?.type == "telegram.unlinked" }
                     }
-                    #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM telegram_links WHERE chat_id = 99") == 0)
+                    #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM telegram_links WHERE chat_id = 99") == 0)
                     #expect(telegram.messages.filter { $0.chat == 99 }.count == 1)
                 }
             }

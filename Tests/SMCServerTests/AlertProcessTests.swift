@@ -8,13 +8,11 @@ import Testing
 /// Alert delivery in real `smc-server` processes.
 @Suite("Alerts: processes, crashes", .serialized)
 struct AlertProcessTests {
-    static func start(_ settings: DatabaseSettings) async throws -> (ServerProcess, String) {
-        let server = try ServerProcess(["serve"], environment: [
-            "DATABASE_URL": TestDatabase.url(for: settings), "SMC_PIPELINE_WORKERS": "0", "SMC_ALERT_WORKERS": "1",
-            "SMC_ALERT_POLL_MS": "50", "SMC_ALLOW_PRIVATE_TARGETS": "true", "SMC_WEBHOOK_TIMEOUT_SECONDS": "5",
-            "SMC_ALERT_CONCURRENCY": "8", "SMC_LOG_LEVEL": "info",
+    static func start(_ settings: DatabaseSettings) async throws -> (ServerProcess, ServerAt) {
+        try await ServerProcess.serve(settings, environment: [
+            "SMC_PIPELINE_WORKERS": "0", "SMC_ALERT_WORKERS": "1", "SMC_ALERT_POLL_MS": "50", "SMC_ALLOW_PRIVATE_TARGETS": "true",
+            "SMC_WEBHOOK_TIMEOUT_SECONDS": "5", "SMC_ALERT_CONCURRENCY": "8",
         ])
-        return (server, "http://127.0.0.1:\(try await server.port())")
     }
 
     @Test("kill -9 with 1,000 deliveries pending: after a restart every one arrives, none lost, repeats only with their original webhook-id")
@@ -28,36 +26,29 @@ struct AlertProcessTests {
         try await receiver.run { hookBase in
             var (server, base) = try await Self.start(settings)
             defer { server.signal(SIGKILL) }
-            let signup = try await TestHTTP.request(
-                .POST, base + "/v1/auth/signup", headers: [("content-type", "application/json")],
-                body: #"{"email": "k-\#(UUID().uuidString.prefix(8).lowercased())@example.com", "password": "correct horse battery"}"#)
-            let session = try signup.json()
-            let token = try #require(session["token"] as? String)
-            let tenant = try AlertTest.tenant(session)
-            _ = try await AlertTest.sql(settings, "UPDATE tenants SET plan_id = 'pro' WHERE tenant_id = \(tenant)")
-            let created = try await TestHTTP.request(
-                .POST, base + "/v1/alerts/webhooks", headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json")],
-                body: #"{"url": "\#(hookBase)/k", "event_types": ["alert.test"]}"#)
+            let account = try await base.account(plan: "pro")
+            let (token, tenant) = (account.token, account.tenant)
+            let created = try await base.json(.POST, "/v1/alerts/webhooks", token: token, ["url": "\(hookBase)/k", "event_types": ["alert.test"]])
             #expect(created.status == 201, "\(created.body)")
 
-            _ = try await AlertTest.sql(settings, """
+            _ = try await TestDatabase.query(settings, """
                 INSERT INTO alert_outbox (tenant_id, event_id, event_type, created_at)
                 SELECT \(tenant), gen_random_uuid(), 'alert.test', now() + g * interval '1 microsecond' FROM generate_series(1, 1000) g
                 """)
-            try await AlertTest.waitUntil("the first hundred deliveries") { receiver.requests.count >= 100 }
+            try await Poll.until("the first hundred deliveries") { receiver.requests.count >= 100 }
             server.signal(SIGKILL)
             _ = await server.exitStatus(within: .seconds(10))
-            let pending = try await AlertTest.count(settings, """
+            let pending = try await TestDatabase.scalar(settings, """
                 SELECT (SELECT count(*)::int FROM alert_outbox) + (SELECT count(*)::int FROM alert_deliveries WHERE status <> 'delivered')
                 """)
             #expect(pending >= 500, "only \(pending) left to deliver at the kill")
 
             (server, base) = try await Self.start(settings)
-            try await AlertTest.waitUntil("all 1,000 delivered", timeout: .seconds(180)) {
-                try await AlertTest.count(settings, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 1000
+            try await Poll.until("all 1,000 delivered", timeout: .seconds(180)) {
+                try await TestDatabase.scalar(settings, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'delivered'") == 1000
             }
             try await Task.sleep(for: .seconds(1))
-            let ids = try await AlertTest.sql(settings, "SELECT delivery_id, payload FROM alert_deliveries")
+            let ids = try await TestDatabase.query(settings, "SELECT delivery_id, payload FROM alert_deliveries")
                 .map { try $0.decode((UUID, String).self) }
             #expect(ids.count == 1000)
             let expected = Dictionary(uniqueKeysWithValues: ids.map { (StandardWebhooks.messageID($0.0), $0.1) })
@@ -70,7 +61,7 @@ struct AlertProcessTests {
             // At least once: the requests in flight at the kill come again, and on a starved machine a lease (2 × timeout
             // + 10 s) may run out before its attempt is recorded; never more than a few percent.
             #expect(repeats <= 50, "\(repeats) repeats")
-            #expect(try await AlertTest.count(settings, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'dead'") == 0)
+            #expect(try await TestDatabase.scalar(settings, "SELECT count(*)::int FROM alert_deliveries WHERE status = 'dead'") == 0)
             server.signal(SIGTERM)
             #expect(await server.exitStatus(within: .seconds(30)) == 0)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Synchronization
 import Testing
@@ -50,31 +51,9 @@ enum AlertTest {
         c.alerts.liveWindow = LiveWindow(candles: 100_000_000, minSeconds: 0)
     }
 
-    static func tenant(_ session: [String: Any]) throws -> UUID {
-        try #require(UUID(uuidString: (session["tenant"] as? [String: Any])?["id"] as? String ?? ""))
-    }
-
-    static func user(_ session: [String: Any]) throws -> UUID {
-        try #require(UUID(uuidString: (session["user"] as? [String: Any])?["id"] as? String ?? ""))
-    }
-
-    /// Runs SQL as the cluster's superuser (RLS does not apply): set-up and inspection.
-    static func sql(_ settings: DatabaseSettings, _ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
-            try await client.query(query, logger: TestDatabase.logger).collect()
-        }
-    }
-
-    static func setPlan(_ app: TestApp, _ tenant: UUID, _ plan: String = "pro") async throws {
-        _ = try await sql(app.database, "UPDATE tenants SET plan_id = \(plan) WHERE tenant_id = \(tenant)")
-    }
-
-    /// A pro account: (token, tenant, user).
-    static func account(_ app: TestApp) async throws -> (token: String, tenant: UUID, user: UUID, email: String) {
-        let (token, session, email) = try await app.signup()
-        let tenant = try tenant(session)
-        try await setPlan(app, tenant)
-        return (token, tenant, try user(session), email)
+    /// The user's deliveries (newest first), up to 500.
+    static func deliveries(_ app: TestApp, _ token: String, query: String = "") async throws -> [Components.Schemas.Delivery] {
+        try await app.json(.GET, "/v1/alerts/deliveries?limit=500" + query, token: token).decode(Components.Schemas.DeliveryPage.self).deliveries
     }
 
     static func createWebhook(_ app: TestApp, _ token: String, url: String,
@@ -82,33 +61,27 @@ enum AlertTest {
     {
         let response = try await app.json(.POST, "/v1/alerts/webhooks", token: token, ["url": url, "event_types": events])
         guard response.status == 201 else { throw TestFailure("create webhook: \(response.status) \(response.body)") }
-        let body = try response.json()
-        let hook = try #require(body["webhook"] as? [String: Any])
-        return (try #require(hook["id"] as? String), try #require(body["secret"] as? String))
+        let created = try response.decode(Components.Schemas.WebhookCreated.self)
+        return (created.webhook.id, created.secret)
     }
 
-    /// A signal and its `signal.created` outbox event, written as the pipeline writes them.
+    /// A live-looking order-block signal and its `signal.created` outbox event, written as the pipeline writes them;
+    /// with `outcome`, also resolved at its first target with a `signal.outcome` event after it.
     @discardableResult
-    static func insertSignal(_ settings: DatabaseSettings, tenant: UUID, confidence: Double = 80, symbol: String = "EURUSD",
+    static func insertSignal(_ app: TestApp, tenant: UUID, confidence: Double = 80, symbol: String = "EURUSD",
                              candle: Date = Date().addingTimeInterval(-900), outcome: Bool = false) async throws -> UUID
     {
-        let id = UUID(), key = "ob-\(UUID().uuidString.prefix(8))@\(Int(candle.timeIntervalSince1970))"
-        _ = try await sql(settings, """
-            INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence, level,
-                candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence, detail, sync_version)
-            VALUES (\(tenant), \(id), \(key), \(symbol), '15m', 1, 'order_block', \(confidence), 'HIGH', \(candle),
-                \(candle.addingTimeInterval(900)), 1.085, 1.083, ARRAY[1.089, 1.092]::float8[], 2.0, 'trending_up', 'London open', 0.7,
-                '{}'::jsonb, 1)
-            """)
-        _ = try await sql(settings, """
-            INSERT INTO alert_outbox (tenant_id, event_id, event_type, signal_id) VALUES (\(tenant), \(UUID()), 'signal.created', \(id))
-            """)
+        var row = SignalRow(symbol: symbol, setupType: "order_block", confidence: confidence, level: "HIGH",
+                            candleTime: Int64(candle.timeIntervalSince1970))
+        (row.entry, row.stop, row.targets, row.confluence, row.detailJSON) = (1.085, 1.083, [1.089, 1.092], 0.7, "{}")
+        row.createdAt = Int64(Date().timeIntervalSince1970)
+        let id = try await app.insertSignals([row], tenant: tenant, events: true)[0]
         if outcome {
-            _ = try await sql(settings, """
+            try await app.query("""
                 UPDATE signals SET outcome = 'target', outcome_time = \(candle.addingTimeInterval(3600)), outcome_r = 2.0,
                     exit_price = 1.089 WHERE tenant_id = \(tenant) AND signal_id = \(id)
                 """)
-            _ = try await sql(settings, """
+            try await app.query("""
                 INSERT INTO alert_outbox (tenant_id, event_id, event_type, signal_id, created_at)
                 VALUES (\(tenant), \(UUID()), 'signal.outcome', \(id), now() + interval '1 millisecond')
                 """)
@@ -116,25 +89,11 @@ enum AlertTest {
         return id
     }
 
-    static func count(_ settings: DatabaseSettings, _ query: PostgresQuery) async throws -> Int {
-        try await sql(settings, query).first?.decode(Int.self) ?? 0
-    }
-
     /// Nothing queued: no outbox event, no delivery pending or in flight.
     static func idle(_ settings: DatabaseSettings) async throws -> Bool {
-        try await count(settings, """
+        try await TestDatabase.scalar(settings, """
             SELECT (SELECT count(*) FROM alert_outbox) + (SELECT count(*) FROM alert_deliveries WHERE status IN ('pending', 'sending'))
             """) == 0
-    }
-
-    /// Polls `condition` until it holds (generous: the machine may be busy).
-    static func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: @Sendable () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestFailure("timed out waiting for \(what)")
     }
 
     /// Verifies received webhooks with the Python `standardwebhooks` package (an independent implementation of the

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import PostgresNIO
 import SMCEngine
+import SMCAPI
 import SMCTestSupport
 import Testing
 
@@ -11,26 +12,22 @@ import Testing
 /// endpoint is named for what it is.
 @Suite("Alerts: live only, plan limits, transport failures", .serialized)
 struct AlertTrustTests {
-    static func deliveries(_ app: TestApp, _ token: String, query: String = "") async throws -> [[String: Any]] {
-        try await AlertDeliveryTests.deliveries(app, token, query: query)
-    }
-
     @Test("a backfill fed after subscribing is stored and synced but not alerted (suppressed as historical); a live candle's signal is")
     func backfillIsNotAlerted() async throws {
-        let series = try PipelineTests.candles()[0..<3000]
+        let series = try CandleFeed.eurusd15m[0..<3000]
         try await TestApp.run(configure: { AlertTest.configure(&$0); $0.pipelineWorkers = 1 }) { app in
             let receiver = Receiver()
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 let prefs = try await app.json(.PATCH, "/v1/settings/alerts", token: a.token, ["min_confidence": 0], headers: [("if-match", "*")])
                 #expect(prefs.status == 200, "\(prefs.body)")
-                try await PipelineTests.watch(app, a.token)
+                try await app.watchEURUSD(token: a.token)
                 _ = try await AlertTest.createWebhook(app, a.token, url: base + "/h")
-                try await PipelineTests.feed(app, key: try await app.feederKey(), series)
-                try await PipelineTests.waitForPipeline(app, lastOpen: series.time.last!, streams: 1)
-                try await AlertTest.waitUntil("fan-out") { try await AlertTest.idle(app.database) }
+                try await app.feed(series, key: try await app.feederKey())
+                try await app.waitForPipeline(lastOpen: series.time.last!, streams: 1)
+                try await Poll.until("fan-out") { try await AlertTest.idle(app.database) }
 
-                let stored = try await AlertTest.sql(
+                let stored = try await TestDatabase.query(
                     app.database, "SELECT count(*)::int, count(outcome)::int FROM signals WHERE tenant_id = \(a.tenant)"
                 ).first!.decode((Int, Int).self)
                 #expect(stored.0 >= 3, "the backfill made too few signals to show anything: \(stored.0)")
@@ -38,19 +35,19 @@ struct AlertTrustTests {
                 let listed = try await app.json(.GET, "/v1/signals?limit=500", token: a.token).json()["signals"] as? [[String: Any]] ?? []
                 #expect(listed.count == stored.0, "stored signals are listed")
 
-                let rows = try await AlertTest.sql(
+                let rows = try await TestDatabase.query(
                     app.database, "SELECT event_type, status, coalesce(reason, '') FROM alert_deliveries WHERE tenant_id = \(a.tenant)"
                 ).map { try $0.decode((String, String, String).self) }
                 #expect(rows.count == stored.0 + stored.1, "one delivery row per event: \(rows.count)")
                 #expect(rows.allSatisfy { $0.1 == "suppressed" && $0.2 == "historical" }, "\(Set(rows.map { "\($0.1)/\($0.2)" }))")
                 #expect(Set(rows.map(\.0)) == ["signal.created", "signal.outcome"])
                 #expect(receiver.requests.isEmpty, "\(receiver.requests.count) webhooks for history")
-                let suppressed = try await Self.deliveries(app, a.token, query: "&status=suppressed")
-                #expect(suppressed.count == rows.count && suppressed.allSatisfy { $0["reason"] as? String == "historical" })
+                let suppressed = try await AlertTest.deliveries(app, a.token, query: "&status=suppressed")
+                #expect(suppressed.count == rows.count && suppressed.allSatisfy { $0.reason == "historical" })
 
                 // A signal on a candle that just closed is news.
-                let live = try await AlertTest.insertSignal(app.database, tenant: a.tenant, candle: Date().addingTimeInterval(-900))
-                try await AlertTest.waitUntil("the live signal delivered") { receiver.requests.count == 1 }
+                let live = try await AlertTest.insertSignal(app, tenant: a.tenant, candle: Date().addingTimeInterval(-900))
+                try await Poll.until("the live signal delivered") { receiver.requests.count == 1 }
                 let event = try AlertEvent.decode(receiver.requests[0].body)
                 #expect(event.data.signalId == live.uuidString.lowercased())
             }
@@ -75,21 +72,21 @@ struct AlertTrustTests {
         try await TestApp.run(configure: AlertTest.configure) { app in
             let receiver = Receiver()
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)
+                let a = try await app.account(plan: "pro")
                 _ = try await AlertTest.createWebhook(app, a.token, url: base + "/h")
                 let old = Date().addingTimeInterval(-86_400 * 400)
-                try await AlertTest.insertSignal(app.database, tenant: a.tenant, candle: old, outcome: true)
+                try await AlertTest.insertSignal(app, tenant: a.tenant, candle: old, outcome: true)
                 // 20 minutes late on a 15m stream (1 candle + 5 min) is still live; an hour is not.
-                let late = try await AlertTest.insertSignal(app.database, tenant: a.tenant, candle: Date().addingTimeInterval(-900 - 1200))
-                try await AlertTest.insertSignal(app.database, tenant: a.tenant, candle: Date().addingTimeInterval(-900 - 3600))
-                try await AlertTest.waitUntil("fan-out and delivery") { try await AlertTest.idle(app.database) }
-                let rows = try await AlertTest.sql(
+                let late = try await AlertTest.insertSignal(app, tenant: a.tenant, candle: Date().addingTimeInterval(-900 - 1200))
+                try await AlertTest.insertSignal(app, tenant: a.tenant, candle: Date().addingTimeInterval(-900 - 3600))
+                try await Poll.until("fan-out and delivery") { try await AlertTest.idle(app.database) }
+                let rows = try await TestDatabase.query(
                     app.database, "SELECT event_type, status, coalesce(reason, ''), signal_id FROM alert_deliveries WHERE tenant_id = \(a.tenant)"
                 ).map { try $0.decode((String, String, String, UUID?).self) }
                 #expect(rows.filter { $0.1 == "suppressed" && $0.2 == "historical" }.count == 3, "\(rows)")
                 #expect(rows.filter { $0.1 == "delivered" }.map(\.3) == [late], "\(rows)")
                 #expect(receiver.requests.count == 1)
-                let counted = try await AlertTest.sql(
+                let counted = try await TestDatabase.query(
                     app.database,
                     """
                     SELECT count(DISTINCT event_id)::int FROM alert_deliveries WHERE tenant_id = \(a.tenant) AND status <> 'suppressed'
@@ -105,15 +102,15 @@ struct AlertTrustTests {
         try await TestApp.run(configure: { AlertTest.configure(&$0); $0.adminToken = "operator-secret" }) { app in
             let receiver = Receiver()
             try await receiver.run { base in
-                let a = try await AlertTest.account(app)  // pro: several webhooks and Telegram
+                let a = try await app.account(plan: "pro")  // pro: several webhooks and Telegram
                 let admin = [("authorization", "Bearer operator-secret")]
                 let first = try await AlertTest.createWebhook(app, a.token, url: base + "/first")
                 try await Task.sleep(for: .milliseconds(5))
                 let second = try await AlertTest.createWebhook(app, a.token, url: base + "/second")
-                _ = try await AlertTest.sql(
+                _ = try await TestDatabase.query(
                     app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 4242)")
                 // Something queued for Telegram when the plan changes is cancelled, not sent later.
-                _ = try await AlertTest.sql(app.database, "UPDATE plans SET max_webhooks = 1 WHERE plan_id = 'free'")
+                _ = try await TestDatabase.query(app.database, "UPDATE plans SET max_webhooks = 1 WHERE plan_id = 'free'")
 
                 let down = try await app.json(.POST, "/v1/admin/plan-changes", ["email": a.email, "plan": "free"], headers: admin)
                 #expect(down.status == 200, "\(down.body)")
@@ -136,11 +133,11 @@ struct AlertTrustTests {
                 #expect(try test.status == 409 && (try test.json()["code"] as? String) == "endpoint_disabled", "\(test.body)")
                 let enable = try await app.json(.PATCH, "/v1/alerts/webhooks/\(second.id)", token: a.token, ["enabled": true])
                 #expect(try enable.status == 403 && (try enable.json()["code"] as? String) == "plan_limit_exceeded", "\(enable.body)")
-                try await AlertTest.insertSignal(app.database, tenant: a.tenant)
-                try await AlertTest.waitUntil("fan-out and delivery") { try await AlertTest.idle(app.database) }
+                try await AlertTest.insertSignal(app, tenant: a.tenant)
+                try await Poll.until("fan-out and delivery") { try await AlertTest.idle(app.database) }
                 #expect(receiver.requests(path: "/second").isEmpty)
                 #expect(receiver.requests(path: "/first").count == 1)
-                let telegram = try await AlertTest.sql(
+                let telegram = try await TestDatabase.query(
                     app.database, "SELECT count(*)::int FROM alert_deliveries WHERE tenant_id = \(a.tenant) AND channel = 'telegram'"
                 ).first!.decode(Int.self)
                 #expect(telegram == 0, "no Telegram deliveries on a plan without Telegram")
@@ -154,7 +151,7 @@ struct AlertTrustTests {
                 #expect((try await app.json(.GET, "/v1/subscription", token: a.token).json()["over_limit"] as? [Any])?.isEmpty == true)
                 let retest = try await app.json(.POST, "/v1/alerts/webhooks/\(second.id)/test", token: a.token)
                 #expect(retest.status == 202 || retest.status == 201 || retest.status == 200, "\(retest.body)")
-                try await AlertTest.waitUntil("the test alert delivered") { receiver.requests(path: "/second").count == 1 }
+                try await Poll.until("the test alert delivered") { receiver.requests(path: "/second").count == 1 }
             }
         }
     }
@@ -162,21 +159,20 @@ struct AlertTrustTests {
     @Test("a refused connection is recorded at once as connection_refused, not after the timeout")
     func refusedConnectionIsImmediate() async throws {
         try await TestApp.run(configure: AlertTest.configure) { app in
-            let a = try await AlertTest.account(app)
+            let a = try await app.account(plan: "pro")
             let hook = try await AlertTest.createWebhook(app, a.token, url: "http://127.0.0.1:1/hook")
             let started = ContinuousClock.now
             let test = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
-            let delivery = try #require(try test.json()["id"] as? String, "\(test.body)")
-            @Sendable func firstAttempt() async throws -> [String: Any]? {
-                let listed = try await Self.deliveries(app, a.token)
-                return (listed.first { $0["id"] as? String == delivery }?["attempts"] as? [[String: Any]])?.first
+            let delivery = try test.decode(Components.Schemas.Delivery.self).id
+            @Sendable func firstAttempt() async throws -> Components.Schemas.DeliveryAttempt? {
+                try await AlertTest.deliveries(app, a.token).first { $0.id == delivery }?.attempts.first
             }
-            try await AlertTest.waitUntil("the first attempt recorded", timeout: .seconds(30)) { try await firstAttempt() != nil }
+            try await Poll.until("the first attempt recorded", timeout: .seconds(30)) { try await firstAttempt() != nil }
             let attempt = try await firstAttempt()
             let elapsed = ContinuousClock.now - started
             #expect(elapsed < .seconds(10), "took \(elapsed): the 15 s timeout was waited out")
-            #expect(attempt?["outcome"] as? String == "failed")
-            #expect((attempt?["error"] as? String ?? "").hasPrefix("connection_refused"), "\(attempt ?? [:])")
+            #expect(attempt?.outcome == .failed)
+            #expect((attempt?.error ?? "").hasPrefix("connection_refused"), "\(String(describing: attempt))")
         }
     }
 

@@ -17,7 +17,7 @@ struct AlertsAPITests {
             #expect(free.status == 403 && free.problemCode == "plan_limit_exceeded")
             #expect((try free.json()["limit"] as? String) == "webhooks")
 
-            let a = try await AlertTest.account(app)
+            let a = try await app.account(plan: "pro")
             let created = try await app.json(.POST, "/v1/alerts/webhooks", token: a.token,
                                               ["url": "http://127.0.0.1:9/hook", "event_types": ["signal.outcome", "signal.created"], "description": "desk"])
             #expect(created.status == 201, "\(created.body)")
@@ -34,7 +34,7 @@ struct AlertsAPITests {
             #expect(try ((try list.json()["webhooks"] as? [Any])?.count) == 1 && !list.body.contains("whsec_"))
 
             // Another tenant sees nothing of it.
-            let b = try await AlertTest.account(app)
+            let b = try await app.account(plan: "pro")
             #expect(try await app.json(.GET, "/v1/alerts/webhooks/\(id)", token: b.token).status == 404)
             #expect(try await app.json(.DELETE, "/v1/alerts/webhooks/\(id)", token: b.token).status == 404)
             #expect(try ((try await app.json(.GET, "/v1/alerts/webhooks", token: b.token).json()["webhooks"] as? [Any])?.count) == 0)
@@ -54,7 +54,7 @@ struct AlertsAPITests {
             let rotatedBody = try rotated.json()
             #expect(rotated.status == 200 && (rotatedBody["secret"] as? String)?.hasPrefix("whsec_") == true && rotatedBody["secret"] as? String != secret)
             #expect((rotatedBody["webhook"] as? [String: Any])?["previous_secret_expires_at"] != nil)
-            let rows = try await AlertTest.sql(app.database, "SELECT secret, previous_secret FROM webhook_endpoints WHERE tenant_id = \(a.tenant)")
+            let rows = try await TestDatabase.query(app.database, "SELECT secret, previous_secret FROM webhook_endpoints WHERE tenant_id = \(a.tenant)")
             let (stored, previous) = try rows[0].decode((String, String?).self)
             #expect(stored == rotatedBody["secret"] as? String && previous == secret)
             #expect(try await app.json(.POST, "/v1/alerts/webhooks/\(id)/rotate-secret", token: a.token, ["overlap_seconds": -1]).status == 422)
@@ -84,7 +84,7 @@ struct AlertsAPITests {
     @Test("without the operator setting, webhooks to 127.0.0.1, 10.0.0.1, 169.254.169.254, a name resolving to loopback, or plain http are refused")
     func ssrfOnCreate() async throws {
         try await TestApp.run { app in
-            let a = try await AlertTest.account(app)
+            let a = try await app.account(plan: "pro")
             for url in ["https://127.0.0.1/hook", "https://10.0.0.1/hook", "https://169.254.169.254/latest/meta-data/", "https://localhost/hook",
                         "https://[::1]/hook", "https://[::ffff:10.0.0.1]/hook", "https://0.0.0.0/hook"] {
                 let response = try await app.json(.POST, "/v1/alerts/webhooks", token: a.token, ["url": url, "event_types": ["alert.test"]])
@@ -99,14 +99,14 @@ struct AlertsAPITests {
             let id = try #require((try ok.json()["webhook"] as? [String: Any])?["id"] as? String)
             let patch = try await app.json(.PATCH, "/v1/alerts/webhooks/\(id)", token: a.token, ["url": "https://127.0.0.1/x"])
             #expect(patch.status == 422 && patch.problemCode == "target_not_allowed")
-            #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM webhook_endpoints") == 1)
+            #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM webhook_endpoints") == 1)
         }
     }
 
     @Test("deliveries: listed newest first with their attempts, filtered, paged by cursor; redeliver keeps the id; 409 while queued")
     func deliveriesAPI() async throws {
         try await TestApp.run(configure: { $0.allowPrivateTargets = true }) { app in
-            let a = try await AlertTest.account(app)
+            let a = try await app.account(plan: "pro")
             let hook = try await AlertTest.createWebhook(app, a.token, url: "http://127.0.0.1:9/x")
             var ids: [String] = []
             for _ in 0..<5 {
@@ -129,14 +129,14 @@ struct AlertsAPITests {
             #expect(try await app.json(.GET, "/v1/alerts/deliveries?cursor=abc", token: a.token).problemCode == "invalid_cursor")
             #expect(try await app.json(.GET, "/v1/alerts/deliveries?limit=0", token: a.token).status == 400)
             #expect(try await app.json(.GET, "/v1/alerts/deliveries?webhook_id=nope", token: a.token).status == 400)
-            let other = try await AlertTest.account(app)
+            let other = try await app.account(plan: "pro")
             #expect(try ((try await app.json(.GET, "/v1/alerts/deliveries", token: other.token).json()["deliveries"] as? [Any])?.count) == 0)
             #expect(try await app.json(.POST, "/v1/alerts/deliveries/\(ids[0])/redeliver", token: other.token).status == 404)
 
             // Still queued: 409. Dead: queued again with the same id (so the same webhook-id).
             let pending = try await app.json(.POST, "/v1/alerts/deliveries/\(ids[0])/redeliver", token: a.token)
             #expect(pending.status == 409 && pending.problemCode == "already_pending")
-            _ = try await AlertTest.sql(app.database, """
+            _ = try await TestDatabase.query(app.database, """
                 UPDATE alert_deliveries SET status = 'dead', reason = 'no attempt succeeded', next_attempt_at = NULL, round_attempts = 8
                 WHERE delivery_id = \(UUID(uuidString: ids[0])!)
                 """)
@@ -146,7 +146,7 @@ struct AlertsAPITests {
             let againBody = try again.json()
             #expect(again.status == 202 && againBody["status"] as? String == "pending" && againBody["id"] as? String == ids[0])
             #expect((againBody["webhook_message_id"] as? String) == "msg_" + ids[0].replacingOccurrences(of: "-", with: ""))
-            #expect(try await AlertTest.count(app.database, "SELECT round_attempts FROM alert_deliveries WHERE delivery_id = \(UUID(uuidString: ids[0])!)") == 0)
+            #expect(try await TestDatabase.scalar(app.database, "SELECT round_attempts FROM alert_deliveries WHERE delivery_id = \(UUID(uuidString: ids[0])!)") == 0)
 
             // Deleting the endpoint cancels what it had queued; they stay listed.
             #expect(try await app.json(.DELETE, "/v1/alerts/webhooks/\(hook.id)", token: a.token).status == 204)
@@ -158,7 +158,7 @@ struct AlertsAPITests {
     @Test("Telegram over REST: 503 without a bot; the plan must include it; a one-time t.me link valid for an hour; unlink")
     func telegramREST() async throws {
         try await TestApp.run { app in
-            let a = try await AlertTest.account(app)
+            let a = try await app.account(plan: "pro")
             let none = try await app.json(.POST, "/v1/alerts/telegram/link", token: a.token)
             #expect(none.status == 503 && none.problemCode == "telegram_not_configured")
             let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json()
@@ -171,7 +171,7 @@ struct AlertsAPITests {
             let (freeToken, _, _) = try await app.signup()
             let free = try await app.json(.POST, "/v1/alerts/telegram/link", token: freeToken)
             #expect(try free.status == 403 && free.problemCode == "plan_limit_exceeded" && (try free.json()["limit"] as? String) == "telegram")
-            let a = try await AlertTest.account(app)
+            let a = try await app.account(plan: "pro")
             let link = try await app.json(.POST, "/v1/alerts/telegram/link", token: a.token)
             #expect(link.status == 201, "\(link.body)")
             let body = try link.json()
@@ -181,10 +181,10 @@ struct AlertsAPITests {
             #expect(TelegramLinkCode.tenant(code) == a.tenant)
             let expires = try #require(RFC3339DateTranscoder.parse(body["expires_at"] as? String ?? ""))
             #expect(abs(expires.timeIntervalSinceNow - 3600) < 120)
-            #expect(try await AlertTest.count(app.database, "SELECT count(*)::int FROM telegram_link_codes") == 1)
+            #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM telegram_link_codes") == 1)
             let unlink = try await app.json(.DELETE, "/v1/alerts/telegram", token: a.token)
             #expect(unlink.status == 404 && unlink.problemCode == "not_found")
-            _ = try await AlertTest.sql(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 777)")
+            _ = try await TestDatabase.query(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 777)")
             let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json()
             #expect(status["configured"] as? Bool == true && status["linked"] as? Bool == true)
             #expect(try await app.json(.DELETE, "/v1/alerts/telegram", token: a.token).status == 204)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Testing
 
@@ -63,7 +64,7 @@ struct JournalTests {
             #expect(trade["targets"] as? [Double] == [1.105, 1.11] && trade["size"] as? Double == 10000 && trade["fees"] as? Double == 0)
             #expect(trade["entry_time"] as? String == "2025-06-02T08:15:00.000Z")
             #expect(trade["tags"] as? [String] == ["A+", "london"] && trade["killzone"] as? String == "London open")
-            #expect(trade["user_id"] as? String == ((session["user"] as? [String: Any])?["id"] as? String))
+            #expect(trade["user_id"] as? String == session.user.id)
             #expect(trade["version"] as? Int == 1)
 
             let read = try await app.json(.GET, "/v1/journal/trades/\(id)", token: token)
@@ -284,7 +285,7 @@ struct JournalTests {
             #expect(Set(trades.map(\.outcome)) == ["open", "win", "loss", "breakeven"])
             let order = trades.sorted { a, b in a.micros != b.micros ? a.micros > b.micros : a.id > b.id }
             for size in 1...(trades.count + 1) {
-                let ids = try await app.allPages("/v1/journal/trades", token: token, key: "trades", limit: size)
+                let ids = try await app.allPages("/v1/journal/trades", token: token, limit: size, of: Components.Schemas.TradePage.self)
                 #expect(ids == order.map(\.id), "size \(size)")
             }
             let may5 = RFC3339.micros("2025-05-05T08:00:00Z")!, may2 = RFC3339.micros("2025-05-02T00:00:00Z")!
@@ -297,7 +298,7 @@ struct JournalTests {
             ]
             for (query, matches) in cases {
                 for size in [1, 2, 50] {
-                    let ids = try await app.allPages("/v1/journal/trades?\(query)", token: token, key: "trades", limit: size)
+                    let ids = try await app.allPages("/v1/journal/trades?\(query)", token: token, limit: size, of: Components.Schemas.TradePage.self)
                     #expect(ids == order.filter(matches).map(\.id), "\(query) size \(size)")
                 }
             }
@@ -340,7 +341,7 @@ struct JournalTests {
             #expect(still["outcome"] as? String == "win" && still["version"] as? Int == 2)
             // A signal of tenant B's is not one of A's.
             let rowB = SignalRow(candleTime: SignalRow.time(ago: 3600))
-            try await app.insertSignals([rowB], tenant: try TestApp.tenant(try await app.json(.GET, "/v1/me", token: tokenB).json()))
+            try await app.insertSignals([rowB], tenant: try await app.json(.GET, "/v1/me", token: tokenB).decode(Components.Schemas.Me.self).tenantID)
             var linked = Self.eurusdLong
             linked["signal_id"] = rowB.id.uuidString.lowercased()
             let foreign = try await app.json(.POST, "/v1/journal/trades", token: tokenA, linked)
@@ -358,7 +359,7 @@ struct JournalTests {
             row.setupType = "order_block"
             row.killzone = "New York open"
             row.timeframe = "1h"
-            try await app.insertSignals([row], tenant: try TestApp.tenant(session))
+            try await app.insertSignals([row], tenant: session.tenantID)
             let signal = row.id.uuidString.lowercased()
             let linked = try await app.createTrade(
                 ["symbol": "EURUSD", "direction": "long", "entry_price": 1.085, "entry_time": "2025-06-02T08:15:00Z", "signal_id": signal],
@@ -461,7 +462,7 @@ struct JournalTests {
         try await TestApp.run { app in
             let (token, session, _) = try await app.signup()
             let row = SignalRow(candleTime: SignalRow.time(ago: 3600))
-            try await app.insertSignals([row], tenant: try TestApp.tenant(session))
+            try await app.insertSignals([row], tenant: session.tenantID)
             func with(_ changes: [String: Any?]) -> [String: Any] {
                 var body = Self.eurusdLong
                 for (key, value) in changes { body[key] = value }

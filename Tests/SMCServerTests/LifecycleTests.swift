@@ -66,6 +66,13 @@ final class ServerProcess: Sendable {
     }
 
     func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// `smc-server serve` on a test database (plus `environment`), once it serves: the process and its address.
+    static func serve(_ settings: DatabaseSettings, environment: [String: String] = [:]) async throws -> (ServerProcess, ServerAt) {
+        let server = try ServerProcess(["serve"], environment: ["DATABASE_URL": TestDatabase.url(for: settings), "SMC_LOG_LEVEL": "info"]
+            .merging(environment) { _, new in new })
+        return (server, ServerAt("http://127.0.0.1:\(try await server.port())", database: settings))
+    }
 }
 
 func isAlive(_ pid: pid_t) -> Bool {

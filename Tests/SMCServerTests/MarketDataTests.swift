@@ -16,7 +16,7 @@ struct MarketDataTests {
     static func candle(_ t: Int64, symbol: String = "EURUSD", timeframe: String = "15m", open: Double = 1.10,
                        high: Double = 1.12, low: Double = 1.09, close: Double = 1.11, volume: Double = 10) -> [String: Any]
     {
-        ["symbol": symbol, "timeframe": timeframe, "open_time": PipelineTests.rfc3339(t), "open": open, "high": high,
+        ["symbol": symbol, "timeframe": timeframe, "open_time": CivilTime.rfc3339(t), "open": open, "high": high,
          "low": low, "close": close, "volume": volume]
     }
 
@@ -333,12 +333,8 @@ struct MarketDataTests {
 @Suite("Hooks: TradingView alerts")
 struct TradingViewHookTests {
     static func hookKey(_ app: TestApp, scopes: [String] = ["tradingview_hook"]) async throws -> (key: String, tenant: UUID) {
-        let (token, session, _) = try await app.signup()
-        let created = try await app.json(.POST, "/v1/api-keys", token: token, ["name": "TradingView", "scopes": scopes])
-        guard created.status == 201, let key = try created.json()["key"] as? String else {
-            throw TestFailure("api key: \(created.status) \(created.body)")
-        }
-        return (key, try PipelineTests.tenant(session))
+        let account = try await app.account()
+        return (try await app.apiKey(token: account.token, scopes: scopes, name: "TradingView"), account.tenant)
     }
 
     static func post(_ app: TestApp, _ token: String, json: String? = nil, text: String? = nil) async throws -> TestResponse {

@@ -11,66 +11,6 @@ import Testing
 /// Market data in, the pipeline, and signals out — over HTTP with a real PostgreSQL.
 @Suite("Pipeline: candles in, per-tenant signals out", .serialized)
 struct PipelineTests {
-    static let csv = TestDatabase.repositoryRoot.deletingLastPathComponent()
-        .appendingPathComponent("shared/conformance/smartmoneyconcepts/eurusd-15m/EURUSD_15M.csv")
-
-    static func candles() throws -> CandleSeries {
-        try CandleCSV.parse(String(contentsOf: csv, encoding: .utf8))
-    }
-
-    static func rfc3339(_ t: Int64) -> String { CivilTime.rfc3339(t) }
-
-    static func body(_ series: CandleSeries, _ range: Range<Int>, symbol: String = "EURUSD", timeframe: String = "15m")
-        -> [String: Any]
-    {
-        ["candles": range.map { i -> [String: Any] in
-            let c = series[i]
-            return ["symbol": symbol, "timeframe": timeframe, "open_time": rfc3339(c.time),
-                    "open": c.open, "high": c.high, "low": c.low, "close": c.close, "volume": c.volume]
-        }]
-    }
-
-    /// Feeds every candle in batches of 10,000 (the endpoint's limit).
-    static func feed(_ app: TestApp, key: String, _ series: CandleSeries) async throws {
-        for start in stride(from: 0, to: series.count, by: 10_000) {
-            // 10,000 candles a request: a debug build on a busy machine may need more than the usual 30 s.
-            let response = try await app.json(.POST, "/v1/market/candles", token: key,
-                                              body(series, start..<min(start + 10_000, series.count)), timeout: .seconds(120))
-            guard response.status == 200 else { throw TestFailure("ingest: \(response.status) \(response.body)") }
-        }
-    }
-
-    static func watch(_ app: TestApp, _ token: String, strategy: [String: Any]? = nil) async throws {
-        let watch = try await app.json(.PUT, "/v1/settings/watchlist", token: token,
-                                       ["entries": [["symbol": "EURUSD", "timeframes": ["15m"]]]], headers: [("if-match", "*")])
-        #expect(watch.status == 200, "\(watch.body)")
-        if let strategy {
-            let current = try await app.json(.GET, "/v1/settings/strategy", token: token).json()
-            let merged = current.merging(strategy) { $1 }
-            let put = try await app.json(.PUT, "/v1/settings/strategy", token: token, merged, headers: [("if-match", "*")])
-            #expect(put.status == 200, "\(put.body)")
-        }
-    }
-
-    /// Waits until the stream's analyzers have seen `last` and nothing is queued.
-    static func waitForPipeline(_ app: TestApp, lastOpen: Int64, streams: Int, timeout: Duration = .seconds(300)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger, maxConnections: 1) { client in
-            while ContinuousClock.now < deadline {
-                let row = try await client.query(
-                    """
-                    SELECT (SELECT count(*) FROM analysis_streams WHERE symbol = 'EURUSD' AND timeframe = '15m'
-                              AND processed_until = to_timestamp(\(lastOpen))),
-                           (SELECT count(*) FROM pipeline_jobs WHERE symbol = 'EURUSD' AND timeframe = '15m')
-                    """, logger: TestDatabase.logger
-                ).collect().first!.decode((Int, Int).self)
-                if row.0 == streams && row.1 == 0 { return }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-            throw TestFailure("the pipeline did not catch up in time")
-        }
-    }
-
     /// What the engine produces offline for these settings: signal id → (direction, confidence, outcome kind).
     /// Computed on NIO's thread pool, not the cooperative threads: in a debug build it takes seconds, and the
     /// in-process servers of other tests answer on those threads.
@@ -103,21 +43,17 @@ struct PipelineTests {
         }
     }
 
-    static func tenant(_ session: [String: Any]) throws -> UUID {
-        try #require(UUID(uuidString: (session["tenant"] as? [String: Any])?["id"] as? String ?? ""))
-    }
-
     @Test("two tenants with different settings each get exactly the engine's offline signals, and only their own")
     func twoTenantsEndToEnd() async throws {
-        let series = try Self.candles()
+        let series = try CandleFeed.eurusd15m
         try await TestApp.run(configure: { $0.pipelineWorkers = 2 }) { app in
             let key = try await app.feederKey()
             let (tokenA, sessionA, _) = try await app.signup()
             let (tokenB, sessionB, _) = try await app.signup()
-            try await Self.watch(app, tokenA)
-            try await Self.watch(app, tokenB, strategy: ["swing_length": 30, "min_reward_risk": 2.5, "min_confidence": 30])
-            try await Self.feed(app, key: key, series)
-            try await Self.waitForPipeline(app, lastOpen: series.time.last!, streams: 2)
+            try await app.watchEURUSD(token: tokenA)
+            try await app.watchEURUSD(token: tokenB, strategy: ["swing_length": 30, "min_reward_risk": 2.5, "min_confidence": 30])
+            try await app.feed(series, key: key)
+            try await app.waitForPipeline(lastOpen: series.time.last!, streams: 2)
 
             var strategyB = StrategySettings()
             strategyB.swingLength = 30
@@ -125,8 +61,8 @@ struct PipelineTests {
             strategyB.minConfidence = 30
             let expectedA = try await Self.offline(series, strategy: StrategySettings())
             let expectedB = try await Self.offline(series, strategy: strategyB)
-            let a = try await Self.stored(app, tenant: try Self.tenant(sessionA))
-            let b = try await Self.stored(app, tenant: try Self.tenant(sessionB))
+            let a = try await Self.stored(app, tenant: sessionA.tenantID)
+            let b = try await Self.stored(app, tenant: sessionB.tenantID)
             #expect(expectedA.count > 20 && expectedB.count > 20)
             #expect(Set(a.keys) == Set(expectedA.keys), "tenant A: \(a.count) stored, \(expectedA.count) offline")
             #expect(Set(b.keys) == Set(expectedB.keys), "tenant B: \(b.count) stored, \(expectedB.count) offline")
@@ -150,10 +86,10 @@ struct PipelineTests {
             #expect(try await app.json(.GET, "/v1/signals/\(listed[0])", token: tokenB).status == 404)
 
             // Feeding the same candles again changes nothing.
-            try await Self.feed(app, key: key, series)
+            try await app.feed(series, key: key)
             try await Task.sleep(for: .seconds(1))
-            try await Self.waitForPipeline(app, lastOpen: series.time.last!, streams: 2)
-            #expect(try await Self.stored(app, tenant: try Self.tenant(sessionA)).count == a.count)
+            try await app.waitForPipeline(lastOpen: series.time.last!, streams: 2)
+            #expect(try await Self.stored(app, tenant: sessionA.tenantID).count == a.count)
         }
     }
 }
@@ -161,57 +97,15 @@ struct PipelineTests {
 /// Several real `smc-server` processes on one database.
 @Suite("Pipeline: several processes, crashes", .serialized)
 struct PipelineProcessTests {
-    static func start(_ settings: DatabaseSettings) async throws -> (ServerProcess, String) {
-        let server = try ServerProcess(["serve"], environment: [
-            "DATABASE_URL": TestDatabase.url(for: settings), "SMC_PIPELINE_WORKERS": "2", "SMC_PIPELINE_POLL_MS": "50",
-            "SMC_LOG_LEVEL": "info",
-        ])
-        return (server, "http://127.0.0.1:\(try await server.port())")
-    }
-
-    static func post(_ base: String, _ path: String, token: String, _ body: [String: Any], headers: [(String, String)] = [])
-        async throws -> TestResponse
-    {
-        try await TestHTTP.request(.POST, base + path, headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json")] + headers,
-                                   body: String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self),
-                                   timeout: .seconds(120))
+    static func start(_ settings: DatabaseSettings) async throws -> (ServerProcess, ServerAt) {
+        try await ServerProcess.serve(settings, environment: ["SMC_PIPELINE_WORKERS": "2", "SMC_PIPELINE_POLL_MS": "50"])
     }
 
     /// A signed-up tenant watching EURUSD 15m, with optional strategy changes.
-    static func tenant(_ base: String, strategy: [String: Any]? = nil) async throws -> UUID {
-        let signup = try await TestHTTP.request(
-            .POST, base + "/v1/auth/signup", headers: [("content-type", "application/json")],
-            body: #"{"email": "p-\#(UUID().uuidString.prefix(8).lowercased())@example.com", "password": "correct horse battery"}"#)
-        let session = try signup.json()
-        let token = try #require(session["token"] as? String)
-        let put = try await TestHTTP.request(
-            .PUT, base + "/v1/settings/watchlist",
-            headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json"), ("if-match", "*")],
-            body: #"{"entries": [{"symbol": "EURUSD", "timeframes": ["15m"]}]}"#)
-        #expect(put.status == 200, "\(put.body)")
-        if let strategy {
-            let current = try await TestHTTP.request(.GET, base + "/v1/settings/strategy", headers: [("authorization", "Bearer \(token)")]).json()
-            let body = String(decoding: try JSONSerialization.data(withJSONObject: current.merging(strategy) { $1 }), as: UTF8.self)
-            let response = try await TestHTTP.request(
-                .PUT, base + "/v1/settings/strategy",
-                headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json"), ("if-match", "*")], body: body)
-            #expect(response.status == 200, "\(response.body)")
-        }
-        return try PipelineTests.tenant(session)
-    }
-
-    /// Feeds the series in order (batches of `batch`), retrying a batch whose request failed (a killed server).
-    static func feed(_ bases: @escaping @Sendable () -> String, key: String, _ series: CandleSeries, batch: Int = 4000) async throws {
-        for start in stride(from: 0, to: series.count, by: batch) {
-            let body = PipelineTests.body(series, start..<min(start + batch, series.count))
-            var tries = 0
-            while true {
-                if let r = try? await post(bases(), "/v1/market/candles", token: key, body), r.status == 200 { break }
-                tries += 1
-                if tries > 600 { throw TestFailure("batch at \(start) never accepted") }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
+    static func tenant(_ server: ServerAt, strategy: [String: Any]? = nil) async throws -> UUID {
+        let account = try await server.account()
+        try await server.watchEURUSD(token: account.token, strategy: strategy)
+        return account.tenant
     }
 
     static func storedSignals(_ settings: DatabaseSettings) async throws -> [UUID: [String]] {
@@ -238,7 +132,7 @@ struct PipelineProcessTests {
 
     /// The first 12,000 candles (four months): enough signals, half the time of the whole file.
     static func series() throws -> CandleSeries {
-        let all = try PipelineTests.candles()
+        let all = try CandleFeed.eurusd15m
         return all[0..<12_000]
     }
 
@@ -254,10 +148,10 @@ struct PipelineProcessTests {
         // Every process is fed the whole history at once (each batch idempotent), so all three ingest and all
         // six workers compete for the stream.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for (_, base) in servers { group.addTask { try await Self.feed({ base }, key: key, series) } }
+            for (_, server) in servers { group.addTask { try await CandleFeed.feed(series, key: key, batch: 4000, retrying: true, to: { server }) } }
             try await group.waitForAll()
         }
-        try await PipelineTests.waitForPipelineAt(settings, lastOpen: series.time.last!, streams: 2)
+        try await servers[0].1.waitForPipeline(lastOpen: series.time.last!, streams: 2)
         let stored = try await Self.storedSignals(settings)
         let expected = try await Self.expected(series)
         #expect(expected.a.count > 5 && expected.b.count > 5)
@@ -272,14 +166,14 @@ struct PipelineProcessTests {
         let series = try Self.series()
         let settings = try await TestDatabase.makeMigrated()
         let key = try await TestDatabase.feederKey(settings)
-        let current = LockedBox<String>("")
+        let current = LockedBox<ServerAt?>(nil)
         var (server, base) = try await Self.start(settings)
         current.withLock { $0 = base }
         let tenantA = try await Self.tenant(base)
         let tenantB = try await Self.tenant(base, strategy: ["swing_length": 30, "min_confidence": 30])
 
         // Ingest, and kill the server twice while batches are in flight; the feeder retries against the new one.
-        let feeding = Task { try await Self.feed({ current.withLock { $0 } }, key: key, series, batch: 2000) }
+        let feeding = Task { try await CandleFeed.feed(series, key: key, batch: 2000, retrying: true, to: { current.withLock { $0! } }) }
         for _ in 0..<2 {
             try await Task.sleep(for: .seconds(3))
             server.signal(SIGKILL)
@@ -290,48 +184,23 @@ struct PipelineProcessTests {
         try await feeding.value
 
         // Kill it again while the pipeline is part-way through the history.
-        try await PipelineTests.waitUntil(settings, "SELECT count(*) FROM analysis_streams WHERE processed_until IS NOT NULL") { $0 >= 1 }
+        let observer = base
+        try await Poll.until("the pipeline part-way", timeout: .seconds(300)) {
+            try await observer.sqlInt("SELECT count(*)::int FROM analysis_streams WHERE processed_until IS NOT NULL") >= 1
+        }
         server.signal(SIGKILL)
         _ = await server.exitStatus(within: .seconds(10))
         let midway = try await Self.storedSignals(settings)
         (server, base) = try await Self.start(settings)
         defer { server.signal(SIGKILL) }
-        try await PipelineTests.waitForPipelineAt(settings, lastOpen: series.time.last!, streams: 2)
+        try await base.waitForPipeline(lastOpen: series.time.last!, streams: 2)
 
-        let count = try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
-            try await client.query("SELECT count(*) FROM candles WHERE symbol = 'EURUSD' AND timeframe = '15m'", logger: TestDatabase.logger)
-                .collect().first!.decode(Int.self)
-        }
+        let count = try await base.sqlInt("SELECT count(*)::int FROM candles WHERE symbol = 'EURUSD' AND timeframe = '15m'")
         #expect(count == series.count)
         let stored = try await Self.storedSignals(settings)
         let expected = try await Self.expected(series)
         #expect(stored[tenantA]?.count == expected.a.count && Set(stored[tenantA] ?? []) == expected.a)
         #expect(stored[tenantB]?.count == expected.b.count && Set(stored[tenantB] ?? []) == expected.b)
         #expect((midway[tenantA]?.count ?? 0) <= expected.a.count)
-    }
-}
-
-extension PipelineTests {
-    static func waitUntil(_ settings: DatabaseSettings, _ sql: String, timeout: Duration = .seconds(300), _ done: @Sendable (Int) -> Bool)
-        async throws
-    {
-        let deadline = ContinuousClock.now + timeout
-        try await PostgresClient.withRunning(settings, logger: TestDatabase.logger, maxConnections: 1) { client in
-            while ContinuousClock.now < deadline {
-                let value = try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger).collect().first!.decode(Int.self)
-                if done(value) { return }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            throw TestFailure("timed out waiting for: \(sql)")
-        }
-    }
-
-    static func waitForPipelineAt(_ settings: DatabaseSettings, lastOpen: Int64, streams: Int) async throws {
-        try await waitUntil(settings, """
-            SELECT CASE WHEN (SELECT count(*) FROM analysis_streams WHERE symbol = 'EURUSD' AND timeframe = '15m'
-                                AND processed_until = to_timestamp(\(lastOpen))) = \(streams)
-                          AND NOT EXISTS (SELECT 1 FROM pipeline_jobs WHERE symbol = 'EURUSD' AND timeframe = '15m')
-                        THEN 1 ELSE 0 END
-            """) { $0 == 1 }
     }
 }

@@ -119,7 +119,7 @@ struct SecretsInLogsTests {
                 record("create webhook", hook, issues: secret)
                 record("list webhooks", try await app.json(.GET, "/v1/alerts/webhooks", token: token))
                 record("test webhook", try await app.json(.POST, "/v1/alerts/webhooks/\(hookID)/test", token: token))
-                try await AlertTest.waitUntil("the test alert delivered") { receiver.requests.count >= 1 }
+                try await Poll.until("the test alert delivered") { receiver.requests.count >= 1 }
                 let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hookID)/rotate-secret", token: token)
                 let newSecret = try #require(try rotated.json()["secret"] as? String, "\(rotated.status) \(rotated.body)")
                 record("rotate", rotated, issues: newSecret)

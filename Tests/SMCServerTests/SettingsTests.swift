@@ -241,8 +241,8 @@ struct SettingsTests {
             #expect(try await app.json(.PUT, "/v1/settings/watchlist", token: tokenA, doc, headers: [("if-match", "*")]).status == 200)
             let seenByB = try await app.json(.GET, "/v1/settings/watchlist", token: tokenB)
             #expect(seenByB.header("etag") == "\"0\"" && !seenByB.body.contains("XAUUSD"))
-            let tenantA = try #require(UUID(uuidString: (sessionA["tenant"] as? [String: Any])?["id"] as? String ?? ""))
-            let tenantB = try #require(UUID(uuidString: (sessionB["tenant"] as? [String: Any])?["id"] as? String ?? ""))
+            let tenantA = sessionA.tenantID
+            let tenantB = sessionB.tenantID
             try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger) { client in
                 let db = Database(client: client, logger: TestDatabase.logger)
                 let asB = try await db.withTenant(tenantB) { connection in

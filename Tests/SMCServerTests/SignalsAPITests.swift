@@ -1,166 +1,10 @@
 import Foundation
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Testing
 
 @testable import SMCServer
-
-/// A `signals` row as the pipeline writes it, with `detail` holding the engine's `Signal` JSON
-/// (`JSONEncoder`, sorted keys, snake_case, epoch-second times).
-struct SignalRow: Sendable {
-    var id = UUID()
-    var symbol = "EURUSD"
-    var timeframe = "15m"
-    var direction = 1
-    var setupType = "fair_value_gap"
-    var confidence = 57.07
-    var level = "MEDIUM"
-    /// Seconds since 1970, a multiple of the timeframe.
-    var candleTime: Int64
-    var entry = 1.0850
-    var stop = 1.0830
-    var targets = [1.0910, 1.0950]
-    var regime: String? = "trending_up"
-    var killzone: String? = "London open"
-    var confluence = 0.0734
-    var outcome: String?
-    var outcomeR: Double?
-    var exitPrice: Double?
-    /// Overrides the generated detail (e.g. a real engine signal from the golden fixture).
-    var detailJSON: String?
-
-    var seconds: Int64 { ["1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400][timeframe] ?? 900 }
-    var closeTime: Int64 { candleTime + seconds }
-    var outcomeTime: Int64 { closeTime + 6 * seconds }
-    var rewardRisk: Double { abs(targets[0] - entry) / abs(entry - stop) }
-    var zoneTop: Double { direction > 0 ? entry - 0.0004 : stop - 0.0006 }
-    var zoneBottom: Double { direction > 0 ? stop + 0.0006 : entry + 0.0004 }
-    var zoneTime: Int64 { candleTime - 7 * seconds }
-    var zoneFormedTime: Int64 { candleTime - 5 * seconds }
-
-    /// Whole seconds, aligned on the timeframe, `ago` before now.
-    static func time(ago: TimeInterval, timeframe: Int64 = 900) -> Int64 {
-        let now = Int64(Date().timeIntervalSince1970 - ago)
-        return now - now % timeframe
-    }
-
-    var detail: String {
-        if let detailJSON { return detailJSON }
-        let object: [String: Any] = [
-            "id": "\(setupType == "order_block" ? "ob" : "fvg"):\(direction > 0 ? "bull" : "bear"):\(zoneTime)@\(candleTime)",
-            "timeframe": timeframe, "candle_time": candleTime, "close_time": closeTime, "direction": direction,
-            "confidence": confidence, "level": level,
-            "setup": [
-                "direction": direction, "entry": entry, "stop": stop, "targets": targets, "reward_risk": rewardRisk,
-                "zone": [
-                    "kind": setupType, "direction": direction, "top": zoneTop, "bottom": zoneBottom, "time": zoneTime,
-                    "formed_index": 337, "formed_time": zoneFormedTime,
-                ],
-            ] as [String: Any],
-            "votes": [
-                ["member": "smc", "vote": 0.33, "weight": 1, "gate": 1, "abstained": false, "reason": "\(setupType) retest, R:R 3.14"],
-                ["member": "technical", "vote": 0.81, "weight": 1, "gate": 1, "abstained": false, "reason": "EMA trend 1.00"],
-                ["member": "learned", "vote": 0, "weight": 0, "gate": 1, "abstained": true, "reason": "not trained yet"],
-                ["member": "external", "vote": 0, "weight": 0, "gate": 1, "abstained": true, "reason": "no recent external alert"],
-            ],
-            "regime": regime as Any, "killzone": killzone as Any,
-            "biases": [
-                ["timeframe": timeframe, "score": 15.15, "level": "NEUTRAL"], ["timeframe": "1h", "score": 62.5, "level": "MEDIUM"],
-                ["timeframe": "4h", "score": -80, "level": "HIGH"],
-            ],
-            "confluence": confluence,
-        ]
-        return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-    }
-}
-
-extension TestApp {
-    /// The tenant id of a signed-up session.
-    static func tenant(_ session: [String: Any]) throws -> UUID {
-        try #require(UUID(uuidString: (session["tenant"] as? [String: Any])?["id"] as? String ?? ""))
-    }
-
-    /// Inserts signal rows for `tenant` as the pipeline would: one transaction as `smc_worker` (whose policy on
-    /// `signals` spans tenants), each row bumping the tenant's `signals` sync counter.
-    func insertSignals(_ rows: [SignalRow], tenant: UUID) async throws {
-        do { try await insertSignalRows(rows, tenant: tenant) } catch { throw TestFailure(String(reflecting: error)) }
-    }
-
-    private func insertSignalRows(_ rows: [SignalRow], tenant: UUID) async throws {
-        try await PostgresClient.withRunning(database, logger: TestDatabase.logger, maxConnections: 1) { client in
-            try await client.withConnection { connection in
-                let logger = TestDatabase.logger
-                try await connection.query("BEGIN", logger: logger)
-                try await connection.query("SELECT set_config('role', 'smc_worker', true)", logger: logger)
-                for row in rows {
-                    let version = try await connection.query(
-                        """
-                        INSERT INTO sync_counters AS c (tenant_id, stream, version) VALUES (\(tenant), 'signals', 1)
-                        ON CONFLICT (tenant_id, stream) DO UPDATE SET version = c.version + 1 RETURNING version
-                        """, logger: logger
-                    ).collect().first!.decode(Int64.self)
-                    let key = "\(row.setupType == "order_block" ? "ob" : "fvg"):\(row.direction > 0 ? "bull" : "bear"):\(row.zoneTime)@\(row.candleTime)#\(row.id)"
-                    try await connection.query(
-                        """
-                        INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence, level,
-                                             candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence,
-                                             detail, outcome, outcome_time, outcome_r, exit_price, sync_version, created_at)
-                        VALUES (\(tenant), \(row.id), \(key), \(row.symbol), \(row.timeframe), \(Int16(row.direction)), \(row.setupType),
-                                \(row.confidence), \(row.level), to_timestamp(\(row.candleTime)), to_timestamp(\(row.closeTime)),
-                                \(row.entry), \(row.stop), \(row.targets), \(row.rewardRisk), \(row.regime), \(row.killzone),
-                                \(row.confluence), \(row.detail)::jsonb, \(row.outcome),
-                                \(row.outcome == nil ? nil : Date(timeIntervalSince1970: TimeInterval(row.outcomeTime))),
-                                \(row.outcomeR), \(row.exitPrice), \(version), to_timestamp(\(row.closeTime)))
-                        """, logger: logger)
-                }
-                try await connection.query("COMMIT", logger: logger)
-            }
-        }
-    }
-
-    /// Moves the account to `plan` (the app must run with `adminToken` "op"), e.g. for the request budget of
-    /// tests that page a lot.
-    func changePlan(_ email: String, to plan: String) async throws {
-        let response = try await json(.POST, "/v1/admin/plan-changes", ["email": email, "plan": plan], headers: [("authorization", "Bearer op")])
-        guard response.status == 200 else { throw TestFailure("plan change → \(response.status) \(response.body)") }
-    }
-
-    /// A number the test database answers (as its superuser, which row-level security does not hold).
-    func scalar(_ sql: String) async throws -> Int {
-        try await PostgresClient.withRunning(database, logger: TestDatabase.logger, maxConnections: 1) { client in
-            try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger).collect().first!.decode(Int.self)
-        }
-    }
-
-    /// Every page of a list, following `next_cursor`; fails on a page that repeats an id.
-    func allPages(_ path: String, token: String, key: String, limit: Int) async throws -> [String] {
-        var ids: [String] = []
-        var cursor: String?
-        var pages = 0
-        repeat {
-            let separator = path.contains("?") ? "&" : "?"
-            let url = path + separator + "limit=\(limit)" + (cursor.map { "&cursor=\($0)" } ?? "")
-            let response = try await json(.GET, url, token: token)
-            guard response.status == 200 else { throw TestFailure("\(url) → \(response.status) \(response.body)") }
-            let body = try response.json()
-            let items = try #require(body[key] as? [[String: Any]])
-            #expect(items.count <= limit)
-            ids += items.compactMap { $0["id"] as? String }
-            cursor = body["next_cursor"] as? String
-            #expect((body["has_more"] as? Bool) == (cursor != nil))
-            pages += 1
-            if pages > 1000 { throw TestFailure("pagination does not end") }
-        } while cursor != nil
-        return ids
-    }
-}
-
-/// The expected listing order: candle time descending, then id descending (as PostgreSQL orders uuids).
-func newestFirst(_ rows: [SignalRow]) -> [String] {
-    rows.sorted { a, b in
-        a.candleTime != b.candleTime ? a.candleTime > b.candleTime : a.id.uuidString.lowercased() > b.id.uuidString.lowercased()
-    }.map { $0.id.uuidString.lowercased() }
-}
 
 func iso(_ seconds: Int64) -> String {
     let formatter = ISO8601DateFormatter()
@@ -198,7 +42,7 @@ struct SignalsAPITests {
         try await TestApp.run { app in
             let (token, session, _) = try await app.signup()
             let rows = Self.sampleRows()
-            try await app.insertSignals(rows, tenant: try TestApp.tenant(session))
+            try await app.insertSignals(rows, tenant: session.tenantID)
 
             let all = try await app.json(.GET, "/v1/signals?limit=500", token: token)
             #expect(all.status == 200, "\(all.body)")
@@ -240,13 +84,13 @@ struct SignalsAPITests {
             let (token, session, email) = try await app.signup()
             try await app.changePlan(email, to: "team")  // the free plan's 60 requests a minute are too few for this walk
             let rows = Self.sampleRows()
-            try await app.insertSignals(rows, tenant: try TestApp.tenant(session))
+            try await app.insertSignals(rows, tenant: session.tenantID)
             for size in 1...(rows.count + 1) {
-                let ids = try await app.allPages("/v1/signals", token: token, key: "signals", limit: size)
+                let ids = try await app.allPages("/v1/signals", token: token, limit: size, of: Components.Schemas.SignalPage.self)
                 #expect(ids == newestFirst(rows), "page size \(size)")
             }
             for size in [1, 2, 5] {
-                let ids = try await app.allPages("/v1/signals?direction=long&outcome=open", token: token, key: "signals", limit: size)
+                let ids = try await app.allPages("/v1/signals?direction=long&outcome=open", token: token, limit: size, of: Components.Schemas.SignalPage.self)
                 #expect(ids == newestFirst(rows.filter { $0.direction == 1 && $0.outcome == nil }), "page size \(size)")
             }
             let first = try await app.json(.GET, "/v1/signals?limit=3", token: token).json()
@@ -260,7 +104,7 @@ struct SignalsAPITests {
     func badQueries() async throws {
         try await TestApp.run { app in
             let (token, session, _) = try await app.signup()
-            try await app.insertSignals(Self.sampleRows(), tenant: try TestApp.tenant(session))
+            try await app.insertSignals(Self.sampleRows(), tenant: session.tenantID)
             let cursor = try #require(try await app.json(.GET, "/v1/signals?limit=2", token: token).json()["next_cursor"] as? String)
             var tampered = Array(cursor)
             for i in [0, tampered.count / 2, tampered.count - 1] {
@@ -310,7 +154,7 @@ struct SignalsAPITests {
             var open = SignalRow(candleTime: SignalRow.time(ago: 3600))
             open.killzone = nil
             open.regime = nil
-            try await app.insertSignals([row, open], tenant: try TestApp.tenant(session))
+            try await app.insertSignals([row, open], tenant: session.tenantID)
 
             let response = try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: token)
             #expect(response.status == 200, "\(response.body)")
@@ -375,7 +219,7 @@ struct SignalsAPITests {
             row.stop = setup["stop"] as! Double
             row.targets = setup["targets"] as! [Double]
             row.detailJSON = String(decoding: try JSONSerialization.data(withJSONObject: signal, options: [.sortedKeys]), as: UTF8.self)
-            try await app.insertSignals([row], tenant: try TestApp.tenant(session))
+            try await app.insertSignals([row], tenant: session.tenantID)
 
             let body = try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: token).json()
             let votes = try #require(body["votes"] as? [[String: Any]])
@@ -396,8 +240,8 @@ struct SignalsAPITests {
             let (tokenB, sessionB, _) = try await app.signup()
             let rowA = SignalRow(candleTime: SignalRow.time(ago: 7200))
             let rowB = SignalRow(symbol: "GBPUSD", candleTime: SignalRow.time(ago: 3600))
-            try await app.insertSignals([rowA], tenant: try TestApp.tenant(sessionA))
-            try await app.insertSignals([rowB], tenant: try TestApp.tenant(sessionB))
+            try await app.insertSignals([rowA], tenant: sessionA.tenantID)
+            try await app.insertSignals([rowB], tenant: sessionB.tenantID)
             let a = rowA.id.uuidString.lowercased()
 
             #expect(try await app.json(.GET, "/v1/signals/\(a)", token: tokenA).status == 200)
@@ -410,7 +254,7 @@ struct SignalsAPITests {
             for id in [UUID().uuidString, "not-a-uuid"] {
                 #expect(try await app.json(.GET, "/v1/signals/\(id)", token: tokenA).status == 404)
             }
-            #expect(try await app.scalar("SELECT count(*)::int FROM signal_annotations") == 0)
+            #expect(try await app.sqlInt("SELECT count(*)::int FROM signal_annotations") == 0)
             #expect(try await app.json(.GET, "/v1/signals").status == 401)
         }
     }
@@ -421,7 +265,7 @@ struct SignalsAPITests {
             let (token, session, email) = try await app.signup()
             let days: [Double] = [1, 29, 31, 100, 400]
             let rows = days.map { SignalRow(candleTime: SignalRow.time(ago: $0 * 86400)) }
-            try await app.insertSignals(rows, tenant: try TestApp.tenant(session))
+            try await app.insertSignals(rows, tenant: session.tenantID)
 
             func visible() async throws -> [String] {
                 let body = try await app.json(.GET, "/v1/signals", token: token).json()
@@ -445,7 +289,7 @@ struct SignalsAPITests {
         try await TestApp.run { app in
             let (token, session, _) = try await app.signup()
             let row = SignalRow(candleTime: SignalRow.time(ago: 3600))
-            try await app.insertSignals([row], tenant: try TestApp.tenant(session))
+            try await app.insertSignals([row], tenant: session.tenantID)
             let id = row.id.uuidString.lowercased()
             let path = "/v1/signals/\(id)/annotations"
 
@@ -481,8 +325,8 @@ struct SignalsAPITests {
             #expect(after?["updated_at"] as? String == before?["updated_at"] as? String)
             #expect(after?["tags"] as? [String] == [] && after?["taken"] as? Bool == true)
             // Each annotation write is a journal change for sync.
-            #expect(try await app.scalar("SELECT version::int FROM sync_counters WHERE stream = 'journal'") == 3)
-            #expect(try await app.scalar("SELECT sync_version::int FROM signal_annotations") == 3)
+            #expect(try await app.sqlInt("SELECT version::int FROM sync_counters WHERE stream = 'journal'") == 3)
+            #expect(try await app.sqlInt("SELECT sync_version::int FROM signal_annotations") == 3)
         }
     }
 
@@ -492,7 +336,7 @@ struct SignalsAPITests {
             let (token, session, email) = try await app.signup()
             try await app.changePlan(email, to: "pro")
             let row = SignalRow(candleTime: SignalRow.time(ago: 3600))
-            try await app.insertSignals([row], tenant: try TestApp.tenant(session))
+            try await app.insertSignals([row], tenant: session.tenantID)
             let reader = try #require(
                 try await app.json(.POST, "/v1/api-keys", token: token, ["name": "dashboard", "scopes": ["signals_read"]]).json()["key"] as? String)
             let hook = try #require(

@@ -10,7 +10,7 @@ import ServiceLifecycle
 
 /// The whole application, started on a random loopback port against a fresh migrated database, for
 /// tests that speak real HTTP to it.
-public struct TestApp: Sendable {
+public struct TestApp: TestServer {
     public let baseURL: String
     public let port: Int
     public let database: DatabaseSettings
@@ -80,40 +80,6 @@ public struct TestApp: Sendable {
         defer { tasks.cancelAll() }
         _ = try await tasks.next()
     }
-
-    /// Sends a JSON request (`Authorization: Bearer token` when given).
-    public func json(
-        _ method: HTTPMethod, _ path: String, token: String? = nil, _ object: [String: Any]? = nil,
-        headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30)
-    ) async throws -> TestResponse {
-        var all = headers
-        if let token { all.append(("authorization", "Bearer \(token)")) }
-        var body: String?
-        if let object {
-            all.append(("content-type", "application/json"))
-            body = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
-        }
-        return try await request(method, path, headers: all, body: body, timeout: timeout)
-    }
-
-    /// Signs a new user up; returns the token and the session JSON.
-    public func signup(
-        email: String = "user-\(UUID().uuidString.prefix(8).lowercased())@example.com", password: String = "correct horse battery"
-    ) async throws -> (token: String, session: [String: Any], email: String) {
-        let response = try await json(.POST, "/v1/auth/signup", ["email": email, "password": password])
-        guard response.status == 201, let session = try? response.json(), let token = session["token"] as? String else {
-            throw TestFailure("signup failed: \(response.status) \(response.body)")
-        }
-        return (token, session, email)
-    }
-
-    /// Sends a request and collects the whole response.
-    public func request(
-        _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: String? = nil,
-        chunked: Bool = false, timeout: TimeAmount = .seconds(30)
-    ) async throws -> TestResponse {
-        try await TestHTTP.request(method, baseURL + path, headers: headers, body: body, chunked: chunked, timeout: timeout)
-    }
 }
 
 public enum TestHTTP {
@@ -158,7 +124,15 @@ public struct TestResponse: Sendable {
     public let headers: HTTPHeaders
     public let body: String
 
-    /// The body as a JSON object (fails the test when it is not one).
+    /// The body decoded as one of the spec's generated types (`Components.Schemas.Trade`, …), the way the generated
+    /// client decodes it: members the schema does not allow, a missing required one or a mistyped one fail the test.
+    public func decode<Value: Decodable>(_ type: Value.Type = Value.self) throws -> Value {
+        do { return try APIJSON.decoder.decode(type, from: Data(body.utf8)) } catch {
+            throw TestFailure("\(status) body is not a \(type): \(error)\n\(body.prefix(2000))")
+        }
+    }
+
+    /// The body as a JSON object (fails the test when it is not one); for bodies no schema describes.
     public func json() throws -> [String: Any] {
         guard let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
             throw TestFailure("body is not a JSON object: \(body)")

@@ -7,7 +7,8 @@ import SMCServer
 import Glibc
 #endif
 
-/// One throwaway PostgreSQL cluster per test process, and a fresh, migrated database per caller.
+/// One throwaway PostgreSQL cluster per test process, and a fresh database per caller: empty, or a copy of a
+/// template migrated once per process.
 ///
 /// The cluster lives in `/tmp/smc-test-<pid>` and is stopped when the process exits; clusters that
 /// a crashed earlier run left behind are stopped and removed on the next start.
@@ -29,25 +30,23 @@ public enum TestDatabase {
         return logger
     }()
 
-    /// A new database on the shared cluster with every migration applied.
+    /// A new database on the shared cluster with every migration applied: a `CREATE DATABASE … TEMPLATE` clone of
+    /// the one template this process migrated (copying files is much cheaper than running the migrations again).
     public static func makeMigrated() async throws -> DatabaseSettings {
-        let settings = try await makeEmpty()
-        let migrator = Migrator(migrations: try Migrator.load(directory: migrationsDirectory), logger: logger)
-        try await PostgresClient.withRunning(settings, logger: logger, maxConnections: 2) { client in
-            _ = try await migrator.migrate(client: client)
-        }
-        return settings
+        try await SharedCluster.shared.cloneTemplate()
     }
 
-    /// A new, empty database on the shared cluster.
+    /// A new, empty database on the shared cluster (for the migration tests, which migrate it themselves).
     public static func makeEmpty() async throws -> DatabaseSettings {
         let cluster = try await SharedCluster.shared.cluster()
-        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        let admin = cluster.connectionSettings(database: "postgres")
-        try await PostgresClient.withRunning(admin, logger: logger, maxConnections: 1) { client in
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
-        }
-        return cluster.connectionSettings(database: String(name))
+        let name = freshName()
+        try await cluster.admin("CREATE DATABASE \(name)")
+        return cluster.connectionSettings(database: name)
+    }
+
+    /// A database name no other caller gets.
+    static func freshName() -> String {
+        "t_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))
     }
 
     /// `DATABASE_URL` for settings on the test cluster (the socket folder goes in `?host=`).
@@ -58,17 +57,60 @@ public enum TestDatabase {
     }
 }
 
-/// Starts the cluster once, on first use.
+/// Starts the cluster once, on first use, and migrates its template database once.
 actor SharedCluster {
     static let shared = SharedCluster()
+    /// The migrated database every `makeMigrated()` copies. Nothing stays connected to it: PostgreSQL refuses to copy
+    /// a database other sessions are using.
+    static let templateName = "smc_template"
     /// One start shared by every caller: an actor method that awaits is re-entered, so a stored value
     /// checked before the await would let two callers start two clusters.
     private var starting: Task<EmbeddedPostgres, any Error>?
+    /// The template's migration, shared the same way.
+    private var migratingTemplate: Task<EmbeddedPostgres, any Error>?
+    /// The clone before this one: clones are made one at a time (the copy reads the template while no one else may
+    /// be connected to it, and dozens at once would only queue on the disk anyway).
+    private var previousClone: Task<Void, Never>?
 
     func cluster() async throws -> EmbeddedPostgres {
         if let starting { return try await starting.value }
         let task = Task { try await Self.start() }
         starting = task
+        return try await task.value
+    }
+
+    /// A new database copied from the migrated template.
+    func cloneTemplate() async throws -> DatabaseSettings {
+        let cluster = try await migratedTemplate()
+        let name = TestDatabase.freshName()
+        let previous = previousClone
+        let clone = Task<Void, any Error> {
+            await previous?.value
+            try await cluster.admin("CREATE DATABASE \(name) TEMPLATE \(Self.templateName)")
+        }
+        previousClone = Task { _ = await clone.result }
+        try await clone.value
+        return cluster.connectionSettings(database: name)
+    }
+
+    private func migratedTemplate() async throws -> EmbeddedPostgres {
+        if let migratingTemplate { return try await migratingTemplate.value }
+        let task = Task { [self] in
+            let cluster = try await self.cluster()
+            try await cluster.admin("CREATE DATABASE \(Self.templateName)")
+            let migrator = Migrator(
+                migrations: try Migrator.load(directory: TestDatabase.migrationsDirectory), logger: TestDatabase.logger)
+            // `withRunning` returns once its pool has closed every connection, so the first clone finds the template free.
+            try await PostgresClient.withRunning(
+                cluster.connectionSettings(database: Self.templateName), logger: TestDatabase.logger, maxConnections: 1
+            ) { client in
+                _ = try await migrator.migrate(client: client)
+            }
+            // No one connects to it again by mistake (a connection would make every later clone fail).
+            try await cluster.admin("ALTER DATABASE \(Self.templateName) WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+            return cluster
+        }
+        migratingTemplate = task
         return try await task.value
     }
 
@@ -106,6 +148,16 @@ actor SharedCluster {
                 (try? await stale.stopAbandoned()) == true
             else { continue }
             try? FileManager.default.removeItem(atPath: "/tmp/\(entry)")
+        }
+    }
+}
+
+extension EmbeddedPostgres {
+    /// Runs one statement against the cluster's `postgres` database (CREATE DATABASE and the like).
+    func admin(_ sql: String) async throws {
+        try await PostgresClient.withRunning(connectionSettings(database: "postgres"), logger: TestDatabase.logger, maxConnections: 1) {
+            client in
+            try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger)
         }
     }
 }
