@@ -612,9 +612,14 @@ struct TelegramAlertTests {
                 }
                 telegram.say("/status", chat: 500)
                 #expect(try await reply(500, after: 2).contains(a.email))
+                // A signal issued longer ago than the plan keeps is hidden here as in the REST API, however new its
+                // candle (a backfill's signal issued years ago would otherwise head the list).
+                var old = SignalRow(symbol: "USDJPY", candleTime: SignalRow.time(ago: 0))
+                old.createdAt = Int64(Date().timeIntervalSince1970) - 4000 * 86_400
+                _ = try await app.insertSignals([old], tenant: a.tenant)
                 telegram.say("/last", chat: 500)
                 let last = try await reply(500, after: 3)
-                #expect(last.contains("GBPUSD") && !last.contains("XAUUSD"))
+                #expect(last.contains("GBPUSD") && !last.contains("XAUUSD") && !last.contains("USDJPY"), "\(last)")
                 telegram.say("/last", chat: 501)
                 #expect(try await reply(501, after: 1).contains("not linked"))
 
