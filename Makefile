@@ -5,7 +5,7 @@ PORT ?= 8080
 UNIT_TESTS = SMCEngineTests|SMCSyncTests|SMCAPITests
 CLIENT_TESTS = SMCClientTests
 
-.PHONY: setup build run test test-swift lint-spec api-fuzz bench fuzz clean
+.PHONY: setup build run test test-swift lint-spec api-fuzz bench bench-baseline fuzz clean
 
 setup:
 	@bash scripts/setup
@@ -40,9 +40,15 @@ lint-spec:
 	python3 -m openapi_spec_validator api-spec/openapi.yaml
 	python3 scripts/spec_tables.py --check
 
-## Speed figures (release build), printed and never asserted; the engine beside the Python reference.
+## Speed figures (release build), printed and never asserted: the engine's micro-benchmarks against the baseline
+## stored in .benchmarkBaselines/, the engine beside the Python reference, the pipeline and sync end to end.
 bench: setup
 	@if [ -x scripts/bench ]; then bash scripts/bench; else $(SWIFT) run -c release smc-bench; fi
+
+## Runs the engine's micro-benchmarks and stores them as the baseline `make bench` compares with (commit it).
+bench-baseline: setup
+	SMC_BENCHMARKS=1 $(SWIFT) package --allow-writing-to-package-directory benchmark baseline update stored \
+		--target SMCEngineBenchmarks --no-progress
 
 ## schemathesis (every check; examples, coverage, fuzzing, stateful) against a server it starts; API_FUZZ_SECONDS.
 api-fuzz:

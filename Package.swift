@@ -169,3 +169,26 @@ let package = Package(
         ),
     ]
 )
+
+// `make bench` only (it sets SMC_BENCHMARKS=1): the engine's micro-benchmarks on package-benchmark, kept out of the
+// resolution and the build of everything else. On Swift 6.3 the MallocInterposer trait counts mallocs with no system
+// library (no jemalloc) and, named alone, leaves out the RuntimeInterposer trait (ARC counts, not measured here).
+// Swift 6.2 reads the package's older manifest, whose only malloc backend is jemalloc: there the benchmarks run
+// without malloc counts.
+if Context.environment["SMC_BENCHMARKS"] != nil {
+    #if compiler(>=6.3)
+    let benchmarkTraits: Set<Package.Dependency.Trait> = ["MallocInterposer"]
+    #else
+    let benchmarkTraits: Set<Package.Dependency.Trait> = []
+    #endif
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: benchmarkTraits))
+    package.targets.append(
+        .executableTarget(
+            name: "SMCEngineBenchmarks",
+            dependencies: ["SMCEngine", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/SMCEngineBenchmarks",
+            swiftSettings: strict,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ))
+}

@@ -1,11 +1,13 @@
-// smc-bench: engine timings for `make bench` (printed, never asserted).
+// smc-bench: the engine beside the Python reference, and the signal layer's quality, for `make bench` (printed, never
+// asserted). The engine's micro-benchmarks (each detector, the streams, the analyzer and ensemble per candle, the
+// stored state) are in SMCEngineBenchmarks, on package-benchmark.
 //
-//   smc-bench [CSV] [--runs N] [--tsv FILE] [--no-million]
+//   smc-bench [CSV] [--runs N] [--tsv FILE]
 //
-// CSV defaults to the shared EURUSD 15m file beside the repository. Prints, as an aligned table: CSV parse time,
+// CSV defaults to the shared EURUSD 15m file beside the repository. Prints, as an aligned table: CSV parse time and
 // the median and best time of each batch call the reference's tests make (swings included where the call needs
-// them, as `smc.bos_choch(df, smc.swing_highs_lows(df, 5))` does), the streaming cost per candle of each
-// detector, and the same batch calls on a 1,000,000-candle random walk to show the cost per candle stays flat.
+// them, as `smc.bos_choch(df, smc.swing_highs_lows(df, 5))` does), timed as scripts/bench_reference.py times the
+// reference; then the backtest's statistics and the learned member's walk-forward evaluation on the file.
 // `--tsv FILE` also writes `name<TAB>median_ms<TAB>best_ms` per batch call, for scripts/bench to put beside the
 // reference's times.
 import Foundation
@@ -16,7 +18,6 @@ import SMCEngine
 var arguments = Array(CommandLine.arguments.dropFirst())
 var runs = 20
 var tsvPath: String?
-var million = true
 var csvPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("shared/conformance/smartmoneyconcepts/eurusd-15m/EURUSD_15M.csv").path
@@ -37,10 +38,8 @@ while let argument = arguments.first {
         }
         tsvPath = value
         arguments.removeFirst()
-    case "--no-million":
-        million = false
     case "-h", "--help":
-        print("usage: smc-bench [CSV] [--runs N] [--tsv FILE] [--no-million]")
+        print("usage: smc-bench [CSV] [--runs N] [--tsv FILE]")
         exit(0)
     default:
         csvPath = argument
@@ -142,35 +141,6 @@ for (name, call) in batchCalls(candles) {
 batchRows.append(["total", milliseconds(totalMedian), milliseconds(totalBest), String(format: "%.1f", totalMedian / Double(n) * 1e9)])
 tsv += "total\t\(totalMedian * 1e3)\t\(totalBest * 1e3)\n"
 
-// MARK: Streaming
-
-@MainActor func streamCost<D: StreamingDetector>(_ make: () -> D, on series: CandleSeries? = nil, runs runCount: Int? = nil)
-    -> Timing
-{
-    let source = series ?? candles
-    let n = source.count
-    let all = (0..<n).map { source[$0] }
-    let t = measure(runs: runCount ?? max(3, runs / 4)) {
-        var detector = make()
-        var events = 0
-        for candle in all { events &+= detector.feed(candle).count }
-        return events
-    }
-    return Timing(median: t.median / Double(n), best: t.best / Double(n))
-}
-
-let streams: [(String, Timing)] = [
-    ("swings (length 5)", streamCost { SwingStream(swingLength: 5) }),
-    ("fvg", streamCost { FairValueGapStream() }),
-    ("fvg join_consecutive", streamCost { FairValueGapStream(joinConsecutive: true) }),
-    ("bos_choch", streamCost { StructureBreakStream(swingLength: 5) }),
-    ("ob", streamCost { OrderBlockStream(swingLength: 5) }),
-    ("liquidity", streamCost { LiquidityStream(swingLength: 5, range: SMC.liquidityRange(candles)) }),
-    ("previous_high_low 1D", streamCost { PreviousHighLowStream(timeFrame: frames[1]) }),
-    ("sessions London", streamCost { SessionStream(session: london) }),
-    ("retracements", streamCost { RetracementStream(swingLength: 5) }),
-]
-
 // MARK: Output
 
 print("smc-bench: \(n) candles from \(csvPath), \(runs) runs per batch call")
@@ -180,71 +150,13 @@ printTable(["csv parse", "median ms", "best ms", "ns/candle"],
              String(format: "%.1f", parse.median / Double(n) * 1e9)]])
 print("")
 printTable(["batch call", "median ms", "best ms", "ns/candle"], batchRows)
-print("")
-printTable(["streaming detector", "median ns/candle", "best ns/candle"],
-           streams.map { [$0.0, String(format: "%.1f", $0.1.median * 1e9), String(format: "%.1f", $0.1.best * 1e9)] })
-
-if million {
-    // A 1,000,000-candle random walk: the same calls; ns/candle should stay close to the figures above.
-    var generator = SystemRandomNumberGenerator()
-    var big = CandleSeries(capacity: 1_000_000)
-    var price = 1.1
-    for i in 0..<1_000_000 {
-        let open = price
-        price += Double.random(in: -0.0008...0.0008, using: &generator)
-        big.append(Candle(time: 1_600_000_000 + Int64(i) * 900, open: open,
-                          high: max(open, price) + Double.random(in: 0...0.0004, using: &generator),
-                          low: min(open, price) - Double.random(in: 0...0.0004, using: &generator),
-                          close: price, volume: 1))
-    }
-    var rows: [[String]] = []
-    var total = 0.0
-    for (name, call) in batchCalls(big) {
-        let t = measure(runs: 2, call)
-        total += t.median
-        rows.append([name, milliseconds(t.median), String(format: "%.1f", t.median / 1e6 * 1e9)])
-    }
-    rows.append(["total", milliseconds(total), String(format: "%.1f", total / 1e6 * 1e9)])
-    print("")
-    printTable(["1M-candle random walk", "median ms", "ns/candle"], rows)
-    // Streaming over the long history: the per-candle cost stays that of the 24k-candle file.
-    let bigStreams: [(String, Timing)] = [
-        ("bos_choch", streamCost({ StructureBreakStream(swingLength: 5) }, on: big, runs: 1)),
-        ("ob", streamCost({ OrderBlockStream(swingLength: 5) }, on: big, runs: 1)),
-        ("liquidity", streamCost({ LiquidityStream(swingLength: 5, range: SMC.liquidityRange(big)) }, on: big, runs: 1)),
-        ("retracements", streamCost({ RetracementStream(swingLength: 5) }, on: big, runs: 1)),
-    ]
-    print("")
-    printTable(["1M-candle streaming", "ns/candle"], bigStreams.map { [$0.0, String(format: "%.1f", $0.1.median * 1e9)] })
-}
 
 // MARK: Signal layer
 
-// The whole per-candle pipeline a tenant costs on this file (shared analyzer + tenant evaluator with the default
-// settings), the backtest's statistics, and the learned member's walk-forward evaluation on the labelled setups.
+// The signal layer's quality on this file: the backtest's statistics and the learned member's walk-forward
+// evaluation on the labelled setups (its speed per candle is in SMCEngineBenchmarks).
 if let m15 = SignalTimeframe.inferred(from: candles) {
     let all = (0..<n).map { candles[$0] }
-    var lastEngine: SignalEngine?
-    let engineTime = try measure(runs: max(3, runs / 5)) {
-        var engine = try SignalEngine(timeframe: m15)
-        var produced = 0
-        for candle in all { produced &+= engine.process(candle).signals.count }
-        lastEngine = engine
-        return produced
-    }
-    var analyzerOnly = MarketAnalyzer(DetectorParameters(timeframe: m15))
-    let analyzerStart = now()
-    for candle in all { sink &+= analyzerOnly.update(candle).candidates.count }
-    let analyzerSeconds = Double(now() - analyzerStart) / 1e9
-    print("")
-    printTable(["signal layer (default settings)", "median ms", "ns/candle"], [
-        ["analyzer + tenant evaluator", milliseconds(engineTime.median), String(format: "%.0f", engineTime.median / Double(n) * 1e9)],
-        ["shared analyzer alone", milliseconds(analyzerSeconds), String(format: "%.0f", analyzerSeconds / Double(n) * 1e9)],
-    ])
-    if let engine = lastEngine {
-        let state = try JSONEncoder().encode(engine)
-        print("engine state after \(n) candles: \(state.count) bytes of JSON")
-    }
     let backtest = try Backtest(candles: candles, timeframe: m15,
                                 configuration: BacktestConfiguration(costs: .init(spread: 0.0001)))
     let st = backtest.statistics
