@@ -23,8 +23,6 @@ struct Pipeline: Sendable {
     /// Most candles one transaction feeds; a longer backlog is re-queued and continued.
     var chunk = 5000
 
-    /// Bumped when the persisted engine state's meaning changes: older states are rebuilt, not decoded.
-    static let engineVersion = 1
 
     var logger: Logger { database.logger }
 

@@ -4,8 +4,8 @@ import PostgresNIO
 import SMCEngine
 
 /// The pipeline's state I/O: each analysis stream's analyzer (shared by the tenants with the same detector
-/// parameters) and each tenant's evaluator, stored with `EngineState.version`-style engine versions so that a changed
-/// engine replays instead of misreading old state. The owner of `analysis_streams` and `tenant_streams`.
+/// parameters) and each tenant's evaluator, stored with `SMCEngine.stateVersion` so that a changed engine
+/// rebuilds from candles instead of misreading old state. The owner of `analysis_streams` and `tenant_streams`.
 extension Pipeline {
     // MARK: Analyzer state
 
@@ -40,7 +40,7 @@ extension Pipeline {
         if let cached = cache.analyzer(key, version: version) {
             return AnalyzerRecord(key: key, analyzer: cached, processedUntil: until, candles: count, version: version)
         }
-        if engine == Self.engineVersion {
+        if engine == SMCEngine.stateVersion {
             let state = try await connection.query(
                 """
                 SELECT state FROM analysis_streams
@@ -74,7 +74,7 @@ extension Pipeline {
         let version = try await connection.query(
             """
             INSERT INTO analysis_streams (symbol, timeframe, params, state, engine_version, processed_until, candles)
-            VALUES (\(k.symbol), \(k.timeframe), \(k.params), \(state), \(Self.engineVersion), \(until), \(record.candles))
+            VALUES (\(k.symbol), \(k.timeframe), \(k.params), \(state), \(SMCEngine.stateVersion), \(until), \(record.candles))
             ON CONFLICT (symbol, timeframe, params) DO UPDATE
                 SET state = EXCLUDED.state, engine_version = EXCLUDED.engine_version,
                     processed_until = EXCLUDED.processed_until, candles = EXCLUDED.candles,
@@ -113,7 +113,7 @@ extension Pipeline {
         // States not in this process's cache, in one read.
         var missing: [UUID] = []
         for m in members {
-            if let row = stored[m.tenant], row.engine == Self.engineVersion,
+            if let row = stored[m.tenant], row.engine == SMCEngine.stateVersion,
                cache.evaluator(m.tenant, symbol: symbol, timeframe: timeframe.label, version: row.version) == nil
             {
                 missing.append(m.tenant)
@@ -135,7 +135,7 @@ extension Pipeline {
         for m in members.sorted(by: { $0.tenant.uuidString < $1.tenant.uuidString }) {
             let row = stored[m.tenant]
             var evaluator: TenantEvaluator?
-            if let row, row.engine == Self.engineVersion {
+            if let row, row.engine == SMCEngine.stateVersion {
                 evaluator = cache.evaluator(m.tenant, symbol: symbol, timeframe: timeframe.label, version: row.version)
                     ?? decoded[m.tenant]
             }
@@ -175,7 +175,7 @@ extension Pipeline {
         let rows = try await connection.query(
             """
             INSERT INTO tenant_streams (tenant_id, symbol, timeframe, params, settings_version, state, engine_version, subscribed_at)
-            SELECT u.tenant, \(symbol), \(timeframe.label), u.params, u.settings, convert_to(u.state, 'UTF8'), \(Self.engineVersion), u.since
+            SELECT u.tenant, \(symbol), \(timeframe.label), u.params, u.settings, convert_to(u.state, 'UTF8'), \(SMCEngine.stateVersion), u.since
             FROM unnest(\(changed.map(\.tenant))::uuid[], \(changed.map(\.evaluator.params.key))::text[],
                         \(changed.map(\.settingsVersion))::text[], \(states)::text[], \(changed.map(\.subscribedAt))::timestamptz[])
                  AS u(tenant, params, settings, state, since)
