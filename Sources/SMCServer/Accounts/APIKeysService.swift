@@ -39,10 +39,8 @@ struct APIKeysService: Sendable {
         return try await database.withTenant(principal.tenantID) { connection in
             let plan = try await plans.plan(forTenant: principal.tenantID, connection)
             // Serialise concurrent creations for this tenant so that the count below is exact.
-            try await connection.query("SELECT 1 FROM tenants WHERE tenant_id = \(principal.tenantID) FOR UPDATE", logger: logger)
-            let active = try await connection.query(
-                "SELECT count(*)::int FROM api_keys WHERE tenant_id = \(principal.tenantID) AND revoked_at IS NULL", logger: logger
-            ).collect().first!.decode(Int.self)
+            try await plans.lockTenant(principal.tenantID, connection)
+            let active = try await Self.activeKeys(principal.tenantID, connection, logger: logger)
             if active >= plan.maxAPIKeys {
                 throw try await plans.limitExceeded(
                     "api_keys", allowed: plan.maxAPIKeys, plan: plan, connection,
@@ -109,5 +107,27 @@ struct APIKeysService: Sendable {
             }
             return APIKeyPrincipal(tenantID: tenant, userID: user, keyID: key)
         }
+    }
+}
+
+extension APIKeysService {
+    /// The tenant's keys not revoked (what the plan's `max_api_keys` counts).
+    static func activeKeys(_ tenant: UUID, _ connection: PostgresConnection, logger: Logger) async throws -> Int {
+        try await connection.query(
+            "SELECT count(*)::int FROM api_keys WHERE tenant_id = \(tenant) AND revoked_at IS NULL", logger: logger
+        ).collect().first!.decode(Int.self)
+    }
+
+    /// Revokes the newest keys beyond `limit` (a downgrade); returns their names.
+    static func revokeBeyond(_ tenant: UUID, limit: Int, _ connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        try await connection.query(
+            """
+            UPDATE api_keys SET revoked_at = now()
+            WHERE tenant_id = \(tenant) AND key_id IN (
+                SELECT key_id FROM api_keys WHERE tenant_id = \(tenant) AND revoked_at IS NULL
+                ORDER BY created_at OFFSET \(limit))
+            RETURNING name
+            """, logger: logger
+        ).collect().map { try $0.decode(String.self) }
     }
 }

@@ -354,7 +354,64 @@ struct AccountsService: Sendable {
         }
         logger.info("account deleted", metadata: ["tenant_id": "\(principal.tenantID)", "user_id": "\(principal.userID)"])
     }
+
+    /// The tenant's devices signed in and not expired (what the plan's `max_devices` counts).
+    static func activeDevices(_ tenant: UUID, _ connection: PostgresConnection, logger: Logger) async throws -> Int {
+        try await connection.query(
+            "SELECT count(*)::int FROM devices WHERE tenant_id = \(tenant) AND revoked_at IS NULL AND expires_at > now()",
+            logger: logger
+        ).collect().first!.decode(Int.self)
+    }
+
+    /// The tenant an email signs in to.
+    static func tenant(email: String, _ connection: PostgresConnection, logger: Logger) async throws -> UUID? {
+        try await connection.query("SELECT tenant_id FROM login_emails WHERE email = \(email)", logger: logger)
+            .collect().first?.decode(UUID.self)
+    }
+
+    /// Signs out the least recently used devices beyond `limit` (a downgrade); returns their names.
+    static func signOutBeyond(_ tenant: UUID, limit: Int, _ connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        try await connection.query(
+            """
+            UPDATE devices SET revoked_at = now()
+            WHERE tenant_id = \(tenant) AND device_id IN (
+                SELECT device_id FROM devices
+                WHERE tenant_id = \(tenant) AND revoked_at IS NULL AND expires_at > now()
+                ORDER BY last_seen_at DESC OFFSET \(limit))
+            RETURNING name
+            """, logger: logger
+        ).collect().map { try $0.decode(String.self) }
+    }
+
+    /// The device's last applied sync mutation (0: none); `lock` also requires it signed in and locks it for a push.
+    static func lastMutationID(_ tenant: UUID, device: UUID, lock: Bool, _ connection: PostgresConnection, logger: Logger)
+        async throws -> Int64?
+    {
+        let rows = lock
+            ? try await connection.query(
+                """
+                SELECT last_mutation_id FROM devices
+                WHERE tenant_id = \(tenant) AND device_id = \(device) AND revoked_at IS NULL FOR UPDATE
+                """, logger: logger)
+            : try await connection.query(
+                "SELECT last_mutation_id FROM devices WHERE tenant_id = \(tenant) AND device_id = \(device)", logger: logger)
+        return try await rows.collect().first?.decode(Int64.self)
+    }
+
+    static func setLastMutationID(_ tenant: UUID, device: UUID, _ id: Int64, _ connection: PostgresConnection, logger: Logger)
+        async throws
+    {
+        try await connection.query(
+            "UPDATE devices SET last_mutation_id = \(id) WHERE tenant_id = \(tenant) AND device_id = \(device)", logger: logger)
+    }
+
+    /// A user's email (worker role: the Telegram bot's replies).
+    static func email(_ tenant: UUID, user: UUID, _ connection: PostgresConnection, logger: Logger) async throws -> String? {
+        try await connection.query("SELECT email FROM users WHERE tenant_id = \(tenant) AND user_id = \(user)", logger: logger)
+            .collect().first?.decode(String.self)
+    }
 }
+
 
 extension Problem {
     static func unauthenticated(_ detail: String) -> Problem {

@@ -65,6 +65,18 @@ struct PlansService: Sendable {
             .collect().map(Self.decode)
     }
 
+    /// Each tenant's plan, for many tenants at once (worker role); `tenants` nil: every tenant.
+    func plans(forTenants tenants: [UUID]?, _ connection: PostgresConnection) async throws -> [UUID: PlanRecord] {
+        let plans = Dictionary(uniqueKeysWithValues: try await all(connection).map { ($0.id, $0) })
+        var out: [UUID: PlanRecord] = [:]
+        for try await (tenant, plan) in try await connection.query(
+            "SELECT tenant_id, plan_id FROM tenants WHERE \(tenants)::uuid[] IS NULL OR tenant_id = ANY(\(tenants))", logger: logger
+        ).decode((UUID, String).self) {
+            out[tenant] = plans[plan]
+        }
+        return out
+    }
+
     /// The tenant's plan (the transaction must be scoped to that tenant).
     func plan(forTenant tenant: UUID, _ connection: PostgresConnection) async throws -> PlanRecord {
         let rows = try await connection.query(
@@ -72,6 +84,17 @@ struct PlansService: Sendable {
         ).collect()
         guard let id = try rows.first?.decode(String.self) else { throw Problem.unauthenticated("the account no longer exists") }
         return try await all(connection).first { $0.id == id }!
+    }
+
+    /// Moves the tenant to `plan` (its row locked for the transaction); returns the plan it was on.
+    func setPlan(_ tenant: UUID, to plan: PlanRecord, _ connection: PostgresConnection) async throws -> String {
+        let previous = try await connection.query(
+            "SELECT plan_id FROM tenants WHERE tenant_id = \(tenant) FOR UPDATE", logger: logger
+        ).collect().first!.decode(String.self)
+        try await connection.query(
+            "UPDATE tenants SET plan_id = \(plan.id), plan_changed_at = now(), updated_at = now() WHERE tenant_id = \(tenant)",
+            logger: logger)
+        return previous
     }
 
     /// Locks the tenant's row for the transaction: counted limits (endpoints, devices, keys) are checked under it, so
@@ -110,19 +133,9 @@ struct SubscriptionRecord: Sendable {
 extension PlansService {
     /// What each counted limit is at for `tenant` (scoped transaction).
     func usage(tenant: UUID, _ connection: PostgresConnection) async throws -> [String: Int] {
-        let row = try await connection.query(
-            """
-            SELECT
-              (SELECT count(*)::int FROM devices WHERE tenant_id = \(tenant) AND revoked_at IS NULL AND expires_at > now()),
-              (SELECT count(*)::int FROM api_keys WHERE tenant_id = \(tenant) AND revoked_at IS NULL),
-              (SELECT count(DISTINCT e->>'symbol')::int FROM user_settings s, jsonb_array_elements(s.body->'entries') e
-                 WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist'),
-              (SELECT coalesce(max(jsonb_array_length(e->'timeframes')), 0)::int
-                 FROM user_settings s, jsonb_array_elements(s.body->'entries') e
-                 WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist')
-            """, logger: logger
-        ).collect().first!
-        let (devices, keys, symbols, timeframes) = try row.decode((Int, Int, Int, Int).self)
+        let devices = try await AccountsService.activeDevices(tenant, connection, logger: logger)
+        let keys = try await APIKeysService.activeKeys(tenant, connection, logger: logger)
+        let (symbols, timeframes) = try await SettingsService.watchlistUsage(tenant, connection, logger: logger)
         let webhooks = try await WebhookEndpoints(logger: logger).count(tenant, connection)
         let telegram = try await TelegramLinks(logger: logger).count(tenant, connection)
         return [

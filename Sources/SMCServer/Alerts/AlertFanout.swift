@@ -55,23 +55,12 @@ struct AlertFanout: Sendable {
     }
 
     private func fanOut(tenants: [UUID], events: [Event], _ connection: PostgresConnection) async throws {
-        var plans: [UUID: Plan] = [:]
-        for try await (tenant, cap, telegram, webhooks) in try await connection.query(
-            """
-            SELECT t.tenant_id, p.alerts_per_day, p.telegram, p.max_webhooks FROM tenants t JOIN plans p USING (plan_id)
-            WHERE t.tenant_id = ANY(\(tenants))
-            """, logger: logger
-        ).decode((UUID, Int, Bool, Int).self) {
-            plans[tenant] = Plan(dailyCap: cap, telegram: telegram, maxWebhooks: webhooks)
+        let plans = try await PlansService(database: database).plans(forTenants: tenants, connection).mapValues {
+            Plan(dailyCap: $0.alertsPerDay, telegram: $0.telegram, maxWebhooks: $0.maxWebhooks)
         }
         let channels = try await Self.channels(tenants: tenants, plans: plans, connection, logger: logger)
         guard !channels.isEmpty else { return }
-        var preferences: [UUID: AlertPreferences] = [:]
-        for try await (user, body) in try await connection.query(
-            "SELECT user_id, body::text FROM user_settings WHERE tenant_id = ANY(\(tenants)) AND kind = 'alerts'", logger: logger
-        ).decode((UUID, String).self) {
-            preferences[user] = try? JSONDecoder().decode(AlertPreferences.self, from: Data(body.utf8))
-        }
+        let preferences = try await SettingsService.stored(AlertPreferences.self, tenants: tenants, connection, logger: logger)
         var sentToday = try await queue.sentToday(tenants: tenants, connection)
         let withSignal = events.filter { $0.signal != nil && channels[$0.tenant] != nil }
         let signals = try await Self.signalData(

@@ -347,12 +347,12 @@ struct DeliveryQueue: Sendable {
     // MARK: retention
 
     /// Deletes up to `batch` finished deliveries (their attempts cascade) queued more than `days` ago, tenant by tenant
-    /// through `alert_deliveries_finished`; rows another process is pruning are skipped. Returns how many went.
-    func pruneFinished(olderThanDays days: Int, batch: Int, _ connection: PostgresConnection) async throws -> Int {
+    /// of `tenants` through `alert_deliveries_finished`; rows another process is pruning are skipped. Returns how many went.
+    func pruneFinished(tenants: [UUID], olderThanDays days: Int, batch: Int, _ connection: PostgresConnection) async throws -> Int {
         try await connection.query(
             """
             WITH doomed AS (
-                SELECT d.tenant_id, d.delivery_id FROM tenants t CROSS JOIN LATERAL (
+                SELECT d.tenant_id, d.delivery_id FROM unnest(\(tenants)::uuid[]) AS t(tenant_id) CROSS JOIN LATERAL (
                     SELECT tenant_id, delivery_id FROM alert_deliveries
                     WHERE tenant_id = t.tenant_id AND \(unescaped: DeliveryStatus.finishedSQL)
                       AND created_at < now() - make_interval(days => \(days)::int)

@@ -10,6 +10,18 @@ struct TelegramCommands: Sendable {
     var database: Database { deliveries.database }
     var logger: Logger { deliveries.logger }
     var links: TelegramLinks { deliveries.links }
+    var plans: PlansService { PlansService(database: database) }
+
+    /// The account a chat is linked to, as the commands show it.
+    private func account(chat: Int64, _ connection: PostgresConnection) async throws
+        -> (tenant: UUID, user: UUID, email: String, plan: PlanRecord)?
+    {
+        guard let (tenant, user) = try await links.holder(chat: chat, connection),
+              let email = try await AccountsService.email(tenant, user: user, connection, logger: logger),
+              let plan = try await plans.plans(forTenants: [tenant], connection)[tenant]
+        else { return nil }
+        return (tenant, user, email, plan)
+    }
 
     static let help = "Commands: /status — your alert setup; /last — your latest signals; /stop — stop alerts here."
 
@@ -42,14 +54,10 @@ struct TelegramCommands: Sendable {
             guard let (user, valid) = try await links.consumeCode(tenant, hash: TelegramLinkCode.hash(code), connection), valid else {
                 return invalid
             }
-            let account = try await connection.query(
-                """
-                SELECT u.email, p.telegram FROM users u JOIN tenants t USING (tenant_id) JOIN plans p USING (plan_id)
-                WHERE u.tenant_id = \(tenant) AND u.user_id = \(user)
-                """, logger: logger
-            ).collect().first
-            guard let (email, allowed) = try account?.decode((String, Bool).self) else { return invalid }
-            guard allowed else { return "Your plan does not include Telegram alerts." }
+            guard let email = try await AccountsService.email(tenant, user: user, connection, logger: logger),
+                  let plan = try await plans.plans(forTenants: [tenant], connection)[tenant]
+            else { return invalid }
+            guard plan.telegram else { return "Your plan does not include Telegram alerts." }
             try await links.link(tenant, user: user, chat: chat, username: username, connection)
             return "✅ Linked to <b>\(TelegramText.escape(email))</b>. Your alerts will arrive here.\n" + Self.help
         }
@@ -57,14 +65,14 @@ struct TelegramCommands: Sendable {
 
     private func status(chat: Int64) async throws -> String {
         try await database.withWorker { connection in
-            guard let a = try await links.account(chat: chat, connection) else {
+            guard let a = try await account(chat: chat, connection) else {
                 return "This chat is not linked. Open the link from the app to get your alerts here."
             }
             let (today, pending) = try await deliveries.queue.counts(a.tenant, user: a.user, connection)
             let webhooks = try await WebhookEndpoints(logger: logger).enabled(a.tenant, user: a.user, except: nil, connection).count
             let e = TelegramText.escape
             return """
-                <b>Linked to</b> \(e(a.email)) (plan \(e(a.plan)))
+                <b>Linked to</b> \(e(a.email)) (plan \(e(a.plan.id)))
                 Delivered today: \(today) · queued: \(pending)
                 Webhooks enabled: \(webhooks)
                 """
@@ -73,12 +81,12 @@ struct TelegramCommands: Sendable {
 
     private func last(chat: Int64) async throws -> String {
         try await database.withWorker { connection in
-            guard let a = try await links.account(chat: chat, connection) else {
+            guard let a = try await account(chat: chat, connection) else {
                 return "This chat is not linked. Open the link from the app to get your alerts here."
             }
             var lines = ["<b>Latest signals</b>"]
             // The plan's history applies here as everywhere: an older signal is not shown.
-            let days = try await PlansService(database: database).plan(forTenant: a.tenant, connection).historyDays
+            let days = a.plan.historyDays
             let e = TelegramText.escape
             for s in try await SignalStore(logger: logger).latest(a.tenant, visibleDays: days, limit: 5, connection) {
                 lines.append("\(s.direction > 0 ? "🟢 long" : "🔴 short") \(e(s.symbol)) \(e(s.timeframe)) · \(String(format: "%.0f", s.confidence))"

@@ -102,14 +102,10 @@ struct TelegramLinks: Sendable {
         ).collect().first?.decode((UUID, UUID).self)
     }
 
-    /// The account a chat is linked to, as the bot's commands show it: tenant, user, email and plan.
-    func account(chat: Int64, _ connection: PostgresConnection) async throws -> (tenant: UUID, user: UUID, email: String, plan: String)? {
+    /// Whose chat it is.
+    func holder(chat: Int64, _ connection: PostgresConnection) async throws -> (tenant: UUID, user: UUID)? {
         try await connection.query(
-            """
-            SELECT l.tenant_id, l.user_id, u.email, t.plan_id FROM telegram_links l
-            JOIN users u ON u.tenant_id = l.tenant_id AND u.user_id = l.user_id JOIN tenants t ON t.tenant_id = l.tenant_id
-            WHERE l.chat_id = \(chat) LIMIT 1
-            """, logger: logger
-        ).collect().first?.decode((UUID, UUID, String, String).self)
+            "SELECT tenant_id, user_id FROM telegram_links WHERE chat_id = \(chat) LIMIT 1", logger: logger
+        ).collect().first?.decode((UUID, UUID).self)
     }
 }

@@ -108,6 +108,9 @@ struct WebhookDeliveries: Sendable {
 
     /// Deletes up to `batch` finished deliveries older than `days` (both channels); returns how many went.
     func pruneHistory(olderThanDays days: Int, batch: Int) async throws -> Int {
-        try await database.withWorker { connection in try await queue.pruneFinished(olderThanDays: days, batch: batch, connection) }
+        try await database.withWorker { connection in
+            let tenants = try await notices.plans.plans(forTenants: nil, connection).keys.sorted { $0.uuidString < $1.uuidString }
+            return try await queue.pruneFinished(tenants: tenants, olderThanDays: days, batch: batch, connection)
+        }
     }
 }

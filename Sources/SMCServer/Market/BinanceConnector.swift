@@ -185,13 +185,8 @@ struct BinanceConnector: Service {
     /// `backfillCandles` timeframes before the current one.
     func nextOpenTime(_ pair: BinancePair) async throws -> Int64 {
         let last = try await market.database.withShared(readOnly: true) { connection in
-            try await connection.query(
-                """
-                SELECT open_time FROM candles
-                WHERE symbol = \(pair.symbol) AND timeframe = \(pair.timeframe.label) AND source = \(Self.source)
-                ORDER BY open_time DESC LIMIT 1
-                """, logger: logger
-            ).collect().first?.decode(Date.self)
+            try await MarketDataService.lastOpenTime(
+                symbol: pair.symbol, timeframe: pair.timeframe.label, source: Self.source, connection, logger: logger)
         }
         if let last { return Int64(last.timeIntervalSince1970.rounded()) + pair.timeframe.seconds }
         let current = pair.timeframe.bucketStart(Int64(now().timeIntervalSince1970.rounded(.down)))

@@ -54,11 +54,7 @@ struct MarketDataService: Sendable {
         guard let header = authorization, header.lowercased().hasPrefix("bearer "),
               let secret = BearerSecret.parse(String(header.dropFirst(7)).trimmingWhitespace(), expecting: .feeder)
         else { throw Problem.unauthenticated("a feeder key (smcf_…) is required") }
-        let name = try await database.withShared(readOnly: true) { connection in
-            try await connection.query(
-                "SELECT name FROM feeder_keys WHERE key_hash = \(secret.hashBytes) AND revoked_at IS NULL", logger: logger
-            ).collect().first?.decode(String.self)
-        }
+        let name = try await FeederKeys(database: database).name(hash: secret.hashBytes)
         guard let name else { throw Problem.unauthenticated("the feeder key is not valid or was revoked") }
         return name
     }
@@ -164,26 +160,11 @@ struct MarketDataService: Sendable {
 
             // 4. The pipeline's queue, in this transaction (outbox).
             result.queued = streams.sorted()
-            try await Self.enqueue(result.queued, connection, logger: logger)
+            try await PipelineJobs.enqueue(result.queued, connection, logger: logger)
             return result
         }
         if !stored.queued.isEmpty { doorbell?.ring() }
         return stored
-    }
-
-    /// Queues streams (`SYMBOL/tf`) for the pipeline.
-    static func enqueue(_ streams: [String], _ connection: PostgresConnection, logger: Logger) async throws {
-        guard !streams.isEmpty else { return }
-        let parts = streams.map { $0.split(separator: "/").map(String.init) }
-        let symbols = parts.map { $0[0] }, timeframes = parts.map { $0[1] }
-        try await connection.query(
-            """
-            INSERT INTO market_streams (symbol, timeframe)
-            SELECT * FROM unnest(\(symbols)::text[], \(timeframes)::text[]) ON CONFLICT DO NOTHING
-            """, logger: logger)
-        try await connection.query(
-            "INSERT INTO pipeline_jobs (symbol, timeframe) SELECT * FROM unnest(\(symbols)::text[], \(timeframes)::text[])",
-            logger: logger)
     }
 
     private struct Columns {
@@ -329,5 +310,94 @@ struct MarketDataService: Sendable {
         var count = 0
         for try await _ in rows { count += 1 }
         return count
+    }
+}
+
+/// The readers other rooms use: `candles` and `symbols` are read only here.
+extension MarketDataService {
+    /// Closed candles of a stream after `after`, opening at or before `latestOpen`, oldest first, at most `limit`,
+    /// with when each was received.
+    static func candles(symbol: String, timeframe: String, after: Date, openingBy latestOpen: Date, limit: Int,
+                        _ connection: PostgresConnection, logger: Logger) async throws -> [(Candle, Date)]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT open_time, open, high, low, close, volume, received_at FROM candles
+            WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND open_time > \(after) AND open_time <= \(latestOpen)
+            ORDER BY open_time LIMIT \(limit)
+            """, logger: logger)
+        var candles: [(Candle, Date)] = []
+        for try await (time, o, h, l, c, v, received) in rows.decode((Date, Double, Double, Double, Double, Double, Date).self) {
+            candles.append((Candle(time: Int64(time.timeIntervalSince1970), open: o, high: h, low: l, close: c, volume: v), received))
+        }
+        return candles
+    }
+
+    /// Every candle of a stream up to `through`, oldest first, handed to `body` as it is read (a replay).
+    static func replay(symbol: String, timeframe: String, through: Date, _ connection: PostgresConnection, logger: Logger,
+                       _ body: (Candle) -> Void) async throws
+    {
+        let rows = try await connection.query(
+            """
+            SELECT open_time, open, high, low, close, volume FROM candles
+            WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND open_time <= \(through) ORDER BY open_time
+            """, logger: logger)
+        for try await (t, o, h, l, c, v) in rows.decode((Date, Double, Double, Double, Double, Double).self) {
+            body(Candle(time: Int64(t.timeIntervalSince1970), open: o, high: h, low: l, close: c, volume: v))
+        }
+    }
+
+    /// When the last candle a source stored for the stream opens.
+    static func lastOpenTime(symbol: String, timeframe: String, source: String, _ connection: PostgresConnection, logger: Logger)
+        async throws -> Date?
+    {
+        try await connection.query(
+            """
+            SELECT open_time FROM candles
+            WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND source = \(source)
+            ORDER BY open_time DESC LIMIT 1
+            """, logger: logger
+        ).collect().first?.decode(Date.self)
+    }
+
+    /// Which streams have a candle that opened after their `after` (nil: any) and has closed by now.
+    static func closedSince(_ streams: [(symbol: String, timeframe: String, after: Date?)], _ connection: PostgresConnection,
+                            logger: Logger) async throws -> [(symbol: String, timeframe: String)]
+    {
+        guard !streams.isEmpty else { return [] }
+        var out: [(symbol: String, timeframe: String)] = []
+        for try await row in try await connection.query(
+            """
+            SELECT u.symbol, u.timeframe
+            FROM unnest(\(streams.map(\.symbol))::text[], \(streams.map(\.timeframe))::text[],
+                        \(streams.map { $0.after ?? .distantPast })::timestamptz[]) AS u(symbol, timeframe, after)
+            WHERE EXISTS (
+                SELECT 1 FROM candles c WHERE c.symbol = u.symbol AND c.timeframe = u.timeframe AND c.open_time > u.after
+                  AND c.open_time + make_interval(secs => smc_timeframe_seconds(u.timeframe)) <= now())
+            """, logger: logger
+        ).decode((String, String).self) {
+            out.append(row)
+        }
+        return out
+    }
+
+    /// Every symbol the registry knows (active or not).
+    static func symbols(_ connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        var out = Set<String>()
+        for try await symbol in try await connection.query("SELECT symbol FROM symbols", logger: logger).decode(String.self) {
+            out.insert(symbol)
+        }
+        return out
+    }
+
+    /// Which of `symbols` the registry serves (active).
+    static func active(_ symbols: [String], _ connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        var out = Set<String>()
+        for try await symbol in try await connection.query(
+            "SELECT symbol FROM symbols WHERE active AND symbol = ANY(\(symbols))", logger: logger
+        ).decode(String.self) {
+            out.insert(symbol)
+        }
+        return out
     }
 }

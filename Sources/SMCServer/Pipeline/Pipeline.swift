@@ -46,16 +46,8 @@ struct Pipeline: Sendable {
     func processNext(now: Date = Date()) async throws -> Report? {
         let updates = CacheUpdates()
         let report = try await database.withWorker { connection -> Report? in
-            let claimed = try await connection.query(
-                """
-                SELECT m.symbol, m.timeframe FROM market_streams m
-                WHERE EXISTS (SELECT 1 FROM pipeline_jobs j WHERE j.symbol = m.symbol AND j.timeframe = m.timeframe)
-                LIMIT 1 FOR UPDATE SKIP LOCKED
-                """, logger: logger
-            ).collect().first?.decode((String, String).self)
+            let claimed = try await PipelineJobs.take(connection, logger: logger)
             guard let (symbol, tfLabel) = claimed, let timeframe = SignalTimeframe(label: tfLabel) else { return nil }
-            try await connection.query(
-                "DELETE FROM pipeline_jobs WHERE symbol = \(symbol) AND timeframe = \(tfLabel)", logger: logger)
             return try await process(symbol: symbol, timeframe: timeframe, now: now, updates, connection)
         }
         for (key, analyzer, version) in updates.analyzers { cache.store(key, analyzer: analyzer, version: version) }
@@ -72,11 +64,7 @@ struct Pipeline: Sendable {
         var report = Report(stream: "\(symbol)/\(timeframe.label)")
         let subscribers = try await Subscribers.load(symbol: symbol, timeframe: timeframe, connection, logger: logger)
         // Tenants that stopped watching lose their evaluator (a later subscription starts afresh).
-        try await connection.query(
-            """
-            DELETE FROM tenant_streams WHERE symbol = \(symbol) AND timeframe = \(timeframe.label)
-              AND NOT (tenant_id = ANY(\(subscribers.map(\.tenant))::uuid[]))
-            """, logger: logger)
+        try await dropEvaluators(symbol: symbol, timeframe: timeframe, keeping: subscribers.map(\.tenant), connection)
         let groups = Dictionary(grouping: subscribers, by: \.params)
         var more = false
         for (params, members) in groups.sorted(by: { $0.key.key < $1.key.key }) {
@@ -89,8 +77,7 @@ struct Pipeline: Sendable {
             more = more || result.candles >= chunk
         }
         if more {
-            try await connection.query(
-                "INSERT INTO pipeline_jobs (symbol, timeframe) VALUES (\(symbol), \(timeframe.label))", logger: logger)
+            try await PipelineJobs.again(symbol: symbol, timeframe: timeframe.label, connection, logger: logger)
         }
         return report
     }
@@ -111,16 +98,8 @@ struct Pipeline: Sendable {
         let nowSeconds = Int64(now.timeIntervalSince1970.rounded(.down))
         let after = stream.processedUntil.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date.distantPast
         let latestOpen = Date(timeIntervalSince1970: TimeInterval(nowSeconds - timeframe.seconds))
-        let rows = try await connection.query(
-            """
-            SELECT open_time, open, high, low, close, volume, received_at FROM candles
-            WHERE symbol = \(symbol) AND timeframe = \(timeframe.label) AND open_time > \(after) AND open_time <= \(latestOpen)
-            ORDER BY open_time LIMIT \(chunk)
-            """, logger: logger)
-        var candles: [(Candle, Date)] = []
-        for try await (time, o, h, l, c, v, received) in rows.decode((Date, Double, Double, Double, Double, Double, Date).self) {
-            candles.append((Candle(time: Int64(time.timeIntervalSince1970), open: o, high: h, low: l, close: c, volume: v), received))
-        }
+        let candles = try await MarketDataService.candles(
+            symbol: symbol, timeframe: timeframe.label, after: after, openingBy: latestOpen, limit: chunk, connection, logger: logger)
         var result = GroupResult(candles: candles.count)
         guard !candles.isEmpty else { return result }
 

@@ -61,25 +61,23 @@ struct PipelineService: Service {
     /// get a job.
     func requeueClosedCandles() async throws {
         try await pipeline.database.withWorker { connection in
-            try await connection.query(
-                """
-                INSERT INTO pipeline_jobs (symbol, timeframe)
-                SELECT a.symbol, a.timeframe FROM analysis_streams a
-                WHERE NOT EXISTS (SELECT 1 FROM pipeline_jobs j WHERE j.symbol = a.symbol AND j.timeframe = a.timeframe)
-                GROUP BY a.symbol, a.timeframe
-                HAVING EXISTS (
-                    SELECT 1 FROM candles c WHERE c.symbol = a.symbol AND c.timeframe = a.timeframe
-                      AND c.open_time > coalesce(min(a.processed_until), '-infinity')
-                      AND c.open_time + make_interval(secs => smc_timeframe_seconds(a.timeframe)) <= now())
-                """, logger: logger)
+            let streams = try await pipeline.analysedStreams(connection)
+            let idle = try await PipelineJobs.idle(streams.map { ($0.symbol, $0.timeframe) }, connection, logger: logger)
+            let since = Dictionary(uniqueKeysWithValues: streams.map { ("\($0.symbol)/\($0.timeframe)", $0.processedUntil) })
+            let due = try await MarketDataService.closedSince(
+                idle.map { ($0.symbol, $0.timeframe, since["\($0.symbol)/\($0.timeframe)"] ?? nil) }, connection, logger: logger)
+            try await PipelineJobs.enqueue(due.map { "\($0.symbol)/\($0.timeframe)" }, connection, logger: logger)
         }
     }
 
     /// Signals issued longer ago than the tenant's plan keeps are deleted (`SignalStore.pruneExpired`, at most 10,000
     /// a pass); tombstones older than `SMC_SYNC_TOMBSTONE_DAYS` are purged (raising the streams' horizons).
     func pruneHistory() async throws {
-        let store = SignalStore(logger: logger)
-        _ = try await pipeline.database.withWorker { connection in try await store.pruneExpired(limit: 10_000, connection) }
+        let store = SignalStore(logger: logger), plans = PlansService(database: pipeline.database)
+        _ = try await pipeline.database.withWorker { connection in
+            let days = try await plans.plans(forTenants: nil, connection).mapValues(\.historyDays)
+            return try await store.pruneExpired(historyDays: days, limit: 10_000, connection)
+        }
         _ = try await SyncService.purgeTombstones(pipeline.database, olderThan: tombstoneDays)
     }
 }

@@ -7,6 +7,31 @@ import SMCEngine
 /// parameters) and each tenant's evaluator, stored with `SMCEngine.stateVersion` so that a changed engine
 /// rebuilds from candles instead of misreading old state. The owner of `analysis_streams` and `tenant_streams`.
 extension Pipeline {
+    /// Drops the evaluators of tenants no longer watching the stream (a later subscription starts afresh).
+    func dropEvaluators(symbol: String, timeframe: SignalTimeframe, keeping tenants: [UUID], _ connection: PostgresConnection)
+        async throws
+    {
+        try await connection.query(
+            """
+            DELETE FROM tenant_streams WHERE symbol = \(symbol) AND timeframe = \(timeframe.label)
+              AND NOT (tenant_id = ANY(\(tenants)::uuid[]))
+            """, logger: logger)
+    }
+
+    /// Every analysed stream with where its slowest analyzer that has run stands (nil: none has run yet).
+    func analysedStreams(_ connection: PostgresConnection) async throws -> [(symbol: String, timeframe: String, processedUntil: Date?)] {
+        var out: [(symbol: String, timeframe: String, processedUntil: Date?)] = []
+        for try await row in try await connection.query(
+            """
+            SELECT symbol, timeframe, min(processed_until)
+            FROM analysis_streams GROUP BY symbol, timeframe
+            """, logger: logger
+        ).decode((String, String, Date?).self) {
+            out.append(row)
+        }
+        return out
+    }
+
     // MARK: Analyzer state
 
     struct AnalysisKey: Hashable, Sendable {
@@ -55,13 +80,8 @@ extension Pipeline {
         logger.notice("rebuilding analyzer state", metadata: ["stream": "\(key.symbol)/\(key.timeframe)/\(key.params)"])
         var analyzer = MarketAnalyzer(params)
         if let processed {
-            let rows = try await connection.query(
-                """
-                SELECT open_time, open, high, low, close, volume FROM candles
-                WHERE symbol = \(key.symbol) AND timeframe = \(key.timeframe) AND open_time <= \(processed) ORDER BY open_time
-                """, logger: logger)
-            for try await (t, o, h, l, c, v) in rows.decode((Date, Double, Double, Double, Double, Double).self) {
-                _ = analyzer.update(Candle(time: Int64(t.timeIntervalSince1970), open: o, high: h, low: l, close: c, volume: v))
+            try await MarketDataService.replay(symbol: key.symbol, timeframe: key.timeframe, through: processed, connection, logger: logger) {
+                _ = analyzer.update($0)
             }
         }
         return AnalyzerRecord(key: key, analyzer: analyzer, processedUntil: until, candles: count, version: version)

@@ -22,21 +22,10 @@ enum Subscribers {
     static func load(symbol: String, timeframe: SignalTimeframe, _ connection: PostgresConnection, logger: Logger)
         async throws -> [Subscriber]
     {
-        let filter = #"{"entries": [{"symbol": "\#(symbol)", "timeframes": ["\#(timeframe.label)"], "active": true}]}"#
-        let rows = try await connection.query(
-            """
-            SELECT u.tenant_id, w.updated_at, s.body::text, s.version, k.body::text, k.version
-            FROM users u
-            JOIN user_settings w ON w.tenant_id = u.tenant_id AND w.user_id = u.user_id AND w.kind = 'watchlist'
-            LEFT JOIN user_settings s ON s.tenant_id = u.tenant_id AND s.user_id = u.user_id AND s.kind = 'strategy'
-            LEFT JOIN user_settings k ON k.tenant_id = u.tenant_id AND k.user_id = u.user_id AND k.kind = 'killzones'
-            WHERE u.role = 'owner' AND w.body @> \(filter)::jsonb
-            """, logger: logger)
+        let rows = try await SettingsService.watchers(symbol: symbol, timeframe: timeframe.label, connection, logger: logger)
         var out: [Subscriber] = []
         let decoder = JSONDecoder()
-        for try await (tenant, since, strategyText, strategyVersion, zonesText, zonesVersion)
-            in rows.decode((UUID, Date, String?, Int?, String?, Int?).self)
-        {
+        for (tenant, since, strategyText, strategyVersion, zonesText, zonesVersion) in rows {
             do {
                 let strategy = try strategyText.map { try decoder.decode(StrategySettings.self, from: Data($0.utf8)) } ?? .init()
                 let zones = try zonesText.map { try decoder.decode(KillzoneSettings.self, from: Data($0.utf8)) } ?? .init()

@@ -51,9 +51,7 @@ extension Watchlist: SettingsDocument {
         }
         try problems.throwIfAny()
         // Only symbols the market-data registry knows (and still serves).
-        let known = try await context.connection.query(
-            "SELECT symbol FROM symbols WHERE active AND symbol = ANY(\(Array(seen)))", logger: context.logger
-        ).collect().map { try $0.decode(String.self) }
+        let known = try await MarketDataService.active(Array(seen), context.connection, logger: context.logger)
         for (i, entry) in normalised.enumerated() where !known.contains(entry.symbol) {
             problems.check(false, "/entries/\(i)/symbol", "\(entry.symbol) is not a symbol we have market data for")
         }
@@ -88,7 +86,7 @@ extension Watchlist {
     /// gets its analyzer and evaluator at once rather than at the next candle.
     func stored(_ context: SettingsContext) async throws {
         let streams = entries.filter { $0.active ?? true }.flatMap { e in e.timeframes.map { "\(e.symbol)/\($0.rawValue)" } }
-        try await MarketDataService.enqueue(streams, context.connection, logger: context.logger)
+        try await PipelineJobs.enqueue(streams, context.connection, logger: context.logger)
     }
 }
 

@@ -162,3 +162,56 @@ extension SettingsDocument {
     func annotated(_ context: SettingsContext) async throws -> Self { self }
     func stored(_ context: SettingsContext) async throws {}
 }
+
+/// The readers other rooms use (worker role or the caller's tenant transaction): `user_settings` is read only here.
+extension SettingsService {
+    /// The stored `D` documents of the tenants' users, by user; unreadable ones are left out (the defaults apply).
+    static func stored<D: SettingsDocument>(_ type: D.Type, tenants: [UUID], _ connection: PostgresConnection, logger: Logger)
+        async throws -> [UUID: D]
+    {
+        var out: [UUID: D] = [:]
+        let decoder = JSONDecoder()
+        for try await (user, body) in try await connection.query(
+            "SELECT user_id, body::text FROM user_settings WHERE tenant_id = ANY(\(tenants)) AND kind = \(D.kind)", logger: logger
+        ).decode((UUID, String).self) {
+            out[user] = try? decoder.decode(D.self, from: Data(body.utf8))
+        }
+        return out
+    }
+
+    /// The tenant's watchlist as the plan counts it: distinct symbols, and the most timeframes of one symbol.
+    static func watchlistUsage(_ tenant: UUID, _ connection: PostgresConnection, logger: Logger) async throws
+        -> (symbols: Int, timeframesPerSymbol: Int)
+    {
+        try await connection.query(
+            """
+            SELECT
+              (SELECT count(DISTINCT e->>'symbol')::int FROM user_settings s, jsonb_array_elements(s.body->'entries') e
+                 WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist'),
+              (SELECT coalesce(max(jsonb_array_length(e->'timeframes')), 0)::int
+                 FROM user_settings s, jsonb_array_elements(s.body->'entries') e
+                 WHERE s.tenant_id = \(tenant) AND s.kind = 'watchlist')
+            """, logger: logger
+        ).collect().first!.decode((Int, Int).self)
+    }
+
+    /// The owners whose watchlist has an active entry for (symbol, timeframe): when it last changed, and their
+    /// strategy and killzones documents with versions (nil: never stored, the defaults apply).
+    static func watchers(symbol: String, timeframe: String, _ connection: PostgresConnection, logger: Logger) async throws
+        -> [(tenant: UUID, since: Date, strategy: String?, strategyVersion: Int?, killzones: String?, killzonesVersion: Int?)]
+    {
+        let filter = #"{"entries": [{"symbol": "\#(symbol)", "timeframes": ["\#(timeframe)"], "active": true}]}"#
+        var out: [(tenant: UUID, since: Date, strategy: String?, strategyVersion: Int?, killzones: String?, killzonesVersion: Int?)] = []
+        let rows = try await connection.query(
+            """
+            SELECT u.tenant_id, w.updated_at, s.body::text, s.version, k.body::text, k.version
+            FROM users u
+            JOIN user_settings w ON w.tenant_id = u.tenant_id AND w.user_id = u.user_id AND w.kind = 'watchlist'
+            LEFT JOIN user_settings s ON s.tenant_id = u.tenant_id AND s.user_id = u.user_id AND s.kind = 'strategy'
+            LEFT JOIN user_settings k ON k.tenant_id = u.tenant_id AND k.user_id = u.user_id AND k.kind = 'killzones'
+            WHERE u.role = 'owner' AND w.body @> \(filter)::jsonb
+            """, logger: logger)
+        for try await row in rows.decode((UUID, Date, String?, Int?, String?, Int?).self) { out.append(row) }
+        return out
+    }
+}

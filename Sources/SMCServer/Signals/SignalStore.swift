@@ -211,17 +211,21 @@ struct SignalStore: Sendable {
 
     // MARK: retention
 
-    /// Deletes up to `limit` signals issued longer ago than their tenant's plan keeps (annotations with them), each
+    /// Deletes up to `limit` signals issued longer ago than their tenant's plan keeps (`historyDays`, from
+    /// `PlansService.plans`; annotations go with them), each
     /// leaving a tombstone in the tenant's signals stream so synced devices drop it too; trades keep their
     /// `signal_id` as a plain reference. Runs as the worker role; tenants' counters are taken in id order (as the
     /// pipeline takes them). Returns how many went.
-    func pruneExpired(limit: Int, _ connection: PostgresConnection) async throws -> Int {
+    func pruneExpired(historyDays: [UUID: Int], limit: Int, _ connection: PostgresConnection) async throws -> Int {
+        guard !historyDays.isEmpty else { return 0 }
         var doomed: [(tenant: UUID, id: UUID)] = []
+        let tenants = Array(historyDays.keys)
         for try await row in try await connection.query(
             """
-            SELECT s.tenant_id, s.signal_id FROM signals s JOIN tenants t ON t.tenant_id = s.tenant_id
-            JOIN plans p ON p.plan_id = t.plan_id
-            WHERE s.created_at < now() - make_interval(days => p.history_days)
+            SELECT s.tenant_id, s.signal_id
+            FROM signals s JOIN unnest(\(tenants)::uuid[], \(tenants.map { historyDays[$0]! })::int[]) AS h(tenant, days)
+              ON s.tenant_id = h.tenant
+            WHERE s.created_at < now() - make_interval(days => h.days)
             ORDER BY s.tenant_id, s.signal_id LIMIT \(limit)
             """, logger: logger
         ).decode((UUID, UUID).self) {

@@ -81,10 +81,8 @@ struct SyncService: Sendable {
         return try await database.withTenant(tenant, isolation: .repeatableRead, readOnly: true) { connection in
             var page = Page()
             let counters = try await SyncVersions.counters(tenant: tenant, connection, logger: logger)
-            page.lastMutationID = try await connection.query(
-                "SELECT last_mutation_id FROM devices WHERE tenant_id = \(tenant) AND device_id = \(principal.deviceID)",
-                logger: logger
-            ).collect().first?.decode(Int64.self) ?? 0
+            page.lastMutationID = try await AccountsService.lastMutationID(
+                tenant, device: principal.deviceID, lock: false, connection, logger: logger) ?? 0
             let historyDays = try await plans.plan(forTenant: tenant, connection).historyDays
 
             for stream in SyncProtocol.Stream.allCases {
@@ -218,14 +216,8 @@ struct SyncService: Sendable {
         let tenant = principal.tenantID
         return try await database.withTenant(tenant) { connection in
             guard
-                let row = try await connection.query(
-                    """
-                    SELECT last_mutation_id FROM devices
-                    WHERE tenant_id = \(tenant) AND device_id = \(principal.deviceID) AND revoked_at IS NULL FOR UPDATE
-                    """, logger: logger
-                ).collect().first
+                var last = try await AccountsService.lastMutationID(tenant, device: principal.deviceID, lock: true, connection, logger: logger)
             else { throw Problem(.tokenRevoked, detail: "this device was signed out; sign in again") }
-            var last = try row.decode(Int64.self)
             let historyDays = try await plans.plan(forTenant: tenant, connection).historyDays
             var results: [SyncMutationResult] = []
             var stopped = false
@@ -265,9 +257,7 @@ struct SyncService: Sendable {
                 }
                 last = mutation.id
             }
-            try await connection.query(
-                "UPDATE devices SET last_mutation_id = \(last) WHERE tenant_id = \(tenant) AND device_id = \(principal.deviceID)",
-                logger: logger)
+            try await AccountsService.setLastMutationID(tenant, device: principal.deviceID, last, connection, logger: logger)
             return (results, last)
         }
     }
