@@ -1,4 +1,5 @@
 import Foundation
+import SMCAPI
 import SMCSync
 import SMCTestSupport
 import Testing
@@ -80,7 +81,7 @@ struct SignalFilterTests {
                 }
                 let response = try await app.json(.GET, "/v1/signals?" + query.joined(separator: "&"), token: token)
                 #expect(response.status == 200, "\(query): \(response.body)")
-                let server = (try response.json()["signals"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                let server = try response.decode(Components.Schemas.SignalPage.self).signals.map(\.id)
                 #expect(try await Self.listed(home, arguments) == server, "\(arguments)")
             }
         }

@@ -236,8 +236,8 @@ struct SyncTests {
                 #expect(trade.note == "moved stop to breakeven" && trade.stop == 1.095 && trade.tags == ["london"])
             }
             // The server's REST view agrees.
-            let rest = try await app.json(.GET, "/v1/journal/trades/\(id)", token: a.session.token).json()
-            #expect(rest["notes"] as? String == "moved stop to breakeven" && rest["stop_price"] as? Double == 1.095)
+            let rest = try await app.json(.GET, "/v1/journal/trades/\(id)", token: a.session.token).decode(Components.Schemas.Trade.self)
+            #expect(rest.notes == "moved stop to breakeven" && rest.stopPrice == 1.095)
         }
     }
 
@@ -486,8 +486,8 @@ struct SyncTests {
                                 "entry_price": ["value": 1.1, "hlc": hlc], "entry_time": ["value": "2025-01-01T00:00:00Z", "hlc": hlc]]],
                  ]])
             #expect(push.status == 200, "\(push.body)")
-            let statuses = (try push.json()["results"] as? [[String: Any]])?.map { "\($0["status"]!)/\($0["code"] ?? "")" }
-            #expect(statuses?.prefix(2) == ["rejected/not_found", "rejected/not_found"], "\(push.body)")
+            let statuses = try push.decode(Components.Schemas.SyncPushResponse.self).results.map { "\($0.status.rawValue)/\($0.code ?? "")" }
+            #expect(statuses.prefix(2) == ["rejected/not_found", "rejected/not_found"], "\(push.body)")
             try await a.sync()
             #expect(try a.note(secret) == "alice's secret")
             let aliceTenant = try await app.tenantID(email: alice)
@@ -517,7 +517,7 @@ struct SyncTests {
                 #expect(supported?["protocol"] == ["min": 1, "max": 1] && supported?["schema"] == ["min": 1, "max": 1])
             }
             let pulled = try await app.json(.POST, "/v1/sync/pull", token: d.session.token, ["protocol": 1, "schema": 1, "device_id": d.session.deviceID])
-            #expect(try pulled.json()["last_mutation_id"] as? Int == 0, "nothing was processed")
+            #expect(try pulled.decode(Components.Schemas.SyncPullResponse.self).lastMutationId == 0, "nothing was processed")
             let limit = try await app.json(
                 .POST, "/v1/sync/pull", token: d.session.token, ["protocol": 1, "schema": 1, "device_id": d.session.deviceID, "limit": 0])
             #expect(limit.status == 422)
@@ -573,8 +573,8 @@ struct SyncTests {
             var later = LocalStore.SignalFilter()
             later.since = "2100-01-01T00:00:00.000Z"
             #expect(try e.store.signals(later).isEmpty)
-            let rest = try await app.json(.GET, "/v1/signals/\(signal)", token: d.session.token).json()
-            #expect((rest["annotation"] as? [String: Any])?["taken"] as? Bool == true)
+            let rest = try await app.json(.GET, "/v1/signals/\(signal)", token: d.session.token).decode(Components.Schemas.SignalDetail.self)
+            #expect(rest.value1.annotation?.taken == true)
             _ = try e.store.annotate(signal, note: nil, tags: nil, taken: nil, clear: true)
             try await e.sync()
             try await d.sync()

@@ -1,4 +1,5 @@
 import Foundation
+import SMCAPI
 import SMCSync
 import SMCTestSupport
 import Testing
@@ -91,8 +92,9 @@ struct TradeRulesTests {
             let list = try await home.run(["journal", "list", "--symbol", "gbp/usd", "--json"])
             #expect(list.stdout.contains(id), "the filter is normalised too: \(list.stdout)")
             #expect(try await home.run(["sync"]).status == 0)
-            let server = try await app.json(.GET, "/v1/journal/trades/\(id)", token: try home.token).json()
-            #expect(server["symbol"] as? String == "GBPUSD" && server["stop_price"] == nil && server["tags"] as? [String] == ["fvg"], "\(server)")
+            let response = try await app.json(.GET, "/v1/journal/trades/\(id)", token: try home.token)
+            let server = try response.decode(Components.Schemas.Trade.self)
+            #expect(try server.symbol == "GBPUSD" && response.member("/stop_price") == nil && server.tags == ["fvg"], "\(response.body)")
             #expect(try home.store.rejections().isEmpty)
 
             // What the server refuses is refused offline, naming the option, exit 4; nothing enters the outbox.

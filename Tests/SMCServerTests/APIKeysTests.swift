@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Testing
 
@@ -14,12 +15,13 @@ struct APIKeysTests {
             let (token, session, _) = try await app.signup()
             let created = try await app.json(.POST, "/v1/api-keys", token: token, ["name": "TradingView", "scopes": ["tradingview_hook"]])
             #expect(created.status == 201, "\(created.body)")
-            let key = try #require(try created.json()["key"] as? String)
+            let createdKey = try created.decode(Components.Schemas.APIKeyCreated.self)
+            let key = createdKey.key
             #expect(key.hasPrefix("smck_"))
-            let id = try #require((try created.json()["api_key"] as? [String: Any])?["id"] as? String)
+            let id = createdKey.apiKey.id
             let list = try await app.json(.GET, "/v1/api-keys", token: token)
             #expect(!list.body.contains(key))
-            #expect((try list.json()["api_keys"] as? [[String: Any]])?.first?["hint"] as? String == "smck_…" + key.suffix(4))
+            #expect(try list.decode(Components.Schemas.APIKeyList.self).apiKeys.first?.hint == "smck_…" + key.suffix(4))
 
             let tenant = session.tenantID
             try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger) { client in
@@ -56,8 +58,8 @@ struct APIKeysTests {
                 let response = try await app.json(.POST, "/v1/api-keys", token: token, body)
                 #expect((400...499).contains(response.status), "\(body) → \(response.body)")
             }
-            let keys = try await app.json(.GET, "/v1/api-keys", token: token).json()["api_keys"] as? [Any]
-            #expect(keys?.count == 1)
+            let keys = try await app.json(.GET, "/v1/api-keys", token: token).decode(Components.Schemas.APIKeyList.self).apiKeys
+            #expect(keys.count == 1)
         }
     }
 
@@ -67,10 +69,10 @@ struct APIKeysTests {
             let (tokenA, _, _) = try await app.signup()
             let (tokenB, _, _) = try await app.signup()
             let created = try await app.json(.POST, "/v1/api-keys", token: tokenA, ["name": "A's", "scopes": ["signals_read"]])
-            let id = try #require((try created.json()["api_key"] as? [String: Any])?["id"] as? String)
-            #expect((try await app.json(.GET, "/v1/api-keys", token: tokenB).json()["api_keys"] as? [Any])?.isEmpty == true)
+            let id = try created.decode(Components.Schemas.APIKeyCreated.self).apiKey.id
+            #expect(try await app.json(.GET, "/v1/api-keys", token: tokenB).decode(Components.Schemas.APIKeyList.self).apiKeys.isEmpty)
             #expect(try await app.json(.DELETE, "/v1/api-keys/\(id)", token: tokenB).status == 404)
-            #expect((try await app.json(.GET, "/v1/api-keys", token: tokenA).json()["api_keys"] as? [Any])?.count == 1)
+            #expect(try await app.json(.GET, "/v1/api-keys", token: tokenA).decode(Components.Schemas.APIKeyList.self).apiKeys.count == 1)
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Testing
 
@@ -15,14 +16,14 @@ struct AccountsTests {
             let response = try await app.json(
                 .POST, "/v1/auth/signup", ["email": "  Alice@Example.COM ", "password": "correct horse battery", "name": "Alice"])
             #expect(response.status == 201)
-            let body = try response.json()
-            let token = try #require(body["token"] as? String)
+            let body = try response.decode(Components.Schemas.Session.self)
+            let token = body.token
             #expect(token.hasPrefix("smcd_") && token.count == 69)
-            let user = try #require(body["user"] as? [String: Any])
-            #expect(user["email"] as? String == "alice@example.com")
-            #expect(user["role"] as? String == "owner")
-            #expect((body["tenant"] as? [String: Any])?["plan"] as? String == "free")
-            #expect((body["device"] as? [String: Any])?["current"] as? Bool == true)
+            let user = body.user
+            #expect(user.email == "alice@example.com")
+            #expect(user.role == .owner)
+            #expect(body.tenant.plan == "free")
+            #expect(body.device.current == true)
 
             try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger) { client in
                 let row = try await client.query("SELECT password_hash FROM users WHERE email = 'alice@example.com'", logger: TestDatabase.logger)
@@ -37,7 +38,7 @@ struct AccountsTests {
 
             let me = try await app.json(.GET, "/v1/me", token: token)
             #expect(me.status == 200)
-            #expect(((try me.json())["user"] as? [String: Any])?["name"] as? String == "Alice")
+            #expect(try me.decode(Components.Schemas.Me.self).user.name == "Alice")
             // The same email again, in any case or spacing, is taken.
             let again = try await app.json(.POST, "/v1/auth/signup", ["email": "alice@example.com ", "password": "another good phrase"])
             #expect(again.status == 409 && again.problemCode == "email_taken")
@@ -57,14 +58,15 @@ struct AccountsTests {
             let phone = try await app.json(
                 .POST, "/v1/auth/login", ["email": email, "password": "correct horse battery", "device_name": "phone"])
             #expect(laptop.status == 201 && phone.status == 201)
-            let laptopToken = try #require(try laptop.json()["token"] as? String)
-            let phoneToken = try #require(try phone.json()["token"] as? String)
-            let phoneID = try #require((try phone.json()["device"] as? [String: Any])?["id"] as? String)
+            let laptopToken = try laptop.decode(Components.Schemas.Session.self).token
+            let phoneSession = try phone.decode(Components.Schemas.Session.self)
+            let phoneToken = phoneSession.token
+            let phoneID = phoneSession.device.id
 
             let list = try await app.json(.GET, "/v1/devices", token: laptopToken)
-            let devices = try #require(try list.json()["devices"] as? [[String: Any]])
-            #expect(devices.map { $0["name"] as? String } == ["phone", "laptop"])
-            #expect(devices.map { $0["current"] as? Bool } == [false, true])
+            let devices = try list.decode(Components.Schemas.DeviceList.self).devices
+            #expect(devices.map(\.name) == ["phone", "laptop"])
+            #expect(devices.map(\.current) == [false, true])
 
             #expect(try await app.json(.DELETE, "/v1/devices/\(phoneID)", token: laptopToken).status == 204)
             let revoked = try await app.json(.GET, "/v1/me", token: phoneToken)
@@ -155,9 +157,8 @@ struct AccountsTests {
     func passwordChange() async throws {
         try await TestApp.run { app in
             let (first, _, email) = try await app.signup()
-            let second = try #require(
-                try await app.json(.POST, "/v1/auth/login", ["email": email, "password": "correct horse battery", "device_name": "b"])
-                    .json()["token"] as? String)
+            let second = try await app.json(.POST, "/v1/auth/login", ["email": email, "password": "correct horse battery", "device_name": "b"])
+                .decode(Components.Schemas.Session.self).token
             let wrong = try await app.json(
                 .POST, "/v1/auth/password", token: first, ["current_password": "nope nope nope", "new_password": "a brand new phrase"])
             #expect(wrong.status == 403 && wrong.problemCode == "wrong_password")
@@ -182,7 +183,7 @@ struct AccountsTests {
             let newEmail = "renamed-\(UUID().uuidString.prefix(6).lowercased())@example.com"
             let patched = try await app.json(.PATCH, "/v1/me", token: token, ["name": "Renamed", "email": newEmail.uppercased()])
             #expect(patched.status == 200)
-            #expect(((try patched.json())["user"] as? [String: Any])?["email"] as? String == newEmail)
+            #expect(try patched.decode(Components.Schemas.Me.self).user.email == newEmail)
             let login = try await app.json(.POST, "/v1/auth/login", ["email": newEmail, "password": "correct horse battery", "device_name": "d"])
             #expect(login.status == 201)
 
@@ -233,8 +234,8 @@ struct AccountsIsolationTests {
             let (tokenA, sessionA, _) = try await app.signup()
             let (tokenB, _, _) = try await app.signup()
             let deviceA = sessionA.device.id
-            let listB = try #require(try await app.json(.GET, "/v1/devices", token: tokenB).json()["devices"] as? [[String: Any]])
-            #expect(listB.count == 1 && listB[0]["id"] as? String != deviceA)
+            let listB = try await app.json(.GET, "/v1/devices", token: tokenB).decode(Components.Schemas.DeviceList.self).devices
+            #expect(listB.count == 1 && listB[0].id != deviceA)
             let revoke = try await app.json(.DELETE, "/v1/devices/\(deviceA)", token: tokenB)
             #expect(revoke.status == 404)
             #expect(try await app.json(.GET, "/v1/me", token: tokenA).status == 200)
@@ -323,7 +324,7 @@ struct AccountsInputTests {
             let response = try await app.json(
                 .POST, "/v1/auth/signup", ["email": "bobby@example.com", "password": "correct horse battery", "name": name])
             #expect(response.status == 201)
-            #expect(((try response.json())["user"] as? [String: Any])?["name"] as? String == name)
+            #expect(try response.decode(Components.Schemas.Session.self).user.name == name)
             #expect(try await userCount(app) == 1)
         }
     }
@@ -345,7 +346,7 @@ struct AccountsLoggingTests {
             let (token, _, email) = try await app.signup(password: password)
             _ = try await app.json(.POST, "/v1/auth/login", ["email": email, "password": "wrong-\(password)", "device_name": "x"])
             let login = try await app.json(.POST, "/v1/auth/login", ["email": email, "password": password, "device_name": "y"])
-            let loginToken = try login.json()["token"] as? String ?? ""
+            let loginToken = try login.decode(Components.Schemas.Session.self).token
             _ = try await app.json(.GET, "/v1/me", token: loginToken)
             return (token, loginToken)
         }

@@ -251,10 +251,10 @@ extension AlertDeliveryTests {
                     let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/down", events: ["alert.test"])
                     _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
                     try await Poll.until("the endpoint disabled") {
-                        (try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json())["enabled"] as? Bool == false
+                        try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).decode(Components.Schemas.WebhookEndpoint.self).enabled == false
                     }
-                    let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).json()
-                    #expect((endpoint["disabled_reason"] as? String ?? "").contains("failed"))
+                    let endpoint = try await app.json(.GET, "/v1/alerts/webhooks/\(hook.id)", token: a.token).decode(Components.Schemas.WebhookEndpoint.self)
+                    #expect((endpoint.disabledReason ?? "").contains("failed"))
                     #expect(receiver.requests.count >= 2, "it kept trying until the window had passed")
                     try await Poll.until("the owner told on Telegram") {
                         telegram.delivered(42).contains { $0.text.contains("Webhook disabled") && $0.text.contains(base + "/down") }
@@ -277,8 +277,8 @@ extension AlertDeliveryTests {
             try await receiver.run { base in
                 let a = try await app.account(plan: "pro")
                 let hook = try await AlertTest.createWebhook(app, a.token, url: base + "/r")
-                let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 3600]).json()
-                let newSecret = try #require(rotated["secret"] as? String)
+                let newSecret = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 3600])
+                    .decode(Components.Schemas.SecretRotated.self).secret
                 _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
                 try await Poll.until("the delivery") { receiver.requests.count == 1 }
                 let during = try #require(receiver.requests.first)
@@ -286,8 +286,8 @@ extension AlertDeliveryTests {
                 let both = try await AlertTest.verifyWithPython([(during, hook.secret), (during, newSecret)])
                 #expect(both.allSatisfy { $0["ok"] as? Bool == true }, "\(both)")
                 // Overlap 0: the previous secret stops at once.
-                let again = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 0]).json()
-                let newest = try #require(again["secret"] as? String)
+                let newest = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: a.token, ["overlap_seconds": 0])
+                    .decode(Components.Schemas.SecretRotated.self).secret
                 _ = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
                 try await Poll.until("the second delivery") { receiver.requests.count == 2 }
                 let after = receiver.requests[1]
@@ -383,8 +383,8 @@ extension AlertDeliveryTests {
                 #expect(try await app.json(.POST, "/v1/alerts/deliveries/\(dead)/redeliver", token: token).status == 202)
                 try await Poll.until("the redelivery") { receiver.requests.count == 2 }
                 #expect(try await AlertTest.verifyWithPython([(receiver.requests[1], hook.secret)]).first?["ok"] as? Bool == true)
-                let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: token, ["overlap_seconds": 60]).json()
-                let newSecret = try #require(rotated["secret"] as? String)
+                let newSecret = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/rotate-secret", token: token, ["overlap_seconds": 60])
+                    .decode(Components.Schemas.SecretRotated.self).secret
                 let row = try #require(try await TestDatabase.query(database, "SELECT secret, previous_secret FROM webhook_endpoints").first)
                 let (current, previous) = try row.decode((String, String).self)
                 #expect(current.hasPrefix("enc:v1:\(SecretBox(current: newKey).current!.id):"))
@@ -591,9 +591,9 @@ struct TelegramAlertTests {
                 let a = try await app.account(plan: "pro")
                 let b = try await app.account(plan: "pro")
                 try await AlertTest.insertSignal(app, tenant: b.tenant, confidence: 66, symbol: "XAUUSD")
-                let link = try await app.json(.POST, "/v1/alerts/telegram/link", token: a.token).json()
-                #expect((link["url"] as? String)?.hasPrefix("https://t.me/smc_test_bot?start=") == true)
-                let code = try #require(link["code"] as? String)
+                let link = try await app.json(.POST, "/v1/alerts/telegram/link", token: a.token).decode(Components.Schemas.TelegramLink.self)
+                #expect(link.url.hasPrefix("https://t.me/smc_test_bot?start="))
+                let code = link.code
 
                 func reply(_ chat: Int64, after count: Int) async throws -> String {
                     try await Poll.until("a reply") { telegram.messages.filter { $0.chat == chat }.count > count }
@@ -601,8 +601,8 @@ struct TelegramAlertTests {
                 }
                 telegram.say("/start \(code)", chat: 500)
                 #expect(try await reply(500, after: 0).contains("Linked to <b>\(a.email)</b>"))
-                let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json()
-                #expect(status["linked"] as? Bool == true && status["username"] as? String == "alice")
+                let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).decode(Components.Schemas.TelegramStatus.self)
+                #expect(status.linked == true && status.username == "alice")
                 try await AlertTest.insertSignal(app, tenant: a.tenant, confidence: 77, symbol: "GBPUSD")
                 telegram.say("/start \(code)", chat: 501)  // used up
                 #expect(try await reply(501, after: 0).contains("not valid"))
@@ -625,7 +625,7 @@ struct TelegramAlertTests {
 
                 telegram.say("/stop", chat: 500)
                 try await Poll.until("unlinked") {
-                    (try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json())["linked"] as? Bool == false
+                    try await app.json(.GET, "/v1/alerts/telegram", token: a.token).decode(Components.Schemas.TelegramStatus.self).linked == false
                 }
 
                 // A chat that blocked the bot: unlinked at the first 403, the user told on their webhook.

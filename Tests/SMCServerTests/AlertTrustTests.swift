@@ -32,7 +32,7 @@ struct AlertTrustTests {
                 ).first!.decode((Int, Int).self)
                 #expect(stored.0 >= 3, "the backfill made too few signals to show anything: \(stored.0)")
                 #expect(stored.1 >= 1, "no outcome among \(stored.0) signals")
-                let listed = try await app.json(.GET, "/v1/signals?limit=500", token: a.token).json()["signals"] as? [[String: Any]] ?? []
+                let listed = try await app.json(.GET, "/v1/signals?limit=500", token: a.token).decode(Components.Schemas.SignalPage.self).signals
                 #expect(listed.count == stored.0, "stored signals are listed")
 
                 let rows = try await TestDatabase.query(
@@ -114,25 +114,24 @@ struct AlertTrustTests {
 
                 let down = try await app.json(.POST, "/v1/admin/plan-changes", ["email": a.email, "plan": "free"], headers: admin)
                 #expect(down.status == 200, "\(down.body)")
-                let applied = try #require(try down.json()["applied"] as? [String])
+                let applied = try down.decode(Components.Schemas.PlanChange.self).applied
                 #expect(applied.contains { $0.contains("disabled 1 webhook endpoint(s) over the limit of 1") && $0.contains("/second") }, "\(applied)")
-                let hooks = try await app.json(.GET, "/v1/alerts/webhooks", token: a.token).json()["webhooks"] as? [[String: Any]] ?? []
-                let byID = Dictionary(uniqueKeysWithValues: hooks.map { ($0["id"] as? String ?? "", $0) })
-                #expect(byID[first.id]?["enabled"] as? Bool == true, "the oldest stays")
-                #expect(byID[second.id]?["enabled"] as? Bool == false)
-                #expect((byID[second.id]?["disabled_reason"] as? String ?? "").contains("free plan"))
+                let hooks = try await app.json(.GET, "/v1/alerts/webhooks", token: a.token).decode(Components.Schemas.WebhookList.self).webhooks
+                let byID = Dictionary(uniqueKeysWithValues: hooks.map { ($0.id, $0) })
+                #expect(byID[first.id]?.enabled == true, "the oldest stays")
+                #expect(byID[second.id]?.enabled == false)
+                #expect((byID[second.id]?.disabledReason ?? "").contains("free plan"))
 
-                let sub = try await app.json(.GET, "/v1/subscription", token: a.token).json()
-                let over = sub["over_limit"] as? [[String: Any]] ?? []
-                let webhooks = over.first { $0["limit"] as? String == "webhooks" }
-                #expect(webhooks?["used"] as? Int == 2 && webhooks?["allowed"] as? Int == 1, "\(over)")
-                #expect(over.contains { $0["limit"] as? String == "telegram" && $0["allowed"] as? Int == 0 }, "\(over)")
+                let over = try await app.json(.GET, "/v1/subscription", token: a.token).decode(Components.Schemas.Subscription.self).overLimit
+                let webhooks = over.first { $0.limit == "webhooks" }
+                #expect(webhooks?.used == 2 && webhooks?.allowed == 1, "\(over)")
+                #expect(over.contains { $0.limit == "telegram" && $0.allowed == 0 }, "\(over)")
 
                 // Nothing reaches the disabled endpoint or the chat: not a test alert, not a signal, not a re-enable.
                 let test = try await app.json(.POST, "/v1/alerts/webhooks/\(second.id)/test", token: a.token)
-                #expect(try test.status == 409 && (try test.json()["code"] as? String) == "endpoint_disabled", "\(test.body)")
+                #expect(try test.status == 409 && test.problemCode == "endpoint_disabled", "\(test.body)")
                 let enable = try await app.json(.PATCH, "/v1/alerts/webhooks/\(second.id)", token: a.token, ["enabled": true])
-                #expect(try enable.status == 403 && (try enable.json()["code"] as? String) == "plan_limit_exceeded", "\(enable.body)")
+                #expect(try enable.status == 403 && enable.problemCode == "plan_limit_exceeded", "\(enable.body)")
                 try await AlertTest.insertSignal(app, tenant: a.tenant)
                 try await Poll.until("fan-out and delivery") { try await AlertTest.idle(app.database) }
                 #expect(receiver.requests(path: "/second").isEmpty)
@@ -145,10 +144,10 @@ struct AlertTrustTests {
                 // The upgrade gives back what the downgrade took; an endpoint its owner disabled stays off.
                 let up = try await app.json(.POST, "/v1/admin/plan-changes", ["email": a.email, "plan": "pro"], headers: admin)
                 #expect(up.status == 200)
-                #expect((try up.json()["applied"] as? [String] ?? []).contains { $0.contains("enabled 1 webhook endpoint(s) again") })
-                let after = try await app.json(.GET, "/v1/alerts/webhooks/\(second.id)", token: a.token).json()
-                #expect(after["enabled"] as? Bool == true && after["disabled_reason"] == nil, "\(after)")
-                #expect((try await app.json(.GET, "/v1/subscription", token: a.token).json()["over_limit"] as? [Any])?.isEmpty == true)
+                #expect(try up.decode(Components.Schemas.PlanChange.self).applied.contains { $0.contains("enabled 1 webhook endpoint(s) again") })
+                let after = try await app.json(.GET, "/v1/alerts/webhooks/\(second.id)", token: a.token)
+                #expect(try after.decode(Components.Schemas.WebhookEndpoint.self).enabled == true && after.member("/disabled_reason") == nil, "\(after.body)")
+                #expect(try await app.json(.GET, "/v1/subscription", token: a.token).decode(Components.Schemas.Subscription.self).overLimit.isEmpty)
                 let retest = try await app.json(.POST, "/v1/alerts/webhooks/\(second.id)/test", token: a.token)
                 #expect(retest.status == 202 || retest.status == 201 || retest.status == 200, "\(retest.body)")
                 try await Poll.until("the test alert delivered") { receiver.requests(path: "/second").count == 1 }

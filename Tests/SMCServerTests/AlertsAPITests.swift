@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Testing
 
@@ -21,42 +22,45 @@ struct AlertsAPITests {
             let created = try await app.json(.POST, "/v1/alerts/webhooks", token: a.token,
                                               ["url": "http://127.0.0.1:9/hook", "event_types": ["signal.outcome", "signal.created"], "description": "desk"])
             #expect(created.status == 201, "\(created.body)")
-            let body = try created.json()
-            let secret = try #require(body["secret"] as? String)
+            let body = try created.decode(Components.Schemas.WebhookCreated.self)
+            let secret = body.secret
             #expect(secret.hasPrefix("whsec_") && (Data(base64Encoded: String(secret.dropFirst(6)))?.count ?? 0) == 32)
-            let hook = try #require(body["webhook"] as? [String: Any])
-            let id = try #require(hook["id"] as? String)
-            #expect(hook["event_types"] as? [String] == ["signal.created", "signal.outcome"] && hook["enabled"] as? Bool == true)
+            let hook = body.webhook
+            let id = hook.id
+            #expect(hook.eventTypes == [.signal_created, .signal_outcome] && hook.enabled == true)
 
             let got = try await app.json(.GET, "/v1/alerts/webhooks/\(id)", token: a.token)
-            #expect(try got.status == 200 && !got.body.contains("whsec_") && (try got.json()["description"] as? String) == "desk")
+            #expect(try got.status == 200 && !got.body.contains("whsec_") && got.decode(Components.Schemas.WebhookEndpoint.self).description == "desk")
             let list = try await app.json(.GET, "/v1/alerts/webhooks", token: a.token)
-            #expect(try ((try list.json()["webhooks"] as? [Any])?.count) == 1 && !list.body.contains("whsec_"))
+            #expect(try list.decode(Components.Schemas.WebhookList.self).webhooks.count == 1 && !list.body.contains("whsec_"))
 
             // Another tenant sees nothing of it.
             let b = try await app.account(plan: "pro")
             #expect(try await app.json(.GET, "/v1/alerts/webhooks/\(id)", token: b.token).status == 404)
             #expect(try await app.json(.DELETE, "/v1/alerts/webhooks/\(id)", token: b.token).status == 404)
-            #expect(try ((try await app.json(.GET, "/v1/alerts/webhooks", token: b.token).json()["webhooks"] as? [Any])?.count) == 0)
+            #expect(try await app.json(.GET, "/v1/alerts/webhooks", token: b.token).decode(Components.Schemas.WebhookList.self).webhooks.count == 0)
 
             // PATCH: disable (with a reason), enable again, change the URL and event types.
             let off = try await app.json(.PATCH, "/v1/alerts/webhooks/\(id)", token: a.token, ["enabled": false])
-            #expect(try off.status == 200 && (try off.json()["enabled"] as? Bool) == false)
-            #expect((try off.json()["disabled_reason"] as? String) == "disabled by its owner")
+            #expect(off.status == 200)
+            let offBody = try off.decode(Components.Schemas.WebhookEndpoint.self)
+            #expect(offBody.enabled == false)
+            #expect(offBody.disabledReason == "disabled by its owner")
             let on = try await app.json(.PATCH, "/v1/alerts/webhooks/\(id)", token: a.token,
                                         ["enabled": true, "url": "http://127.0.0.1:10/other", "event_types": ["alert.test"]])
-            let onBody = try on.json()
-            #expect(on.status == 200 && onBody["enabled"] as? Bool == true && onBody["disabled_reason"] == nil)
-            #expect(onBody["url"] as? String == "http://127.0.0.1:10/other" && onBody["event_types"] as? [String] == ["alert.test"])
+            let onBody = try on.decode(Components.Schemas.WebhookEndpoint.self)
+            #expect(try on.status == 200 && onBody.enabled == true && on.member("/disabled_reason") == nil)
+            #expect(onBody.url == "http://127.0.0.1:10/other" && onBody.eventTypes == [.alert_test])
 
             // Rotation: a new secret, shown once; the previous one kept for the overlap.
             let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(id)/rotate-secret", token: a.token, ["overlap_seconds": 3600])
-            let rotatedBody = try rotated.json()
-            #expect(rotated.status == 200 && (rotatedBody["secret"] as? String)?.hasPrefix("whsec_") == true && rotatedBody["secret"] as? String != secret)
-            #expect((rotatedBody["webhook"] as? [String: Any])?["previous_secret_expires_at"] != nil)
+            #expect(rotated.status == 200)
+            let rotatedBody = try rotated.decode(Components.Schemas.SecretRotated.self)
+            #expect(rotatedBody.secret.hasPrefix("whsec_") && rotatedBody.secret != secret)
+            #expect(rotatedBody.webhook.previousSecretExpiresAt != nil)
             let rows = try await TestDatabase.query(app.database, "SELECT secret, previous_secret FROM webhook_endpoints WHERE tenant_id = \(a.tenant)")
             let (stored, previous) = try rows[0].decode((String, String?).self)
-            #expect(stored == rotatedBody["secret"] as? String && previous == secret)
+            #expect(stored == rotatedBody.secret && previous == secret)
             #expect(try await app.json(.POST, "/v1/alerts/webhooks/\(id)/rotate-secret", token: a.token, ["overlap_seconds": -1]).status == 422)
 
             // Bad input: 422 with the field, 400 for malformed JSON, 404 for a malformed id — never a 500.
@@ -96,7 +100,7 @@ struct AlertsAPITests {
             let ok = try await app.json(.POST, "/v1/alerts/webhooks", token: a.token, ["url": "https://93.184.216.34/hook", "event_types": ["alert.test"]])
             #expect(ok.status == 201, "\(ok.body)")
             // PATCH to an inside address is refused the same way.
-            let id = try #require((try ok.json()["webhook"] as? [String: Any])?["id"] as? String)
+            let id = try ok.decode(Components.Schemas.WebhookCreated.self).webhook.id
             let patch = try await app.json(.PATCH, "/v1/alerts/webhooks/\(id)", token: a.token, ["url": "https://127.0.0.1/x"])
             #expect(patch.status == 422 && patch.problemCode == "target_not_allowed")
             #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM webhook_endpoints") == 1)
@@ -112,25 +116,25 @@ struct AlertsAPITests {
             for _ in 0..<5 {
                 let queued = try await app.json(.POST, "/v1/alerts/webhooks/\(hook.id)/test", token: a.token)
                 #expect(queued.status == 202, "\(queued.body)")
-                let body = try queued.json()
-                #expect(body["status"] as? String == "pending" && body["event_type"] as? String == "alert.test")
-                ids.append(try #require(body["id"] as? String))
+                let body = try queued.decode(Components.Schemas.Delivery.self)
+                #expect(body.status == .pending && body.eventType == "alert.test")
+                ids.append(body.id)
             }
             var listed: [String] = []
             var cursor: String?
             repeat {
                 let page = try await app.json(.GET, "/v1/alerts/deliveries?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), token: a.token)
                 #expect(page.status == 200, "\(page.body)")
-                let body = try page.json()
-                listed += (body["deliveries"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
-                cursor = body["next_cursor"] as? String
+                let body = try page.decode(Components.Schemas.DeliveryPage.self)
+                listed += body.deliveries.map(\.id)
+                cursor = body.nextCursor
             } while cursor != nil
             #expect(listed == ids.reversed())
             #expect(try await app.json(.GET, "/v1/alerts/deliveries?cursor=abc", token: a.token).problemCode == "invalid_cursor")
             #expect(try await app.json(.GET, "/v1/alerts/deliveries?limit=0", token: a.token).status == 400)
             #expect(try await app.json(.GET, "/v1/alerts/deliveries?webhook_id=nope", token: a.token).status == 400)
             let other = try await app.account(plan: "pro")
-            #expect(try ((try await app.json(.GET, "/v1/alerts/deliveries", token: other.token).json()["deliveries"] as? [Any])?.count) == 0)
+            #expect(try await app.json(.GET, "/v1/alerts/deliveries", token: other.token).decode(Components.Schemas.DeliveryPage.self).deliveries.count == 0)
             #expect(try await app.json(.POST, "/v1/alerts/deliveries/\(ids[0])/redeliver", token: other.token).status == 404)
 
             // Still queued: 409. Dead: queued again with the same id (so the same webhook-id).
@@ -140,18 +144,19 @@ struct AlertsAPITests {
                 UPDATE alert_deliveries SET status = 'dead', reason = 'no attempt succeeded', next_attempt_at = NULL, round_attempts = 8
                 WHERE delivery_id = \(UUID(uuidString: ids[0])!)
                 """)
-            let dead = try await app.json(.GET, "/v1/alerts/deliveries?status=dead", token: a.token).json()
-            #expect((dead["deliveries"] as? [[String: Any]])?.map { $0["id"] as? String } == [ids[0]])
+            let dead = try await app.json(.GET, "/v1/alerts/deliveries?status=dead", token: a.token).decode(Components.Schemas.DeliveryPage.self)
+            #expect(dead.deliveries.map(\.id) == [ids[0]])
             let again = try await app.json(.POST, "/v1/alerts/deliveries/\(ids[0])/redeliver", token: a.token)
-            let againBody = try again.json()
-            #expect(again.status == 202 && againBody["status"] as? String == "pending" && againBody["id"] as? String == ids[0])
-            #expect((againBody["webhook_message_id"] as? String) == "msg_" + ids[0].replacingOccurrences(of: "-", with: ""))
+            #expect(again.status == 202)
+            let againBody = try again.decode(Components.Schemas.Delivery.self)
+            #expect(againBody.status == .pending && againBody.id == ids[0])
+            #expect(againBody.webhookMessageId == "msg_" + ids[0].replacingOccurrences(of: "-", with: ""))
             #expect(try await TestDatabase.scalar(app.database, "SELECT round_attempts FROM alert_deliveries WHERE delivery_id = \(UUID(uuidString: ids[0])!)") == 0)
 
             // Deleting the endpoint cancels what it had queued; they stay listed.
             #expect(try await app.json(.DELETE, "/v1/alerts/webhooks/\(hook.id)", token: a.token).status == 204)
-            let cancelled = try await app.json(.GET, "/v1/alerts/deliveries?status=cancelled&limit=50", token: a.token).json()
-            #expect((cancelled["deliveries"] as? [Any])?.count == 5)
+            let cancelled = try await app.json(.GET, "/v1/alerts/deliveries?status=cancelled&limit=50", token: a.token)
+            #expect(try cancelled.decode(Components.Schemas.DeliveryPage.self).deliveries.count == 5)
         }
     }
 
@@ -161,8 +166,8 @@ struct AlertsAPITests {
             let a = try await app.account(plan: "pro")
             let none = try await app.json(.POST, "/v1/alerts/telegram/link", token: a.token)
             #expect(none.status == 503 && none.problemCode == "telegram_not_configured")
-            let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json()
-            #expect(status["configured"] as? Bool == false && status["linked"] as? Bool == false)
+            let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).decode(Components.Schemas.TelegramStatus.self)
+            #expect(status.configured == false && status.linked == false)
         }
         try await TestApp.run(configure: {
             $0.telegramBotToken = "123456:TEST"
@@ -174,21 +179,21 @@ struct AlertsAPITests {
             let a = try await app.account(plan: "pro")
             let link = try await app.json(.POST, "/v1/alerts/telegram/link", token: a.token)
             #expect(link.status == 201, "\(link.body)")
-            let body = try link.json()
-            let code = try #require(body["code"] as? String)
-            #expect(body["url"] as? String == "https://t.me/smc_test_bot?start=\(code)")
+            let body = try link.decode(Components.Schemas.TelegramLink.self)
+            let code = body.code
+            #expect(body.url == "https://t.me/smc_test_bot?start=\(code)")
             #expect(code.count <= 64 && code.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
             #expect(TelegramLinkCode.tenant(code) == a.tenant)
-            let expires = try #require(RFC3339DateTranscoder.parse(body["expires_at"] as? String ?? ""))
+            let expires = body.expiresAt
             #expect(abs(expires.timeIntervalSinceNow - 3600) < 120)
             #expect(try await TestDatabase.scalar(app.database, "SELECT count(*)::int FROM telegram_link_codes") == 1)
             let unlink = try await app.json(.DELETE, "/v1/alerts/telegram", token: a.token)
             #expect(unlink.status == 404 && unlink.problemCode == "not_found")
             _ = try await TestDatabase.query(app.database, "INSERT INTO telegram_links (tenant_id, user_id, chat_id) VALUES (\(a.tenant), \(a.user), 777)")
-            let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json()
-            #expect(status["configured"] as? Bool == true && status["linked"] as? Bool == true)
+            let status = try await app.json(.GET, "/v1/alerts/telegram", token: a.token).decode(Components.Schemas.TelegramStatus.self)
+            #expect(status.configured == true && status.linked == true)
             #expect(try await app.json(.DELETE, "/v1/alerts/telegram", token: a.token).status == 204)
-            #expect((try await app.json(.GET, "/v1/alerts/telegram", token: a.token).json())["linked"] as? Bool == false)
+            #expect(try await app.json(.GET, "/v1/alerts/telegram", token: a.token).decode(Components.Schemas.TelegramStatus.self).linked == false)
         }
     }
 }

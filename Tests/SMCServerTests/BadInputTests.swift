@@ -176,7 +176,7 @@ struct BadInputTests {
             let badEnum = try await app.request(.GET, "/v1/signals?level=SUPER", headers: [("authorization", "Bearer \(token)")])
             #expect(badEnum.status == 400 && badEnum.body.contains("HIGH, MEDIUM, LOW, NEUTRAL"), "\(badEnum.body)")
             let hook = try await app.json(.POST, "/v1/alerts/webhooks", token: token, ["url": "http://127.0.0.1:9/h", "event_types": ["alert.test"]])
-            let id = try #require((try hook.json()["webhook"] as? [String: Any])?["id"] as? String, "\(hook.body)")
+            let id = try hook.decode(Components.Schemas.WebhookCreated.self).webhook.id  // a failure names status and body
             let fraction = try await app.request(
                 .POST, "/v1/alerts/webhooks/\(id)/rotate-secret", headers: [("authorization", "Bearer \(token)"), ("content-type", "application/json")],
                 body: #"{"overlap_seconds": 10.5}"#)

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Testing
 
@@ -13,9 +14,9 @@ struct HTTPTests {
         try await TestApp.run { app in
             let response = try await app.request(.GET, "/health")
             #expect(response.status == 200)
-            let body = try response.json()
-            #expect(body["status"] as? String == "ok")
-            #expect(body["version"] as? String == SMCServerInfo.version)
+            let body = try response.decode(Components.Schemas.Health.self)
+            #expect(body.status == .ok)
+            #expect(body.version == SMCServerInfo.version)
         }
     }
 
@@ -24,10 +25,9 @@ struct HTTPTests {
         try await TestApp.run { app in
             let response = try await app.request(.GET, "/ready")
             #expect(response.status == 200)
-            let body = try response.json()
-            #expect(body["status"] as? String == "ready")
-            let migrations = body["migrations"] as? [String: Any]
-            #expect(migrations?["latest"] as? String == TestDatabase.latestMigration)
+            let body = try response.decode(Components.Schemas.Readiness.self)
+            #expect(body.status == .ready)
+            #expect(body.migrations.latest == TestDatabase.latestMigration)
         }
     }
 

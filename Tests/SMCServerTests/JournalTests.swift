@@ -19,23 +19,35 @@ func clientTradeID() -> String {
 }
 
 /// Numbers computed by the server against numbers computed by hand.
-func approx(_ value: Any?, _ expected: Double, tolerance: Double = 1e-9) -> Bool {
-    guard let number = value as? Double else { return false }
-    return abs(number - expected) <= tolerance
+func approx(_ value: Double?, _ expected: Double, tolerance: Double = 1e-9) -> Bool {
+    guard let value else { return false }
+    return abs(value - expected) <= tolerance
 }
 
+typealias Trade = Components.Schemas.Trade
+
 extension TestApp {
-    /// Creates a trade; fails the test unless it is 201.
-    func createTrade(_ body: [String: Any], token: String) async throws -> [String: Any] {
+    /// Creates a trade; fails the test unless it is 201. The response, for checks on the wire format.
+    func createdTrade(_ body: [String: Any], token: String) async throws -> TestResponse {
         let response = try await json(.POST, "/v1/journal/trades", token: token, body)
         guard response.status == 201 else { throw TestFailure("create → \(response.status) \(response.body)") }
-        return try response.json()
+        return response
     }
 
-    func closeTrade(_ id: String, _ body: [String: Any], token: String) async throws -> [String: Any] {
+    /// Creates a trade; fails the test unless it is 201.
+    func createTrade(_ body: [String: Any], token: String) async throws -> Trade {
+        try await createdTrade(body, token: token).decode()
+    }
+
+    /// Closes a trade; fails the test unless it is 200. The response, for checks on the wire format.
+    func closedTrade(_ id: String, _ body: [String: Any], token: String) async throws -> TestResponse {
         let response = try await json(.POST, "/v1/journal/trades/\(id)/close", token: token, body)
         guard response.status == 200 else { throw TestFailure("close → \(response.status) \(response.body)") }
-        return try response.json()
+        return response
+    }
+
+    func closeTrade(_ id: String, _ body: [String: Any], token: String) async throws -> Trade {
+        try await closedTrade(id, body, token: token).decode()
     }
 }
 
@@ -57,53 +69,58 @@ struct JournalTests {
             let created = try await app.json(.POST, "/v1/journal/trades", token: token, Self.eurusdLong)
             #expect(created.status == 201, "\(created.body)")
             #expect(created.header("etag") == "\"1\"")
-            let trade = try created.json()
-            let id = try #require(trade["id"] as? String)
-            #expect(trade["outcome"] as? String == "open" && trade["pnl"] == nil && trade["r_multiple"] == nil)
-            #expect(trade["entry_price"] as? Double == 1.1 && trade["stop_price"] as? Double == 1.098)
-            #expect(trade["targets"] as? [Double] == [1.105, 1.11] && trade["size"] as? Double == 10000 && trade["fees"] as? Double == 0)
-            #expect(trade["entry_time"] as? String == "2025-06-02T08:15:00.000Z")
-            #expect(trade["tags"] as? [String] == ["A+", "london"] && trade["killzone"] as? String == "London open")
-            #expect(trade["user_id"] as? String == session.user.id)
-            #expect(trade["version"] as? Int == 1)
+            let trade = try created.decode(Trade.self)
+            let id = trade.id
+            // Optional members are absent (not null) until set.
+            #expect(try trade.outcome == .open && created.member("/pnl") == nil && created.member("/r_multiple") == nil)
+            #expect(trade.entryPrice == 1.1 && trade.stopPrice == 1.098)
+            #expect(trade.targets == [1.105, 1.11] && trade.size == 10000 && trade.fees == 0)
+            #expect(try created.member("/entry_time") as? String == "2025-06-02T08:15:00.000Z")
+            #expect(trade.tags == ["A+", "london"] && trade.killzone == "London open")
+            #expect(trade.userId == session.user.id)
+            #expect(trade.version == 1)
 
             let read = try await app.json(.GET, "/v1/journal/trades/\(id)", token: token)
             #expect(read.status == 200 && read.header("etag") == "\"1\"")
-            #expect(try read.json()["notes"] as? String == "clean retest of the 15m order block")
+            #expect(try read.decode(Trade.self).notes == "clean retest of the 15m order block")
 
             // Long 1.1000 → 1.1050, 10 000 units, 2 in fees: pnl = 0.005 × 10 000 − 2 = 48; R = 0.005 / 0.002 = 2.5.
-            let closed = try await app.closeTrade(id, ["exit_price": 1.1050, "exit_time": "2025-06-02T11:40:00Z", "fees": 2], token: token)
-            #expect(closed["pnl"] as? Double == 48)  // exactly: floating point would give 47.99999999999893
-            #expect(closed["r_multiple"] as? Double == 2.5)
-            #expect(closed["outcome"] as? String == "win" && closed["fees"] as? Double == 2 && closed["version"] as? Int == 2)
-            #expect(closed["exit_time"] as? String == "2025-06-02T11:40:00.000Z")
+            let closedResponse = try await app.closedTrade(
+                id, ["exit_price": 1.1050, "exit_time": "2025-06-02T11:40:00Z", "fees": 2], token: token)
+            let closed = try closedResponse.decode(Trade.self)
+            #expect(closed.pnl == 48)  // exactly: floating point would give 47.99999999999893
+            #expect(closed.rMultiple == 2.5)
+            #expect(closed.outcome == .win && closed.fees == 2 && closed.version == 2)
+            #expect(try closedResponse.member("/exit_time") as? String == "2025-06-02T11:40:00.000Z")
 
             // Short 1.2500 → 1.2600 (stop 1.2550), 1 000 units, 1.5 fees: pnl = −0.01 × 1 000 − 1.5 = −11.5; R = −0.01 / 0.005 = −2.
             let short = try await app.createTrade(
                 ["symbol": "EURUSD", "direction": "short", "entry_price": 1.25, "stop_price": 1.255, "size": 1000,
                  "entry_time": "2025-06-03T13:00:00.250Z"], token: token)
-            let shortClosed = try await app.closeTrade(
-                short["id"] as! String, ["exit_price": 1.26, "exit_time": "2025-06-03T14:00:00Z", "fees": 1.5], token: token)
-            #expect(shortClosed["pnl"] as? Double == -11.5 && shortClosed["r_multiple"] as? Double == -2)
-            #expect(shortClosed["outcome"] as? String == "loss")
-            #expect(shortClosed["entry_time"] as? String == "2025-06-03T13:00:00.250Z")
+            let shortClosedResponse = try await app.closedTrade(
+                short.id, ["exit_price": 1.26, "exit_time": "2025-06-03T14:00:00Z", "fees": 1.5], token: token)
+            let shortClosed = try shortClosedResponse.decode(Trade.self)
+            #expect(shortClosed.pnl == -11.5 && shortClosed.rMultiple == -2)
+            #expect(shortClosed.outcome == .loss)
+            #expect(try shortClosedResponse.member("/entry_time") as? String == "2025-06-03T13:00:00.250Z")
 
             // Breakeven: (100.5 − 100) × 2 − 1 = 0, no stop so no R; already closed at creation.
-            let flat = try await app.createTrade(
+            let flatResponse = try await app.createdTrade(
                 ["symbol": "XAUUSD", "direction": "long", "entry_price": 100, "size": 2, "fees": 1, "entry_time": "2025-06-04T09:00:00Z",
                  "exit_price": 100.5, "exit_time": "2025-06-04T10:00:00Z"], token: token)
-            #expect(flat["pnl"] as? Double == 0 && flat["r_multiple"] == nil && flat["outcome"] as? String == "breakeven")
+            let flat = try flatResponse.decode(Trade.self)
+            #expect(try flat.pnl == 0 && flatResponse.member("/r_multiple") == nil && flat.outcome == .breakeven)
 
-            let list = try await app.json(.GET, "/v1/journal/trades", token: token).json()
-            #expect((list["trades"] as? [[String: Any]])?.map { $0["id"] as? String } == [flat["id"] as? String, short["id"] as? String, id])
+            let list = try await app.json(.GET, "/v1/journal/trades", token: token).decode(Components.Schemas.TradePage.self)
+            #expect(list.trades.map(\.id) == [flat.id, short.id, id])
 
             #expect(try await app.json(.DELETE, "/v1/journal/trades/\(id)", token: token).status == 204)
             #expect(try await app.json(.GET, "/v1/journal/trades/\(id)", token: token).status == 404)
             #expect(try await app.json(.DELETE, "/v1/journal/trades/\(id)", token: token).status == 404)
             #expect(try await app.json(.PATCH, "/v1/journal/trades/\(id)", token: token, ["notes": "x"]).status == 404)
             #expect(try await app.json(.POST, "/v1/journal/trades/\(id)/close", token: token, ["exit_price": 1.2, "exit_time": "2025-06-05T00:00:00Z"]).status == 404)
-            let after = try await app.json(.GET, "/v1/journal/trades", token: token).json()["trades"] as? [[String: Any]]
-            #expect(after?.count == 2 && after?.contains { $0["id"] as? String == id } == false)
+            let after = try await app.json(.GET, "/v1/journal/trades", token: token).decode(Components.Schemas.TradePage.self).trades
+            #expect(after.count == 2 && !after.contains { $0.id == id })
             // The delete is a tombstone for sync, its free text gone; every write bumped the journal counter.
             #expect(try await app.scalar("SELECT count(*)::int FROM trades WHERE deleted_at IS NOT NULL AND notes IS NULL AND tags = '{}'") == 1)
             #expect(try await app.scalar("SELECT version::int FROM sync_counters WHERE stream = 'journal'") == 6)
@@ -119,10 +136,11 @@ struct JournalTests {
             var body = Self.eurusdLong
             body["id"] = id
             let first = try await app.json(.POST, "/v1/journal/trades", token: token, body)
-            #expect(try first.status == 201 && (first.json()["id"] as? String) == id)
+            #expect(try first.status == 201 && first.decode(Trade.self).id == id)
             let again = try await app.json(.POST, "/v1/journal/trades", token: token, body)
             #expect(again.status == 200, "\(again.body)")
-            #expect(try again.json()["id"] as? String == id && again.json()["version"] as? Int == 1)
+            let same = try again.decode(Trade.self)
+            #expect(same.id == id && same.version == 1)
             // Normalisation does not make a retry look different: `eur/usd` is EURUSD, tags are trimmed.
             var spelled = body
             spelled["symbol"] = "eur/usd"
@@ -137,7 +155,7 @@ struct JournalTests {
             // Edited since, the original create is still recognised as the same create.
             #expect(try await app.json(.PATCH, "/v1/journal/trades/\(id)", token: token, ["notes": "edited"]).status == 200)
             let retried = try await app.json(.POST, "/v1/journal/trades", token: token, body)
-            #expect(try retried.status == 200 && (retried.json()["notes"] as? String) == "edited")
+            #expect(try retried.status == 200 && retried.decode(Trade.self).notes == "edited")
 
             #expect(try await app.json(.DELETE, "/v1/journal/trades/\(id)", token: token).status == 204)
             let afterDelete = try await app.json(.POST, "/v1/journal/trades", token: token, body)
@@ -155,7 +173,7 @@ struct JournalTests {
     func optimisticConcurrency() async throws {
         try await TestApp.run { app in
             let (token, _, _) = try await app.signup()
-            let id = try #require(try await app.createTrade(Self.eurusdLong, token: token)["id"] as? String)
+            let id = try await app.createTrade(Self.eurusdLong, token: token).id
             let path = "/v1/journal/trades/\(id)"
             let first = try await app.json(.PATCH, path, token: token, ["notes": "one"], headers: [("if-match", "\"1\"")])
             #expect(first.status == 200 && first.header("etag") == "\"2\"")
@@ -166,8 +184,8 @@ struct JournalTests {
                 .POST, path + "/close", token: token, ["exit_price": 1.104, "exit_time": "2025-06-02T12:00:00Z"],
                 headers: [("if-match", "\"1\"")])
             #expect(staleClose.status == 412)
-            let read = try await app.json(.GET, path, token: token)
-            #expect(try read.json()["notes"] as? String == "one" && read.json()["outcome"] as? String == "open")
+            let read = try await app.json(.GET, path, token: token).decode(Trade.self)
+            #expect(read.notes == "one" && read.outcome == .open)
             let unconditional = try await app.json(.PATCH, path, token: token, ["notes": "two"])
             #expect(unconditional.status == 200 && unconditional.header("etag") == "\"3\"")
             let noop = try await app.json(.PATCH, path, token: token, ["notes": "two"], headers: [("if-match", "W/\"3\"")])
@@ -179,7 +197,7 @@ struct JournalTests {
     func patch() async throws {
         try await TestApp.run { app in
             let (token, _, _) = try await app.signup()
-            let id = try #require(try await app.createTrade(Self.eurusdLong, token: token)["id"] as? String)
+            let id = try await app.createTrade(Self.eurusdLong, token: token).id
             let path = "/v1/journal/trades/\(id)"
             _ = try await app.closeTrade(id, ["exit_price": 1.1050, "exit_time": "2025-06-02T11:40:00Z", "fees": 2], token: token)
 
@@ -188,16 +206,17 @@ struct JournalTests {
                 .PATCH, path, headers: [("authorization", "Bearer \(token)"), ("content-type", "application/merge-patch+json")],
                 body: #"{"exit_price": 1.103, "tags": ["A+"], "notes": null}"#)
             #expect(corrected.status == 200, "\(corrected.body)")
-            let c = try corrected.json()
-            #expect(c["pnl"] as? Double == 28 && c["r_multiple"] as? Double == 1.5 && c["outcome"] as? String == "win")
-            #expect(c["tags"] as? [String] == ["A+"] && c["notes"] == nil && c["killzone"] as? String == "London open")
+            let c = try corrected.decode(Trade.self)
+            #expect(c.pnl == 28 && c.rMultiple == 1.5 && c.outcome == .win)
+            #expect(try c.tags == ["A+"] && corrected.member("/notes") == nil && c.killzone == "London open")
 
-            // Removing the stop removes R; removing the exit reopens the trade.
-            let noStop = try await app.json(.PATCH, path, token: token, ["stop_price": NSNull()]).json()
-            #expect(noStop["r_multiple"] == nil && noStop["pnl"] as? Double == 28)
-            let reopened = try await app.json(.PATCH, path, token: token, ["exit_price": NSNull(), "exit_time": NSNull()]).json()
-            #expect(reopened["outcome"] as? String == "open" && reopened["pnl"] == nil && reopened["exit_time"] == nil)
-            let version = try #require(reopened["version"] as? Int)
+            // Removing the stop removes R; removing the exit reopens the trade (the members absent, not null).
+            let noStop = try await app.json(.PATCH, path, token: token, ["stop_price": NSNull()])
+            #expect(try noStop.member("/r_multiple") == nil && noStop.decode(Trade.self).pnl == 28)
+            let reopenedResponse = try await app.json(.PATCH, path, token: token, ["exit_price": NSNull(), "exit_time": NSNull()])
+            let reopened = try reopenedResponse.decode(Trade.self)
+            #expect(try reopened.outcome == .open && reopenedResponse.member("/pnl") == nil && reopenedResponse.member("/exit_time") == nil)
+            let version = reopened.version
 
             let bad: [([String: Any], String)] = [
                 (["pnl": 1000], "/pnl"), (["outcome": "win"], "/outcome"), (["id": clientTradeID()], "/id"),
@@ -212,8 +231,8 @@ struct JournalTests {
                 #expect(response.status == 422, "\(body) → \(response.status) \(response.body)")
                 #expect(response.body.contains(field), "\(body) → \(response.body)")
             }
-            let now = try await app.json(.GET, path, token: token).json()
-            #expect(now["version"] as? Int == version && now["entry_price"] as? Double == 1.1)
+            let now = try await app.json(.GET, path, token: token).decode(Trade.self)
+            #expect(now.version == version && now.entryPrice == 1.1)
         }
     }
 
@@ -221,7 +240,7 @@ struct JournalTests {
     func closeRules() async throws {
         try await TestApp.run { app in
             let (token, _, _) = try await app.signup()
-            let id = try #require(try await app.createTrade(Self.eurusdLong, token: token)["id"] as? String)
+            let id = try await app.createTrade(Self.eurusdLong, token: token).id
             let path = "/v1/journal/trades/\(id)/close"
             let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600))
             let bad: [([String: Any], Int, String)] = [
@@ -238,11 +257,11 @@ struct JournalTests {
                 let response = try await app.json(.POST, path, token: token, body)
                 #expect(response.status == status && response.body.contains(field), "\(body) → \(response.status) \(response.body)")
             }
-            #expect(try await app.json(.GET, "/v1/journal/trades/\(id)", token: token).json()["version"] as? Int == 1)
+            #expect(try await app.json(.GET, "/v1/journal/trades/\(id)", token: token).decode(Trade.self).version == 1)
             let good: [String: Any] = ["exit_price": 1.105, "exit_time": "2025-06-02T09:00:00Z"]
             let closed = try await app.closeTrade(id, good, token: token)
             let again = try await app.json(.POST, path, token: token, good)
-            #expect(try again.status == 200 && (again.json()["version"] as? Int) == closed["version"] as? Int)
+            #expect(try again.status == 200 && again.decode(Trade.self).version == closed.version)
             let other = try await app.json(.POST, path, token: token, ["exit_price": 1.106, "exit_time": "2025-06-02T09:00:00Z"])
             #expect(other.status == 409 && other.problemCode == "already_closed")
         }
@@ -279,8 +298,8 @@ struct JournalTests {
                     body["exit_time"] = "2025-05-09T00:00:00Z"
                 }
                 let created = try await app.createTrade(body, token: token)
-                trades[i].id = created["id"] as? String ?? ""
-                trades[i].outcome = created["outcome"] as? String ?? ""
+                trades[i].id = created.id
+                trades[i].outcome = created.outcome.rawValue
             }
             #expect(Set(trades.map(\.outcome)) == ["open", "win", "loss", "breakeven"])
             let order = trades.sorted { a, b in a.micros != b.micros ? a.micros > b.micros : a.id > b.id }
@@ -302,8 +321,8 @@ struct JournalTests {
                     #expect(ids == order.filter(matches).map(\.id), "\(query) size \(size)")
                 }
             }
-            let page = try await app.json(.GET, "/v1/journal/trades?limit=2", token: token).json()
-            let cursor = try #require(page["next_cursor"] as? String)
+            let page = try await app.json(.GET, "/v1/journal/trades?limit=2", token: token).decode(Components.Schemas.TradePage.self)
+            let cursor = try #require(page.nextCursor)
             var tampered = Array(cursor)
             tampered[5] = tampered[5] == "x" ? "y" : "x"
             #expect(try await app.json(.GET, "/v1/journal/trades?limit=2&cursor=\(String(tampered))", token: token).problemCode == "invalid_cursor")
@@ -319,8 +338,7 @@ struct JournalTests {
         try await TestApp.run { app in
             let (tokenA, sessionA, _) = try await app.signup()
             let (tokenB, _, _) = try await app.signup()
-            let tradeA = try await app.createTrade(Self.eurusdLong, token: tokenA)
-            let id = try #require(tradeA["id"] as? String)
+            let id = try await app.createTrade(Self.eurusdLong, token: tokenA).id
             _ = try await app.closeTrade(id, ["exit_price": 1.105, "exit_time": "2025-06-02T09:00:00Z"], token: tokenA)
             let path = "/v1/journal/trades/\(id)"
             var responses = [try await app.json(.GET, path, token: tokenB)]
@@ -330,15 +348,15 @@ struct JournalTests {
             for response in responses {
                 #expect(response.status == 404 && response.problemCode == "not_found", "\(response.body)")
             }
-            #expect((try await app.json(.GET, "/v1/journal/trades", token: tokenB).json()["trades"] as? [Any])?.isEmpty == true)
-            let statsB = try await app.json(.GET, "/v1/journal/stats", token: tokenB).json()
-            #expect((statsB["overall"] as? [String: Any])?["count"] as? Int == 0 && (statsB["by_symbol"] as? [Any])?.isEmpty == true)
+            #expect(try await app.json(.GET, "/v1/journal/trades", token: tokenB).decode(Components.Schemas.TradePage.self).trades.isEmpty)
+            let statsB = try await app.json(.GET, "/v1/journal/stats", token: tokenB).decode(Components.Schemas.JournalStats.self)
+            #expect(statsB.overall.count == 0 && statsB.bySymbol.isEmpty)
             // Ids are per tenant: B may use the same id for its own trade; A's stays as it was.
             var mine = Self.eurusdLong
             mine["id"] = id
             #expect(try await app.json(.POST, "/v1/journal/trades", token: tokenB, mine).status == 201)
-            let still = try await app.json(.GET, path, token: tokenA).json()
-            #expect(still["outcome"] as? String == "win" && still["version"] as? Int == 2)
+            let still = try await app.json(.GET, path, token: tokenA).decode(Trade.self)
+            #expect(still.outcome == .win && still.version == 2)
             // A signal of tenant B's is not one of A's.
             let rowB = SignalRow(candleTime: SignalRow.time(ago: 3600))
             try await app.insertSignals([rowB], tenant: try await app.json(.GET, "/v1/me", token: tokenB).decode(Components.Schemas.Me.self).tenantID)
@@ -364,12 +382,12 @@ struct JournalTests {
             let linked = try await app.createTrade(
                 ["symbol": "EURUSD", "direction": "long", "entry_price": 1.085, "entry_time": "2025-06-02T08:15:00Z", "signal_id": signal],
                 token: token)
-            #expect(linked["signal_id"] as? String == signal && linked["setup_type"] as? String == "order_block")
-            #expect(linked["killzone"] as? String == "New York open" && linked["timeframe"] as? String == "1h")
+            #expect(linked.signalId == signal && linked.setupType == "order_block")
+            #expect(linked.killzone == "New York open" && linked.timeframe == ._1h)
             let own = try await app.createTrade(
                 ["symbol": "EURUSD", "direction": "long", "entry_price": 1.085, "entry_time": "2025-06-02T08:15:00Z", "signal_id": signal,
                  "killzone": "London close"], token: token)
-            #expect(own["killzone"] as? String == "London close" && own["setup_type"] as? String == "order_block")
+            #expect(own.killzone == "London close" && own.setupType == "order_block")
             let wrongSymbol = try await app.json(
                 .POST, "/v1/journal/trades", token: token,
                 ["symbol": "GBPUSD", "direction": "long", "entry_price": 1.3, "entry_time": "2025-06-02T08:15:00Z", "signal_id": signal])
@@ -395,7 +413,7 @@ struct JournalTests {
                 if let exit { body["exit_price"] = exit; body["exit_time"] = exitTime }
                 if let killzone { body["killzone"] = killzone }
                 if let setup { body["setup_type"] = setup }
-                return try await app.createTrade(body, token: token)["id"] as! String
+                return try await app.createTrade(body, token: token).id
             }
             // T1 win: (1.105 − 1.1) × 10 000 − 2 = 48, R 2.5        T2 loss: −0.01 × 1 000 − 1.5 = −11.5, R −2
             // T3 loss: −0.0025 × 2 000 = −5, R −0.5                  T4 win: 30 × 1 = 30, R 3
@@ -411,48 +429,50 @@ struct JournalTests {
 
             let response = try await app.json(.GET, "/v1/journal/stats", token: token)
             #expect(response.status == 200, "\(response.body)")
-            let body = try response.json()
+            let body = try response.decode(Components.Schemas.JournalStats.self)
             struct Expected {
                 var count, wins, losses, breakeven, rCount: Int
                 var winRate, averageR, expectancy: Double?
                 var profitFactor: Double?
                 var total: Double
             }
-            func check(_ group: [String: Any]?, _ e: Expected, _ label: String) {
-                guard let group else { Issue.record("\(label) missing"); return }
-                #expect(group["count"] as? Int == e.count && group["wins"] as? Int == e.wins, "\(label)")
-                #expect(group["losses"] as? Int == e.losses && group["breakeven"] as? Int == e.breakeven, "\(label)")
-                #expect(group["r_count"] as? Int == e.rCount, "\(label)")
-                for (key, value) in [("win_rate", e.winRate), ("average_r", e.averageR), ("expectancy_r", e.expectancy), ("profit_factor", e.profitFactor)] {
-                    if let value { #expect(approx(group[key], value), "\(label) \(key): \(String(describing: group[key])) ≠ \(value)") }
-                    else { #expect(group[key] == nil, "\(label) \(key) should be absent") }
+            /// `group` is the statistics at `pointer` of `response` (where a figure without a value must be absent).
+            func check(_ group: Components.Schemas.TradeStats, at pointer: String, of response: TestResponse, _ e: Expected, _ label: String) throws {
+                #expect(group.count == e.count && group.wins == e.wins, "\(label)")
+                #expect(group.losses == e.losses && group.breakeven == e.breakeven, "\(label)")
+                #expect(group.rCount == e.rCount, "\(label)")
+                let figures = [("win_rate", e.winRate, group.winRate), ("average_r", e.averageR, group.averageR),
+                               ("expectancy_r", e.expectancy, group.expectancyR), ("profit_factor", e.profitFactor, group.profitFactor)]
+                for (key, value, actual) in figures {
+                    if let value { #expect(approx(actual, value), "\(label) \(key): \(String(describing: actual)) ≠ \(value)") }
+                    else { #expect(try response.member("\(pointer)/\(key)") == nil, "\(label) \(key) should be absent") }
                 }
-                #expect(approx(group["total_pnl"], e.total), "\(label) total_pnl")
+                #expect(approx(group.totalPnl, e.total), "\(label) total_pnl")
             }
             // Overall: 2 wins, 2 losses, 1 breakeven; R over 5: (2.5 − 2 − 0.5 + 3 + 0.05) / 5 = 0.61;
             // expectancy 2/5 × 2.75 + 2/5 × (−1.25) = 0.6; profit factor 78 / 16.5; total 61.5.
-            check(body["overall"] as? [String: Any], .init(count: 5, wins: 2, losses: 2, breakeven: 1, rCount: 5, winRate: 0.4, averageR: 0.61, expectancy: 0.6, profitFactor: 78 / 16.5, total: 61.5), "overall")
-            let bySymbol = try #require(body["by_symbol"] as? [[String: Any]])
-            #expect(bySymbol.map { $0["key"] as? String } == ["EURUSD", "GBPUSD", "XAUUSD"])
-            check(bySymbol[0], .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 0.25, expectancy: 0.25, profitFactor: 48 / 11.5, total: 36.5), "EURUSD")
-            check(bySymbol[1], .init(count: 1, wins: 0, losses: 1, breakeven: 0, rCount: 1, winRate: 0, averageR: -0.5, expectancy: -0.5, profitFactor: 0, total: -5), "GBPUSD")
-            check(bySymbol[2], .init(count: 2, wins: 1, losses: 0, breakeven: 1, rCount: 2, winRate: 0.5, averageR: 1.525, expectancy: 1.5, profitFactor: nil, total: 30), "XAUUSD")
-            let byKillzone = try #require(body["by_killzone"] as? [[String: Any]])
-            #expect(byKillzone.map { $0["key"] as? String } == ["London open", "New York open", nil])
-            check(byKillzone[0], .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 1, expectancy: 1, profitFactor: 9.6, total: 43), "London open")
-            check(byKillzone[1], .init(count: 1, wins: 0, losses: 1, breakeven: 0, rCount: 1, winRate: 0, averageR: -2, expectancy: -2, profitFactor: 0, total: -11.5), "New York open")
-            check(byKillzone[2], .init(count: 2, wins: 1, losses: 0, breakeven: 1, rCount: 2, winRate: 0.5, averageR: 1.525, expectancy: 1.5, profitFactor: nil, total: 30), "no killzone")
-            let bySetup = try #require(body["by_setup_type"] as? [[String: Any]])
-            #expect(bySetup.map { $0["key"] as? String } == ["breaker", "fair_value_gap", "order_block", nil])
-            check(bySetup[0], .init(count: 1, wins: 1, losses: 0, breakeven: 0, rCount: 1, winRate: 1, averageR: 3, expectancy: 3, profitFactor: nil, total: 30), "breaker")
-            check(bySetup[2], .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 1, expectancy: 1, profitFactor: 9.6, total: 43), "order_block")
-            check(bySetup[3], .init(count: 1, wins: 0, losses: 0, breakeven: 1, rCount: 1, winRate: 0, averageR: 0.05, expectancy: 0, profitFactor: nil, total: 0), "no setup type")
+            try check(body.overall, at: "/overall", of: response, .init(count: 5, wins: 2, losses: 2, breakeven: 1, rCount: 5, winRate: 0.4, averageR: 0.61, expectancy: 0.6, profitFactor: 78 / 16.5, total: 61.5), "overall")
+            let bySymbol = body.bySymbol
+            #expect(bySymbol.map(\.value1.key) == ["EURUSD", "GBPUSD", "XAUUSD"])
+            try check(bySymbol[0].value2, at: "/by_symbol/0", of: response, .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 0.25, expectancy: 0.25, profitFactor: 48 / 11.5, total: 36.5), "EURUSD")
+            try check(bySymbol[1].value2, at: "/by_symbol/1", of: response, .init(count: 1, wins: 0, losses: 1, breakeven: 0, rCount: 1, winRate: 0, averageR: -0.5, expectancy: -0.5, profitFactor: 0, total: -5), "GBPUSD")
+            try check(bySymbol[2].value2, at: "/by_symbol/2", of: response, .init(count: 2, wins: 1, losses: 0, breakeven: 1, rCount: 2, winRate: 0.5, averageR: 1.525, expectancy: 1.5, profitFactor: nil, total: 30), "XAUUSD")
+            let byKillzone = body.byKillzone
+            #expect(byKillzone.map(\.value1.key) == ["London open", "New York open", nil])
+            try check(byKillzone[0].value2, at: "/by_killzone/0", of: response, .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 1, expectancy: 1, profitFactor: 9.6, total: 43), "London open")
+            try check(byKillzone[1].value2, at: "/by_killzone/1", of: response, .init(count: 1, wins: 0, losses: 1, breakeven: 0, rCount: 1, winRate: 0, averageR: -2, expectancy: -2, profitFactor: 0, total: -11.5), "New York open")
+            try check(byKillzone[2].value2, at: "/by_killzone/2", of: response, .init(count: 2, wins: 1, losses: 0, breakeven: 1, rCount: 2, winRate: 0.5, averageR: 1.525, expectancy: 1.5, profitFactor: nil, total: 30), "no killzone")
+            let bySetup = body.bySetupType
+            #expect(bySetup.map(\.value1.key) == ["breaker", "fair_value_gap", "order_block", nil])
+            try check(bySetup[0].value2, at: "/by_setup_type/0", of: response, .init(count: 1, wins: 1, losses: 0, breakeven: 0, rCount: 1, winRate: 1, averageR: 3, expectancy: 3, profitFactor: nil, total: 30), "breaker")
+            try check(bySetup[2].value2, at: "/by_setup_type/2", of: response, .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 1, expectancy: 1, profitFactor: 9.6, total: 43), "order_block")
+            try check(bySetup[3].value2, at: "/by_setup_type/3", of: response, .init(count: 1, wins: 0, losses: 0, breakeven: 1, rCount: 1, winRate: 0, averageR: 0.05, expectancy: 0, profitFactor: nil, total: 0), "no setup type")
 
             // Filters: one symbol; a window on exit time holding T1 and T2 only.
-            let eur = try await app.json(.GET, "/v1/journal/stats?symbol=eurusd", token: token).json()
-            check(eur["overall"] as? [String: Any], .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 0.25, expectancy: 0.25, profitFactor: 48 / 11.5, total: 36.5), "symbol filter")
-            let window = try await app.json(.GET, "/v1/journal/stats?since=2025-06-02T00:00:00Z&until=2025-06-04T00:00:00Z", token: token).json()
-            check(window["overall"] as? [String: Any], .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 0.25, expectancy: 0.25, profitFactor: 48 / 11.5, total: 36.5), "window")
+            let eur = try await app.json(.GET, "/v1/journal/stats?symbol=eurusd", token: token)
+            try check(eur.decode(Components.Schemas.JournalStats.self).overall, at: "/overall", of: eur, .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 0.25, expectancy: 0.25, profitFactor: 48 / 11.5, total: 36.5), "symbol filter")
+            let window = try await app.json(.GET, "/v1/journal/stats?since=2025-06-02T00:00:00Z&until=2025-06-04T00:00:00Z", token: token)
+            try check(window.decode(Components.Schemas.JournalStats.self).overall, at: "/overall", of: window, .init(count: 2, wins: 1, losses: 1, breakeven: 0, rCount: 2, winRate: 0.5, averageR: 0.25, expectancy: 0.25, profitFactor: 48 / 11.5, total: 36.5), "window")
             #expect(try await app.json(.GET, "/v1/journal/stats?since=later", token: token).status == 400)
         }
     }

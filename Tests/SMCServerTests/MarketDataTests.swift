@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import SMCAPI
 import SMCEngine
 import SMCTestSupport
 import Testing
@@ -24,11 +25,11 @@ struct MarketDataTests {
         try await app.json(.POST, "/v1/market/candles", token: key, ["candles": candles])
     }
 
-    /// Ingests and requires 200; the result as JSON.
-    static func stored(_ app: TestApp, _ key: String, _ candles: [[String: Any]]) async throws -> [String: Any] {
+    /// Ingests and requires 200; the result.
+    static func stored(_ app: TestApp, _ key: String, _ candles: [[String: Any]]) async throws -> Components.Schemas.CandleIngestResult {
         let response = try await ingest(app, key, candles)
         guard response.status == 200 else { throw TestFailure("ingest: \(response.status) \(response.body)") }
-        return try response.json()
+        return try response.decode()
     }
 
     static func count(_ app: TestApp, _ table: String = "candles") async throws -> Int {
@@ -125,7 +126,7 @@ struct MarketDataTests {
 
             // The same candle twice with the same values is one candle.
             let twice = try await Self.stored(app, key, [Self.candle(t), Self.candle(t)])
-            #expect(twice["received"] as? Int == 2 && twice["inserted"] as? Int == 1 && twice["unchanged"] as? Int == 1)
+            #expect(twice.received == 2 && twice.inserted == 1 && twice.unchanged == 1)
             #expect(try await Self.count(app) == 1)
         }
     }
@@ -135,8 +136,7 @@ struct MarketDataTests {
         try await TestApp.run { app in
             let key = try await app.feederKey(name: "revocable")
             let (token, _, _) = try await app.signup()
-            let apiKey = try #require(try await app.json(.POST, "/v1/api-keys", token: token, ["name": "k", "scopes": ["signals_read"]])
-                .json()["key"] as? String)
+            let apiKey = try await app.apiKey(token: token, scopes: ["signals_read"], name: "k")
             let unknown = BearerSecret.generate(.feeder, tenant: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))).text
             let batch = ["candles": [Self.candle(Self.monday)]]
             let altered = String(key.dropLast()) + (key.hasSuffix("A") ? "B" : "A")
@@ -162,20 +162,20 @@ struct MarketDataTests {
             let key = try await app.feederKey()
             let batch = (0..<20).map { Self.candle(Self.monday + 8 * 3600 + Int64($0) * 900, close: 1.10 + Double($0) / 1000) }
             let first = try await Self.stored(app, key, batch)
-            #expect(first["inserted"] as? Int == 20)
+            #expect(first.inserted == 20)
             let again = try await Self.stored(app, key, batch)
-            #expect(again["received"] as? Int == 20 && again["unchanged"] as? Int == 20)
-            #expect(again["inserted"] as? Int == 0 && again["replaced"] as? Int == 0 && again["corrections"] as? Int == 0)
-            #expect(again["aggregated"] as? Int == 0 && (again["queued"] as? [String])?.isEmpty == true)
+            #expect(again.received == 20 && again.unchanged == 20)
+            #expect(again.inserted == 0 && again.replaced == 0 && again.corrections == 0)
+            #expect(again.aggregated == 0 && again.queued.isEmpty)
             #expect(try await Self.count(app, "candles WHERE timeframe = '15m'") == 20)
 
             // Today's daily candle has not closed: other values replace it.
             let now = Int64(Date().timeIntervalSince1970)
             let today = now - now % 86_400
             let forming = try await Self.stored(app, key, [Self.candle(today, timeframe: "1d")])
-            #expect(forming["inserted"] as? Int == 1 && (forming["queued"] as? [String])?.isEmpty == true, "a forming candle is not analysed")
+            #expect(forming.inserted == 1 && forming.queued.isEmpty, "a forming candle is not analysed")
             let replaced = try await Self.stored(app, key, [Self.candle(today, timeframe: "1d", high: 1.15, close: 1.14, volume: 30)])
-            #expect(replaced["replaced"] as? Int == 1 && replaced["corrections"] as? Int == 0)
+            #expect(replaced.replaced == 1 && replaced.corrections == 0)
             let daily = try await Self.rows(app, "EURUSD", "1d")[today]
             #expect(daily?.1 == 1.15 && daily?.3 == 1.14 && daily?.4 == 30)
             #expect(try await Self.count(app, "candle_corrections") == 0)
@@ -183,7 +183,7 @@ struct MarketDataTests {
             // A closed candle with other values: recorded as a correction, the stored candle kept.
             let t = Self.monday + 8 * 3600
             let corrected = try await Self.stored(app, key, [Self.candle(t, high: 1.13, close: 1.125)])
-            #expect(corrected["corrections"] as? Int == 1 && corrected["replaced"] as? Int == 0 && corrected["inserted"] as? Int == 0)
+            #expect(corrected.corrections == 1 && corrected.replaced == 0 && corrected.inserted == 0)
             let kept = try await Self.rows(app, "EURUSD", "15m")[t]
             #expect(kept?.1 == 1.12 && kept?.3 == 1.10)
             let correction = try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger, maxConnections: 1) { client in
@@ -260,15 +260,15 @@ struct MarketDataTests {
             let counts = try await Self.checkAggregates(app, symbol: "GBPUSD", fed: fed)
             // 12:20 (5m), 12:15 (15m), 12:00 (30m, 1h) are incomplete; 4h 08:00 ends with 11:59, which is there.
             #expect(counts == ["5m": 28, "15m": 9, "30m": 4, "1h": 2, "4h": 1, "1d": 0, "1w": 0])
-            #expect(result["aggregated"] as? Int == 44)
-            #expect(Set(result["queued"] as? [String] ?? []) == ["GBPUSD/1m", "GBPUSD/5m", "GBPUSD/15m", "GBPUSD/30m", "GBPUSD/1h", "GBPUSD/4h"])
+            #expect(result.aggregated == 44)
+            #expect(Set(result.queued) == ["GBPUSD/1m", "GBPUSD/5m", "GBPUSD/15m", "GBPUSD/30m", "GBPUSD/1h", "GBPUSD/4h"])
 
             // The rest of the third hour completes its buckets, and nothing else changes.
             let rest = Self.minutes(Self.monday + 10 * 3600, count: 180).suffix(37)
             let more = try await Self.stored(app, key, Self.body(Array(rest), symbol: "GBPUSD"))
             let after = try await Self.checkAggregates(app, symbol: "GBPUSD", fed: fed + rest)
             #expect(after == ["5m": 36, "15m": 12, "30m": 6, "1h": 3, "4h": 1, "1d": 0, "1w": 0])
-            #expect(more["aggregated"] as? Int == 8 + 3 + 2 + 1)
+            #expect(more.aggregated == 8 + 3 + 2 + 1)
         }
     }
 
@@ -298,7 +298,7 @@ struct MarketDataTests {
             _ = try await Self.stored(app, key, [Self.candle(hour, timeframe: "1h", open: 1.2, high: 1.3, low: 1.1, close: 1.25, volume: 999)])
             let minutes = Self.minutes(hour, count: 60)
             let result = try await Self.stored(app, key, Self.body(minutes, symbol: "EURUSD"))
-            #expect(result["aggregated"] as? Int == 12 + 4 + 2, "5m, 15m and 30m; not 1h")
+            #expect(result.aggregated == 12 + 4 + 2, "5m, 15m and 30m; not 1h")
             let direct = try await Self.rows(app, "EURUSD", "1h")[hour]
             #expect(direct.map { $0.0 == 1.2 && $0.1 == 1.3 && $0.2 == 1.1 && $0.3 == 1.25 && $0.4 == 999 && $0.5 == "feed:broker" } == true,
                     "\(String(describing: direct))")
@@ -313,7 +313,7 @@ struct MarketDataTests {
             let key = try await app.feederKey()
             let batch = (0..<8).map { Self.candle(Self.monday + 9 * 3600 + Int64($0) * 900) }
             let result = try await Self.stored(app, key, batch)
-            let queued = try #require(result["queued"] as? [String])
+            let queued = result.queued
             #expect(queued == ["EURUSD/15m", "EURUSD/1h", "EURUSD/30m"], "two complete hours: 30m and 1h built")
             let jobs = try await PostgresClient.withRunning(app.database, logger: TestDatabase.logger, maxConnections: 1) { client in
                 try await client.query("SELECT DISTINCT symbol || '/' || timeframe FROM pipeline_jobs", logger: TestDatabase.logger)
@@ -372,22 +372,24 @@ struct TradingViewHookTests {
             let json = #"{"ticker":"FX:EURUSD","action":"buy","strength":0.7,"id":"tv-1"}"#
             let first = try await Self.post(app, key, json: json)
             #expect(first.status == 202, "\(first.body)")
-            let id = try #require(try first.json()["id"] as? String)
-            #expect(try first.json()["duplicate"] as? Bool == false)
+            let accepted = try first.decode(Components.Schemas.HookAccepted.self)
+            let id = accepted.id
+            #expect(accepted.duplicate == false)
             let text = try await Self.post(app, key, text: "SELL EURUSD breakout")
             #expect(text.status == 202, "\(text.body)")
-            let textID = try #require(try text.json()["id"] as? String)
+            let textID = try text.decode(Components.Schemas.HookAccepted.self).id
             let nonsense = try await Self.post(app, key, text: "%%% ??? 42")
-            let nonsenseID = try #require(try nonsense.json()["id"] as? String)
+            let nonsenseID = try nonsense.decode(Components.Schemas.HookAccepted.self).id
             let shouting = try await Self.post(app, key, text: "ALERT: Buy GBPJPY now")
-            let shoutingID = try #require(try shouting.json()["id"] as? String)
+            let shoutingID = try shouting.decode(Components.Schemas.HookAccepted.self).id
 
             let again = try await Self.post(app, key, json: json)
             #expect(again.status == 202)
-            #expect(try again.json()["duplicate"] as? Bool == true && again.json()["id"] as? String == id)
+            let repeated = try again.decode(Components.Schemas.HookAccepted.self)
+            #expect(repeated.duplicate == true && repeated.id == id)
             // The same id with other content is the same alert (TradingView retries); a new id is a new alert.
             let sameID = try await Self.post(app, key, json: #"{"id":"tv-1","ticker":"EURUSD","action":"sell"}"#)
-            #expect(try sameID.json()["duplicate"] as? Bool == true)
+            #expect(try sameID.decode(Components.Schemas.HookAccepted.self).duplicate == true)
             #expect(try await Self.alertCount(app, tenant: tenant) == 4)
 
             // Stored at once, parsed by the workers (here: directly).
@@ -422,8 +424,8 @@ struct TradingViewHookTests {
             let (a, tenantA) = try await Self.hookKey(app)
             let (b, tenantB) = try await Self.hookKey(app)
             let body = #"{"symbol":"EURUSD","action":"buy","id":"shared-id"}"#
-            #expect(try await Self.post(app, a, json: body).json()["duplicate"] as? Bool == false)
-            #expect(try await Self.post(app, b, json: body).json()["duplicate"] as? Bool == false, "dedupe is per tenant")
+            #expect(try await Self.post(app, a, json: body).decode(Components.Schemas.HookAccepted.self).duplicate == false)
+            #expect(try await Self.post(app, b, json: body).decode(Components.Schemas.HookAccepted.self).duplicate == false, "dedupe is per tenant")
             #expect(try await Self.alertCount(app, tenant: tenantA) == 1)
             #expect(try await Self.alertCount(app, tenant: tenantB) == 1)
         }

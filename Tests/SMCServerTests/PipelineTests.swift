@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import PostgresNIO
+import SMCAPI
 import SMCEngine
 import SMCTestSupport
 import Testing
@@ -74,15 +75,15 @@ struct PipelineTests {
             var listed: [String] = []
             var cursor: String?
             repeat {
-                let page = try await app.json(.GET, "/v1/signals?limit=37" + (cursor.map { "&cursor=\($0)" } ?? ""), token: tokenA).json()
-                let items = page["signals"] as? [[String: Any]] ?? []
-                listed += items.compactMap { $0["id"] as? String }
-                cursor = page["next_cursor"] as? String
+                let page = try await app.json(.GET, "/v1/signals?limit=37" + (cursor.map { "&cursor=\($0)" } ?? ""), token: tokenA)
+                    .decode(Components.Schemas.SignalPage.self)
+                listed += page.signals.map(\.id)
+                cursor = page.nextCursor
             } while cursor != nil
             #expect(listed.count == a.count && Set(listed).count == listed.count)
             let detail = try await app.json(.GET, "/v1/signals/\(listed[0])", token: tokenA)
             #expect(detail.status == 200)
-            #expect((try detail.json()["votes"] as? [Any])?.count == 4)
+            #expect(try detail.decode(Components.Schemas.SignalDetail.self).value2.votes.count == 4)
             #expect(try await app.json(.GET, "/v1/signals/\(listed[0])", token: tokenB).status == 404)
 
             // Feeding the same candles again changes nothing.

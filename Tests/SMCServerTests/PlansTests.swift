@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Testing
 
@@ -13,15 +14,15 @@ struct PlansTests {
         try await TestApp.run { app in
             let response = try await app.json(.GET, "/v1/plans")
             #expect(response.status == 200)
-            let plans = try #require(try response.json()["plans"] as? [[String: Any]])
-            #expect(plans.map { $0["id"] as? String } == ["free", "pro", "team"])
-            let limits = try #require(plans[0]["limits"] as? [String: Any])
+            let plans = try response.decode(Components.Schemas.PlanList.self).plans
+            #expect(plans.map(\.id) == ["free", "pro", "team"])
+            // Every limit is a required member of PlanLimits, so the decode above checks each is there; named here too.
             for key in ["symbols", "timeframes_per_symbol", "webhooks", "telegram", "alerts_per_day", "history_days", "devices",
                 "api_requests_per_minute", "api_keys"]
             {
-                #expect(limits[key] != nil, "\(key)")
+                #expect(try response.member("/plans/0/limits/\(key)") != nil, "\(key)")
             }
-            #expect(limits["telegram"] as? Bool == false)
+            #expect(plans[0].limits.telegram == false)
         }
     }
 
@@ -32,24 +33,26 @@ struct PlansTests {
             let admin = [("authorization", "Bearer operator-secret")]
             let up = try await app.json(.POST, "/v1/admin/plan-changes", ["email": email, "plan": "pro"], headers: admin)
             #expect(up.status == 200)
-            #expect(try up.json()["previous_plan"] as? String == "free")
-            #expect((try up.json()["applied"] as? [String])?.isEmpty == true)
+            let upgrade = try up.decode(Components.Schemas.PlanChange.self)
+            #expect(upgrade.previousPlan == "free")
+            #expect(upgrade.applied.isEmpty)
             var tokens = [first]
             for i in 0..<4 {
                 let login = try await app.json(
                     .POST, "/v1/auth/login", ["email": email, "password": "correct horse battery", "device_name": "d\(i)"])
                 #expect(login.status == 201)
-                tokens.append(try login.json()["token"] as? String ?? "")
+                tokens.append(try login.decode(Components.Schemas.Session.self).token)
             }
             let sub = try await app.json(.GET, "/v1/subscription", token: tokens[4])
-            #expect(((try sub.json()["plan"] as? [String: Any])?["id"] as? String) == "pro")
-            #expect(((try sub.json()["usage"] as? [String: Any])?["devices"] as? Int) == 5)
+            let subscription = try sub.decode(Components.Schemas.Subscription.self)
+            #expect(subscription.plan.id == "pro")
+            #expect(subscription.usage.additionalProperties["devices"] == 5)
 
             // Use the newest device so that it is the most recently seen.
             try await Task.sleep(for: .milliseconds(50))
             let down = try await app.json(.POST, "/v1/admin/plan-changes", ["email": email, "plan": "free"], headers: admin)
             #expect(down.status == 200)
-            let applied = try #require(try down.json()["applied"] as? [String])
+            let applied = try down.decode(Components.Schemas.PlanChange.self).applied
             #expect(applied.contains { $0.contains("signed out 3 device(s) over the limit of 2") }, "\(applied)")
             let alive = try await withThrowingTaskGroup(of: Int.self) { group in
                 for token in tokens { group.addTask { try await app.json(.GET, "/v1/me", token: token).status } }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import SMCAPI
 import SMCTestSupport
 import Synchronization
 import Testing
@@ -67,11 +68,11 @@ struct SecretsInLogsTests {
                 // Password and device token: sign up, wrong and right logins, a password change, bad tokens.
                 let email = "secrets-\(UUID().uuidString.prefix(8).lowercased())@example.com"
                 let signup = try await app.json(.POST, "/v1/auth/signup", ["email": email, "password": password])
-                let token = try #require(try signup.json()["token"] as? String)
+                let token = try signup.decode(Components.Schemas.Session.self).token
                 record("signup", signup, issues: token)
                 record("wrong login", try await app.json(.POST, "/v1/auth/login", ["email": email, "password": password + "x", "device_name": "d"]))
                 let login = try await app.json(.POST, "/v1/auth/login", ["email": email, "password": password, "device_name": "second"])
-                let second = try #require(try login.json()["token"] as? String)
+                let second = try login.decode(Components.Schemas.Session.self).token
                 record("login", login, issues: second)
                 record("me", try await app.json(.GET, "/v1/me", token: token))
                 record("bad token", try await app.json(.GET, "/v1/me", token: token + "x"))
@@ -89,7 +90,7 @@ struct SecretsInLogsTests {
 
                 // An API key in a hook path: accepted, a wrong key, the wrong method, an unknown query parameter.
                 let created = try await app.json(.POST, "/v1/api-keys", token: token, ["name": "TradingView", "scopes": ["tradingview_hook"]])
-                let apiKey = try #require(try created.json()["key"] as? String)
+                let apiKey = try created.decode(Components.Schemas.APIKeyCreated.self).key
                 record("create key", created, issues: apiKey)
                 record("hook", try await app.request(
                     .POST, "/v1/hooks/tradingview/\(apiKey)", headers: [("content-type", "text/plain")], body: "BUY EURUSD"))
@@ -114,14 +115,15 @@ struct SecretsInLogsTests {
                 // Webhook secret: issued on create and rotate, used to sign, never shown again.
                 let hook = try await app.json(
                     .POST, "/v1/alerts/webhooks", token: token, ["url": base + "/h", "event_types": ["alert.test"]])
-                let hookID = try #require((try hook.json()["webhook"] as? [String: Any])?["id"] as? String)
-                let secret = try #require(try hook.json()["secret"] as? String)
+                let createdHook = try hook.decode(Components.Schemas.WebhookCreated.self)
+                let hookID = createdHook.webhook.id
+                let secret = createdHook.secret
                 record("create webhook", hook, issues: secret)
                 record("list webhooks", try await app.json(.GET, "/v1/alerts/webhooks", token: token))
                 record("test webhook", try await app.json(.POST, "/v1/alerts/webhooks/\(hookID)/test", token: token))
                 try await Poll.until("the test alert delivered") { receiver.requests.count >= 1 }
                 let rotated = try await app.json(.POST, "/v1/alerts/webhooks/\(hookID)/rotate-secret", token: token)
-                let newSecret = try #require(try rotated.json()["secret"] as? String, "\(rotated.status) \(rotated.body)")
+                let newSecret = try rotated.decode(Components.Schemas.SecretRotated.self).secret  // a failure names status and body
                 record("rotate", rotated, issues: newSecret)
                 record("deliveries", try await app.json(.GET, "/v1/alerts/deliveries", token: token))
 

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import SMCAPI
 import SMCTestSupport
 import Testing
 
@@ -16,14 +17,14 @@ struct SettingsTests {
                 #expect(response.status == 200, "\(kind)")
                 #expect(response.header("etag") == "\"0\"", "\(kind)")
             }
-            let zones = try #require(try await app.json(.GET, "/v1/settings/killzones", token: token).json()["zones"] as? [[String: Any]])
-            #expect(zones.map { $0["name"] as? String } == ["Asian", "London open", "New York open", "London close"])
-            #expect(zones.allSatisfy { $0["time_zone"] as? String == "America/New_York" })
-            #expect(zones.map { "\($0["start"]!)-\($0["end"]!)" } == ["20:00-00:00", "02:00-05:00", "07:00-10:00", "10:00-12:00"])
-            let strategy = try await app.json(.GET, "/v1/settings/strategy", token: token).json()
-            let weights = try #require(strategy["signal_weights"] as? [String: Double])
-            #expect(weights == ["structure": 0.35, "order_blocks": 0.30, "fair_value_gaps": 0.20, "momentum": 0.10, "volume": 0.05])
-            #expect(strategy["confidence_levels"] as? [String: Double] == ["high": 75, "medium": 55, "low": 40])
+            let zones = try await app.json(.GET, "/v1/settings/killzones", token: token).decode(Components.Schemas.Killzones.self).zones
+            #expect(zones.map(\.name) == ["Asian", "London open", "New York open", "London close"])
+            #expect(zones.allSatisfy { $0.timeZone == "America/New_York" })
+            #expect(zones.map { "\($0.start)-\($0.end)" } == ["20:00-00:00", "02:00-05:00", "07:00-10:00", "10:00-12:00"])
+            let strategy = try await app.json(.GET, "/v1/settings/strategy", token: token).decode(Components.Schemas.Strategy.self)
+            // SignalWeights and ConfidenceLevels allow no other members, so these are the whole objects.
+            #expect(strategy.signalWeights == .init(structure: 0.35, orderBlocks: 0.30, fairValueGaps: 0.20, momentum: 0.10, volume: 0.05))
+            #expect(strategy.confidenceLevels == .init(high: 75, medium: 55, low: 40))
         }
     }
 
@@ -50,16 +51,15 @@ struct SettingsTests {
     func twoDevices() async throws {
         try await TestApp.run { app in
             let (first, _, email) = try await app.signup()
-            let second = try #require(
-                try await app.json(.POST, "/v1/auth/login", ["email": email, "password": "correct horse battery", "device_name": "b"])
-                    .json()["token"] as? String)
+            let second = try await app.json(.POST, "/v1/auth/login", ["email": email, "password": "correct horse battery", "device_name": "b"])
+                .decode(Components.Schemas.Session.self).token
             let etag = try #require(try await app.json(.GET, "/v1/settings/strategy", token: first).header("etag"))
             let a = try await app.json(.PATCH, "/v1/settings/strategy", token: first, ["swing_length": 10], headers: [("if-match", etag)])
             let b = try await app.json(.PATCH, "/v1/settings/strategy", token: second, ["min_reward_risk": 3], headers: [("if-match", etag)])
             #expect(a.status == 200 && b.status == 412)
-            let now = try await app.json(.GET, "/v1/settings/strategy", token: second).json()
-            #expect(now["swing_length"] as? Int == 10)
-            #expect(now["min_reward_risk"] as? Double == 1.5)
+            let now = try await app.json(.GET, "/v1/settings/strategy", token: second).decode(Components.Schemas.Strategy.self)
+            #expect(now.swingLength == 10)
+            #expect(now.minRewardRisk == 1.5)
         }
     }
 
@@ -72,12 +72,12 @@ struct SettingsTests {
                 headers: [("authorization", "Bearer \(token)"), ("content-type", "application/merge-patch+json"), ("if-match", "\"0\"")],
                 body: #"{"swing_length": 12, "ensemble": {"members": {"learned": {"enabled": false}}}}"#)
             #expect(patched.status == 200, "\(patched.body)")
-            let body = try patched.json()
-            #expect(body["swing_length"] as? Int == 12)
-            let members = (body["ensemble"] as? [String: Any])?["members"] as? [String: [String: Any]]
-            #expect(members?["learned"]?["enabled"] as? Bool == false)
-            #expect(members?["learned"]?["weight"] as? Double == 1)
-            #expect(members?["smc"]?["enabled"] as? Bool == true)
+            let body = try patched.decode(Components.Schemas.Strategy.self)
+            #expect(body.swingLength == 12)
+            let members = body.ensemble.members
+            #expect(members.learned.enabled == false)
+            #expect(members.learned.weight == 1)
+            #expect(members.smc.enabled == true)
 
             let bad = try await app.json(
                 .PATCH, "/v1/settings/strategy", token: token, ["signal_weights": ["structure": 0.9]], headers: [("if-match", "\"1\"")])
@@ -99,10 +99,10 @@ struct SettingsTests {
                 ["entries": [["symbol": "eur/usd", "timeframes": ["1h", "15m"]], ["symbol": " btc-usdt ", "timeframes": ["4h"]]]],
                 headers: [("if-match", "*")])
             #expect(ok.status == 200, "\(ok.body)")
-            let entries = try #require(try ok.json()["entries"] as? [[String: Any]])
-            #expect(entries.map { $0["symbol"] as? String } == ["EURUSD", "BTCUSDT"])
-            #expect(entries[0]["timeframes"] as? [String] == ["15m", "1h"])
-            #expect(entries.allSatisfy { $0["active"] as? Bool == true })
+            let entries = try ok.decode(Components.Schemas.Watchlist.self).entries
+            #expect(entries.map(\.symbol) == ["EURUSD", "BTCUSDT"])
+            #expect(entries[0].timeframes == [._15m, ._1h])
+            #expect(entries.allSatisfy { $0.active == true })
 
             let cases: [([String: Any], Int, String)] = [
                 (["entries": [["symbol": "NOTREAL", "timeframes": ["1h"]]]], 422, "validation_failed"),
@@ -149,13 +149,13 @@ struct SettingsTests {
             let five = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "BTCUSDT"].map { ["symbol": $0, "timeframes": ["15m", "1h", "4h"]] }
             #expect(try await app.json(.PUT, "/v1/settings/watchlist", token: token, ["entries": five], headers: [("if-match", "*")]).status == 200)
             let down = try await app.json(.POST, "/v1/admin/plan-changes", ["email": email, "plan": "free"], headers: admin)
-            let applied = try #require(try down.json()["applied"] as? [String])
+            let applied = try down.decode(Components.Schemas.PlanChange.self).applied
             #expect(applied.contains { $0.hasPrefix("symbols: 5 used, 3 allowed") }, "\(applied)")
-            let entries = try #require(try await app.json(.GET, "/v1/settings/watchlist", token: token).json()["entries"] as? [[String: Any]])
+            let entries = try await app.json(.GET, "/v1/settings/watchlist", token: token).decode(Components.Schemas.Watchlist.self).entries
             #expect(entries.count == 5)
-            #expect(entries.allSatisfy { $0["active"] as? Bool == false })  // 3 timeframes each: over the free plan's 2
-            let over = try #require(try await app.json(.GET, "/v1/subscription", token: token).json()["over_limit"] as? [[String: Any]])
-            #expect(Set(over.compactMap { $0["limit"] as? String }) == ["symbols", "timeframes_per_symbol"])
+            #expect(entries.allSatisfy { $0.active == false })  // 3 timeframes each: over the free plan's 2
+            let over = try await app.json(.GET, "/v1/subscription", token: token).decode(Components.Schemas.Subscription.self).overLimit
+            #expect(Set(over.map(\.limit)) == ["symbols", "timeframes_per_symbol"])
         }
     }
 
@@ -168,7 +168,7 @@ struct SettingsTests {
             }
             let ok = try await put([["name": "Sydney", "start": "22:00", "end": "02:00", "time_zone": "Australia/Sydney"]])
             #expect(ok.status == 200, "\(ok.body)")
-            #expect(try ok.json()["mode"] as? String == "suppress")
+            #expect(try ok.decode(Components.Schemas.Killzones.self).mode == .suppress)
             let bad: [[String: Any]] = [
                 ["name": "x", "start": "08:00", "end": "08:00", "time_zone": "Europe/London"],
                 ["name": "x", "start": "8:00", "end": "09:00", "time_zone": "Europe/London"],
@@ -197,7 +197,7 @@ struct SettingsTests {
                 .PATCH, "/v1/settings/alerts", token: token, ["events": ["signal.outcome": "silent"], "min_confidence": 70],
                 headers: [("if-match", "*")])
             #expect(ok.status == 200, "\(ok.body)")
-            let events = try #require(try ok.json()["events"] as? [String: String])
+            let events = try ok.decode(Components.Schemas.AlertPreferences.self).events.additionalProperties.mapValues(\.rawValue)
             #expect(events == ["signal.created": "on", "signal.outcome": "silent", "alert.test": "on"])
             let unknownEvent = try await app.json(
                 .PATCH, "/v1/settings/alerts", token: token, ["events": ["signal.exploded": "on"]], headers: [("if-match", "*")])

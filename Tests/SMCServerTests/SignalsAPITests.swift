@@ -12,6 +12,9 @@ func iso(_ seconds: Int64) -> String {
     return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
 }
 
+typealias SignalPage = Components.Schemas.SignalPage
+typealias SignalDetail = Components.Schemas.SignalDetail
+
 @Suite("Signals: reading the tenant's signals and annotating them")
 struct SignalsAPITests {
     /// Twelve signals over the last days: two symbols, two timeframes, both directions, every outcome, and two
@@ -46,9 +49,9 @@ struct SignalsAPITests {
 
             let all = try await app.json(.GET, "/v1/signals?limit=500", token: token)
             #expect(all.status == 200, "\(all.body)")
-            let listed = try #require(try all.json()["signals"] as? [[String: Any]])
-            #expect(listed.map { $0["id"] as? String } == newestFirst(rows))
-            #expect(try all.json()["has_more"] as? Bool == false && all.json()["next_cursor"] == nil)
+            let listed = try all.decode(SignalPage.self)
+            #expect(listed.signals.map(\.id) == newestFirst(rows))
+            #expect(try listed.hasMore == false && all.member("/next_cursor") == nil)
 
             let t6 = rows[6].candleTime, t9 = rows[9].candleTime
             let cases: [(String, (SignalRow) -> Bool)] = [
@@ -72,7 +75,7 @@ struct SignalsAPITests {
             for (query, matches) in cases {
                 let response = try await app.json(.GET, "/v1/signals?\(query.replacingOccurrences(of: "+", with: "%2B"))", token: token)
                 #expect(response.status == 200, "\(query) → \(response.body)")
-                let ids = (try response.json()["signals"] as? [[String: Any]])?.map { $0["id"] as? String }
+                let ids = try response.decode(SignalPage.self).signals.map(\.id)
                 #expect(ids == newestFirst(rows.filter(matches)), "\(query)")
             }
         }
@@ -93,9 +96,9 @@ struct SignalsAPITests {
                 let ids = try await app.allPages("/v1/signals?direction=long&outcome=open", token: token, limit: size, of: Components.Schemas.SignalPage.self)
                 #expect(ids == newestFirst(rows.filter { $0.direction == 1 && $0.outcome == nil }), "page size \(size)")
             }
-            let first = try await app.json(.GET, "/v1/signals?limit=3", token: token).json()
-            #expect(first["has_more"] as? Bool == true)
-            let cursor = try #require(first["next_cursor"] as? String)
+            let first = try await app.json(.GET, "/v1/signals?limit=3", token: token).decode(SignalPage.self)
+            #expect(first.hasMore == true)
+            let cursor = try #require(first.nextCursor)
             #expect(try await app.json(.GET, "/v1/signals?limit=3&cursor=\(cursor)", token: token).status == 200)
         }
     }
@@ -105,7 +108,7 @@ struct SignalsAPITests {
         try await TestApp.run { app in
             let (token, session, _) = try await app.signup()
             try await app.insertSignals(Self.sampleRows(), tenant: session.tenantID)
-            let cursor = try #require(try await app.json(.GET, "/v1/signals?limit=2", token: token).json()["next_cursor"] as? String)
+            let cursor = try #require(try await app.json(.GET, "/v1/signals?limit=2", token: token).decode(SignalPage.self).nextCursor)
             var tampered = Array(cursor)
             for i in [0, tampered.count / 2, tampered.count - 1] {
                 var copy = tampered
@@ -124,7 +127,7 @@ struct SignalsAPITests {
                 #expect(response.status == 400 && response.problemCode == "invalid_cursor", "\(other)")
             }
             let resized = try await app.json(.GET, "/v1/signals?limit=5&cursor=\(cursor)", token: token)
-            #expect(try resized.status == 200 && (resized.json()["signals"] as? [Any])?.count == 5)
+            #expect(try resized.status == 200 && resized.decode(SignalPage.self).signals.count == 5)
             // Nor does a signals cursor work on the journal.
             let journal = try await app.json(.GET, "/v1/journal/trades?limit=2&cursor=\(cursor)", token: token)
             #expect(journal.status == 400 && journal.problemCode == "invalid_cursor")
@@ -158,41 +161,47 @@ struct SignalsAPITests {
 
             let response = try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: token)
             #expect(response.status == 200, "\(response.body)")
-            let body = try response.json()
-            #expect(body["id"] as? String == row.id.uuidString.lowercased())
-            #expect(body["symbol"] as? String == "EURUSD" && body["timeframe"] as? String == "15m")
-            #expect(body["direction"] as? String == "long" && body["setup_type"] as? String == "order_block")
-            #expect(body["confidence"] as? Double == 57.07 && body["level"] as? String == "MEDIUM")
-            #expect(body["candle_time"] as? String == iso(row.candleTime).replacingOccurrences(of: "Z", with: ".000Z"))
-            #expect(body["close_time"] as? String == iso(row.closeTime).replacingOccurrences(of: "Z", with: ".000Z"))
-            #expect(body["entry"] as? Double == 1.0850 && body["stop"] as? Double == 1.0830)
-            #expect(body["targets"] as? [Double] == [1.0910, 1.0950])
-            #expect(abs((body["reward_risk"] as? Double ?? 0) - 3.0) < 1e-9)
-            #expect(body["regime"] as? String == "trending_up" && body["killzone"] as? String == "London open")
-            #expect(body["confluence"] as? Double == 0.0734)
-            let outcome = try #require(body["outcome"] as? [String: Any])
-            #expect(outcome["kind"] as? String == "target" && outcome["r"] as? Double == 3.0 && outcome["exit_price"] as? Double == 1.0910)
-            #expect(outcome["time"] as? String == iso(row.outcomeTime).replacingOccurrences(of: "Z", with: ".000Z"))
-            #expect(body["annotation"] == nil)
-            let votes = try #require(body["votes"] as? [[String: Any]])
-            #expect(votes.map { $0["member"] as? String } == ["smc", "technical", "learned", "external"])
-            #expect(votes[0]["vote"] as? Double == 0.33 && votes[2]["abstained"] as? Bool == true)
-            #expect(votes[3]["reason"] as? String == "no recent external alert")
-            let zone = try #require(body["zone"] as? [String: Any])
-            #expect(zone["kind"] as? String == "order_block" && zone["direction"] as? String == "long")
-            #expect(zone["top"] as? Double == row.zoneTop && zone["bottom"] as? Double == row.zoneBottom)
-            #expect(zone["time"] as? String == iso(row.zoneTime).replacingOccurrences(of: "Z", with: ".000Z"))
-            #expect(zone["formed_time"] as? String == iso(row.zoneFormedTime).replacingOccurrences(of: "Z", with: ".000Z"))
-            #expect(zone["formed_index"] as? Int == 337)
-            let biases = try #require(body["biases"] as? [[String: Any]])
-            #expect(biases.map { $0["timeframe"] as? String } == ["15m", "1h", "4h"])
-            #expect(biases[2]["score"] as? Double == -80 && biases[2]["level"] as? String == "HIGH")
+            let detail = try response.decode(SignalDetail.self)
+            let body = detail.value1
+            #expect(body.id == row.id.uuidString.lowercased())
+            #expect(body.symbol == "EURUSD" && body.timeframe == "15m")
+            #expect(body.direction == .long && body.setupType == .orderBlock)
+            #expect(body.confidence == 57.07 && body.level == .medium)
+            // Times on the wire: RFC 3339 UTC with milliseconds.
+            #expect(try response.member("/candle_time") as? String == iso(row.candleTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(try response.member("/close_time") as? String == iso(row.closeTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(body.entry == 1.0850 && body.stop == 1.0830)
+            #expect(body.targets == [1.0910, 1.0950])
+            #expect(abs(body.rewardRisk - 3.0) < 1e-9)
+            #expect(body.regime == "trending_up" && body.killzone == "London open")
+            #expect(body.confluence == 0.0734)
+            let outcome = try #require(body.outcome)
+            #expect(outcome.kind == .target && outcome.r == 3.0 && outcome.exitPrice == 1.0910)
+            #expect(try response.member("/outcome/time") as? String == iso(row.outcomeTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(try response.member("/annotation") == nil)
+            let votes = detail.value2.votes
+            #expect(votes.map(\.member) == ["smc", "technical", "learned", "external"])
+            #expect(votes[0].vote == 0.33 && votes[2].abstained == true)
+            #expect(votes[3].reason == "no recent external alert")
+            let zone = try #require(detail.value2.zone)
+            #expect(zone.kind == .orderBlock && zone.direction == .long)
+            #expect(zone.top == row.zoneTop && zone.bottom == row.zoneBottom)
+            #expect(try response.member("/zone/time") as? String == iso(row.zoneTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(try response.member("/zone/formed_time") as? String == iso(row.zoneFormedTime).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(zone.formedIndex == 337)
+            let biases = detail.value2.biases
+            #expect(biases.map(\.timeframe) == ["15m", "1h", "4h"])
+            #expect(biases[2].score == -80 && biases[2].level == .high)
 
             // Undecided, outside every killzone, no regime yet: those members are absent; the list has no detail members.
-            let openBody = try await app.json(.GET, "/v1/signals/\(open.id.uuidString.lowercased())", token: token).json()
-            #expect(openBody["outcome"] == nil && openBody["killzone"] == nil && openBody["regime"] == nil)
-            let listed = try #require(try await app.json(.GET, "/v1/signals", token: token).json()["signals"] as? [[String: Any]])
-            #expect(listed.count == 2 && listed.allSatisfy { $0["votes"] == nil && $0["zone"] == nil && $0["biases"] == nil })
+            let openResponse = try await app.json(.GET, "/v1/signals/\(open.id.uuidString.lowercased())", token: token)
+            _ = try openResponse.decode(SignalDetail.self)
+            #expect(try openResponse.member("/outcome") == nil && openResponse.member("/killzone") == nil && openResponse.member("/regime") == nil)
+            let listResponse = try await app.json(.GET, "/v1/signals", token: token)
+            let listed = try listResponse.decode(SignalPage.self).signals
+            #expect(try listed.count == 2 && listed.indices.allSatisfy { i in
+                try ["votes", "zone", "biases"].allSatisfy { try listResponse.member("/signals/\(i)/\($0)") == nil }
+            })
         }
     }
 
@@ -221,15 +230,16 @@ struct SignalsAPITests {
             row.detailJSON = String(decoding: try JSONSerialization.data(withJSONObject: signal, options: [.sortedKeys]), as: UTF8.self)
             try await app.insertSignals([row], tenant: session.tenantID)
 
-            let body = try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: token).json()
-            let votes = try #require(body["votes"] as? [[String: Any]])
-            #expect(votes.count == 4 && votes.first?["member"] as? String == "smc")
-            #expect((votes.first?["reason"] as? String)?.hasPrefix("fair_value_gap retest") == true)
-            let readZone = try #require(body["zone"] as? [String: Any])
-            #expect(readZone["kind"] as? String == "fair_value_gap" && readZone["top"] as? Double == 0.97208)
-            #expect(readZone["formed_index"] as? Int == 337)
-            #expect(readZone["time"] as? String == iso(int(zone["time"])).replacingOccurrences(of: "Z", with: ".000Z"))
-            #expect((body["biases"] as? [[String: Any]])?.map { $0["timeframe"] as? String } == ["15m", "1h", "4h", "1d"])
+            let response = try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: token)
+            let body = try response.decode(SignalDetail.self).value2
+            let votes = body.votes
+            #expect(votes.count == 4 && votes.first?.member == "smc")
+            #expect(votes.first?.reason.hasPrefix("fair_value_gap retest") == true)
+            let readZone = try #require(body.zone)
+            #expect(readZone.kind == .fairValueGap && readZone.top == 0.97208)
+            #expect(readZone.formedIndex == 337)
+            #expect(try response.member("/zone/time") as? String == iso(int(zone["time"])).replacingOccurrences(of: "Z", with: ".000Z"))
+            #expect(body.biases.map(\.timeframe) == ["15m", "1h", "4h", "1d"])
         }
     }
 
@@ -249,8 +259,8 @@ struct SignalsAPITests {
             #expect(read.status == 404 && read.problemCode == "not_found")
             let annotate = try await app.json(.POST, "/v1/signals/\(a)/annotations", token: tokenB, ["note": "mine now"])
             #expect(annotate.status == 404 && annotate.problemCode == "not_found")
-            let listB = try #require(try await app.json(.GET, "/v1/signals", token: tokenB).json()["signals"] as? [[String: Any]])
-            #expect(listB.map { $0["id"] as? String } == [rowB.id.uuidString.lowercased()])
+            let listB = try await app.json(.GET, "/v1/signals", token: tokenB).decode(SignalPage.self).signals
+            #expect(listB.map(\.id) == [rowB.id.uuidString.lowercased()])
             for id in [UUID().uuidString, "not-a-uuid"] {
                 #expect(try await app.json(.GET, "/v1/signals/\(id)", token: tokenA).status == 404)
             }
@@ -268,15 +278,14 @@ struct SignalsAPITests {
             try await app.insertSignals(rows, tenant: session.tenantID)
 
             func visible() async throws -> [String] {
-                let body = try await app.json(.GET, "/v1/signals", token: token).json()
-                return (body["signals"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+                try await app.json(.GET, "/v1/signals", token: token).decode(SignalPage.self).signals.map(\.id)
             }
             #expect(try await visible() == newestFirst(Array(rows[0..<2])))  // free: 30 days
             let old = rows[2].id.uuidString.lowercased()
             #expect(try await app.json(.GET, "/v1/signals/\(old)", token: token).status == 404)
             #expect(try await app.json(.POST, "/v1/signals/\(old)/annotations", token: token, ["taken": true]).status == 404)
-            let since = try await app.json(.GET, "/v1/signals?since=\(iso(rows[4].candleTime))", token: token).json()
-            #expect((since["signals"] as? [Any])?.count == 2)
+            let since = try await app.json(.GET, "/v1/signals?since=\(iso(rows[4].candleTime))", token: token).decode(SignalPage.self)
+            #expect(since.signals.count == 2)
 
             try await app.changePlan(email, to: "pro")
             #expect(try await visible() == newestFirst(Array(rows[0..<4])))  // pro: 365 days
@@ -295,22 +304,24 @@ struct SignalsAPITests {
 
             let first = try await app.json(.POST, path, token: token, ["note": "clean retest", "tags": [" A+ ", "london"]])
             #expect(first.status == 200, "\(first.body)")
-            #expect(try first.json()["note"] as? String == "clean retest")
-            #expect(try first.json()["tags"] as? [String] == ["A+", "london"] && first.json()["taken"] as? Bool == false)
-            let taken = try await app.json(.POST, path, token: token, ["taken": true]).json()
-            #expect(taken["note"] as? String == "clean retest" && taken["tags"] as? [String] == ["A+", "london"] && taken["taken"] as? Bool == true)
+            let annotated = try first.decode(Components.Schemas.SignalAnnotation.self)
+            #expect(annotated.note == "clean retest")
+            #expect(annotated.tags == ["A+", "london"] && annotated.taken == false)
+            let taken = try await app.json(.POST, path, token: token, ["taken": true]).decode(Components.Schemas.SignalAnnotation.self)
+            #expect(taken.note == "clean retest" && taken.tags == ["A+", "london"] && taken.taken == true)
 
-            let detail = try await app.json(.GET, "/v1/signals/\(id)", token: token).json()
-            let annotation = try #require(detail["annotation"] as? [String: Any])
-            #expect(annotation["note"] as? String == "clean retest" && annotation["taken"] as? Bool == true)
-            #expect(annotation["updated_at"] as? String != nil)
-            let listed = try await app.json(.GET, "/v1/signals", token: token).json()["signals"] as? [[String: Any]]
-            #expect((listed?.first?["annotation"] as? [String: Any])?["tags"] as? [String] == ["A+", "london"])
+            let detailResponse = try await app.json(.GET, "/v1/signals/\(id)", token: token)
+            let annotation = try #require(try detailResponse.decode(SignalDetail.self).value1.annotation)
+            #expect(annotation.note == "clean retest" && annotation.taken == true)
+            #expect(try detailResponse.member("/annotation/updated_at") is String)
+            let listed = try await app.json(.GET, "/v1/signals", token: token).decode(SignalPage.self).signals
+            #expect(listed.first?.annotation?.tags == ["A+", "london"])
 
-            let cleared = try await app.json(.POST, path, token: token, ["note": "", "tags": []]).json()
-            #expect(cleared["note"] == nil && cleared["tags"] as? [String] == [] && cleared["taken"] as? Bool == true)
+            let clearedResponse = try await app.json(.POST, path, token: token, ["note": "", "tags": []])
+            let cleared = try clearedResponse.decode(Components.Schemas.SignalAnnotation.self)
+            #expect(try clearedResponse.member("/note") == nil && cleared.tags == [] && cleared.taken == true)
 
-            let before = try await app.json(.GET, "/v1/signals/\(id)", token: token).json()["annotation"] as? [String: Any]
+            let before = try await app.json(.GET, "/v1/signals/\(id)", token: token).decode(SignalDetail.self).value1.annotation
             let bad: [[String: Any]] = [
                 ["tags": (0..<21).map { "t\($0)" }], ["tags": [String(repeating: "x", count: 41)]], ["tags": ["  "]],
                 ["tags": ["a", "a"]], ["tags": ["bell\u{7}"]], ["note": String(repeating: "n", count: 10_001)], ["note": "nul\u{0}"],
@@ -321,9 +332,10 @@ struct SignalsAPITests {
                 #expect((400...499).contains(response.status), "\(body) → \(response.status) \(response.body)")
                 #expect(response.header("content-type") == "application/problem+json")
             }
-            let after = try await app.json(.GET, "/v1/signals/\(id)", token: token).json()["annotation"] as? [String: Any]
-            #expect(after?["updated_at"] as? String == before?["updated_at"] as? String)
-            #expect(after?["tags"] as? [String] == [] && after?["taken"] as? Bool == true)
+            let afterResponse = try await app.json(.GET, "/v1/signals/\(id)", token: token)
+            let after = try afterResponse.decode(SignalDetail.self).value1.annotation
+            #expect(after?.updatedAt == before?.updatedAt)
+            #expect(after?.tags == [] && after?.taken == true)
             // Each annotation write is a journal change for sync.
             #expect(try await app.sqlInt("SELECT version::int FROM sync_counters WHERE stream = 'journal'") == 3)
             #expect(try await app.sqlInt("SELECT sync_version::int FROM signal_annotations") == 3)
@@ -337,14 +349,12 @@ struct SignalsAPITests {
             try await app.changePlan(email, to: "pro")
             let row = SignalRow(candleTime: SignalRow.time(ago: 3600))
             try await app.insertSignals([row], tenant: session.tenantID)
-            let reader = try #require(
-                try await app.json(.POST, "/v1/api-keys", token: token, ["name": "dashboard", "scopes": ["signals_read"]]).json()["key"] as? String)
-            let hook = try #require(
-                try await app.json(.POST, "/v1/api-keys", token: token, ["name": "tv", "scopes": ["tradingview_hook"]]).json()["key"] as? String)
+            let reader = try await app.apiKey(token: token, scopes: ["signals_read"], name: "dashboard")
+            let hook = try await app.apiKey(token: token, scopes: ["tradingview_hook"], name: "tv")
 
             let list = try await app.json(.GET, "/v1/signals", token: reader)
             #expect(list.status == 200)
-            #expect((try list.json()["signals"] as? [Any])?.count == 1)
+            #expect(try list.decode(SignalPage.self).signals.count == 1)
             #expect(try await app.json(.GET, "/v1/signals/\(row.id.uuidString.lowercased())", token: reader).status == 200)
             let wrongScope = try await app.json(.GET, "/v1/signals", token: hook)
             #expect(wrongScope.status == 403 && wrongScope.problemCode == "insufficient_scope")

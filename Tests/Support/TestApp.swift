@@ -140,6 +140,21 @@ public struct TestResponse: Sendable {
         return object
     }
 
+    /// The raw JSON value at `pointer` (RFC 6901, `/zone/time`, `/votes/0/reason`), for checks on the wire format
+    /// itself: an exact date string, or an absent member (nil; a JSON null is `NSNull`). Fails when the body is not JSON.
+    public func member(_ pointer: String) throws -> Any? {
+        var value: Any? = try JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed])
+        for token in pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            let key = token.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+            switch value {
+            case let object as [String: Any]: value = object[key]
+            case let array as [Any]: value = Int(key).flatMap { array.indices.contains($0) ? array[$0] : nil }
+            default: return nil
+            }
+        }
+        return value
+    }
+
     public func header(_ name: String) -> String? { headers.first(name: name) }
 
     /// `code` of a problem body (nil when the body is not a problem).
