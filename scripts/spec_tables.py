@@ -230,6 +230,14 @@ def render(spec) -> str:
     codes = spec["components"]["schemas"]["Problem"]["properties"]["code"]["x-problem-codes"]
     for key in sorted(codes):
         lines.append(f"        {swift_string(key)}: {int(codes[key]['status'])},")
+    lines += [
+        "    ]",
+        "",
+        "    /// The codes of a rejected sync mutation (`x-codes` on `SyncMutationResult.code`).",
+        "    static let syncRejectionCodes: [String] = [",
+    ]
+    for key in spec["components"]["schemas"]["SyncMutationResult"]["properties"]["code"]["x-codes"]:
+        lines.append(f"        {swift_string(key)},")
     lines += ["    ]", "}", ""]
     return "\n".join(lines)
 

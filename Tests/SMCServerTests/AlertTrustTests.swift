@@ -171,7 +171,8 @@ struct AlertTrustTests {
             let elapsed = ContinuousClock.now - started
             #expect(elapsed < .seconds(10), "took \(elapsed): the 15 s timeout was waited out")
             #expect(attempt?.outcome == .failed)
-            #expect((attempt?.error ?? "").hasPrefix("connection_refused"), "\(String(describing: attempt))")
+            let error: String = attempt?.error ?? ""
+            #expect(error.hasPrefix("connection_refused"), "\(String(describing: attempt))")
         }
     }
 

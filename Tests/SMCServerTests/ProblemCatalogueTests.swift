@@ -23,4 +23,8 @@ import Testing
         #expect(Problem(.badRequest, status: .unauthorized).status == .unauthorized)
         #expect(!ProblemCode.allCases.map(\.rawValue).contains("unprocessable_content"))
     }
+
+    @Test func syncRejectionCodesAgreeWithTheSpec() {
+        #expect(SyncService.Rejection.Code.allCases.map(\.rawValue).sorted() == SpecTables.syncRejectionCodes.sorted())
+    }
 }

@@ -7,7 +7,7 @@ import OpenAPIRuntime
 
 /// The registered routes by path template, to tell "no such path" (404) from "wrong method" (405).
 struct RouteTable: Sendable {
-    private var entries: [(segments: [Substring], methods: Set<String>)] = []
+    private var entries: [(template: PathTemplate, methods: Set<String>)] = []
 
     init(routes: [(path: String, method: String)]) {
         var byPath: [String: Set<String>] = [:]
@@ -18,7 +18,7 @@ struct RouteTable: Sendable {
         for (path, methods) in byPath {
             var methods = methods
             if methods.contains("GET") { methods.insert("HEAD") }
-            entries.append((path.split(separator: "/"), methods))
+            entries.append((PathTemplate(path), methods))
         }
     }
 
@@ -26,12 +26,7 @@ struct RouteTable: Sendable {
     func methods(forPath path: String) -> [String] {
         let segments = path.split(separator: "/")
         var allowed = Set<String>()
-        for entry in entries where entry.segments.count == segments.count {
-            let matches = zip(entry.segments, segments).allSatisfy { template, actual in
-                template == actual || template.hasPrefix(":") || template.hasPrefix("{") || template == "*"
-            }
-            if matches { allowed.formUnion(entry.methods) }
-        }
+        for entry in entries where entry.template.matches(segments) { allowed.formUnion(entry.methods) }
         return allowed.sorted()
     }
 }

@@ -24,12 +24,12 @@ struct SpecOperationMiddleware: RouterMiddleware {
 /// The spec's operations by `METHOD /path/{template}`, matched against a request's method and path.
 struct SpecOperations: Sendable {
     static let shared = SpecOperations()
-    private let operations: [(key: String, method: String, segments: [Substring])]
+    private let operations: [(key: String, method: String, template: PathTemplate)]
 
     init() {
         operations = SpecTables.queryParameters.keys.map { key in
             let parts = key.split(separator: " ", maxSplits: 1)
-            return (key, String(parts[0]), parts[1].split(separator: "/"))
+            return (key, String(parts[0]), PathTemplate(String(parts[1])))
         }
     }
 
@@ -37,10 +37,7 @@ struct SpecOperations: Sendable {
     func match(method: String, path: String) -> String? {
         let method = method == "HEAD" ? "GET" : method
         let segments = path.split(separator: "/")
-        return operations.first { op in
-            op.method == method && op.segments.count == segments.count
-                && zip(op.segments, segments).allSatisfy { $0 == $1 || ($0.hasPrefix("{") && $0.hasSuffix("}")) }
-        }?.key
+        return operations.first { $0.method == method && $0.template.matches(segments) }?.key
     }
 }
 

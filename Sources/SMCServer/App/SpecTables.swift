@@ -175,4 +175,15 @@ enum SpecTables {
         "validation_failed": 422,
         "wrong_password": 403,
     ]
+
+    /// The codes of a rejected sync mutation (`x-codes` on `SyncMutationResult.code`).
+    static let syncRejectionCodes: [String] = [
+        "invalid",
+        "unknown_entity",
+        "unknown_op",
+        "not_found",
+        "deleted",
+        "exists",
+        "clock_ahead",
+    ]
 }

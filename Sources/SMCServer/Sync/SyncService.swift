@@ -201,7 +201,18 @@ struct SyncService: Sendable {
 
     /// Why a mutation was rejected; it still counts as processed.
     struct Rejection: Error {
-        var code: String
+        /// The closed list of rejection codes (`SyncMutationResult.code` in the spec names the same).
+        enum Code: String, CaseIterable, Sendable {
+            case invalid
+            case unknownEntity = "unknown_entity"
+            case unknownOp = "unknown_op"
+            case notFound = "not_found"
+            case deleted
+            case exists
+            case clockAhead = "clock_ahead"
+        }
+
+        var code: Code
         var reason: String
         /// The entity exists: give it a new version so the device that sent the mutation pulls its state again.
         var restamp = true
@@ -243,17 +254,17 @@ struct SyncService: Sendable {
                     case let problem as Problem:
                         let detail = problem.fieldErrors.isEmpty
                             ? (problem.detail ?? problem.code) : problem.fieldErrors.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
-                        rejection = Rejection(code: problem.code == "not_found" ? "not_found" : "invalid", reason: detail)
+                        rejection = Rejection(code: problem.kind == .notFound ? .notFound : .invalid, reason: detail)
                     case let sql as PSQLError where sql.serverInfo != nil:
                         logger.warning("sync mutation refused by the database", metadata: ["error": "\(String(reflecting: sql))"])
-                        rejection = Rejection(code: "invalid", reason: "the change breaks a rule of the journal")
+                        rejection = Rejection(code: .invalid, reason: "the change breaks a rule of the journal")
                     default: throw error
                     }
                     try await connection.query("ROLLBACK TO SAVEPOINT mutation", logger: logger)
                     if rejection.restamp, let id = UUID(uuidString: mutation.entityId) {
                         try await restamp(mutation.entity, tenant, id, connection)
                     }
-                    results.append(.init(id: mutation.id, status: .rejected, code: rejection.code, reason: rejection.reason))
+                    results.append(.init(id: mutation.id, status: .rejected, code: rejection.code.rawValue, reason: rejection.reason))
                 }
                 last = mutation.id
             }
@@ -275,26 +286,26 @@ struct SyncService: Sendable {
         async throws
     {
         guard let id = UUID(uuidString: mutation.entityId) else {
-            throw Rejection(code: "invalid", reason: "entity_id is not a UUID", restamp: false)
+            throw Rejection(code: .invalid, reason: "entity_id is not a UUID", restamp: false)
         }
         guard ["create", "update", "delete"].contains(mutation.op) else {
-            throw Rejection(code: "unknown_op", reason: "op must be create, update or delete", restamp: false)
+            throw Rejection(code: .unknownOp, reason: "op must be create, update or delete", restamp: false)
         }
         switch mutation.entity {
         case "trade": try await applyTrade(mutation, id, principal, connection)
         case "annotation": try await applyAnnotation(mutation, id, principal.tenantID, historyDays: historyDays, connection)
-        default: throw Rejection(code: "unknown_entity", reason: "entity must be trade or annotation", restamp: false)
+        default: throw Rejection(code: .unknownEntity, reason: "entity must be trade or annotation", restamp: false)
         }
     }
 
     /// A stamp a device sent: well-formed and not too far ahead of our clock (so a device whose clock runs ahead
     /// cannot win every later merge).
     private func stamp(_ text: String?, _ what: String) throws -> HLC {
-        guard let text, let stamp = HLC(text) else { throw Rejection(code: "invalid", reason: "\(what) has no valid hlc stamp") }
+        guard let text, let stamp = HLC(text) else { throw Rejection(code: .invalid, reason: "\(what) has no valid hlc stamp") }
         let limit = HLC.millis(Date()) + Int64(settings.maxDriftSeconds) * 1000
         guard stamp.wall <= limit else {
             throw Rejection(
-                code: "clock_ahead",
+                code: .clockAhead,
                 reason: "\(what) is stamped \((stamp.wall - HLC.millis(Date())) / 1000) s ahead of the server's clock "
                     + "(at most \(settings.maxDriftSeconds) s allowed): set the device's clock right")
         }
@@ -306,11 +317,11 @@ struct SyncService: Sendable {
         var writes: [String: FieldWrite] = [:]
         for (name, write) in mutation.fields?.additionalProperties ?? [:] {
             guard allowed.contains(name) else {
-                throw Rejection(code: "invalid", reason: "\(name) is not a writable field of a \(mutation.entity)")
+                throw Rejection(code: .invalid, reason: "\(name) is not a writable field of a \(mutation.entity)")
             }
             writes[name] = FieldWrite(value: JSONValue(write.value), hlc: try stamp(write.hlc, name))
         }
-        guard !writes.isEmpty else { throw Rejection(code: "invalid", reason: "the mutation writes no field") }
+        guard !writes.isEmpty else { throw Rejection(code: .invalid, reason: "the mutation writes no field") }
         return writes
     }
 
@@ -319,9 +330,9 @@ struct SyncService: Sendable {
         if mutation.op == "delete" {
             let deleteStamp = try stamp(mutation.hlc, "the delete")
             guard let current = try await journal.load(tenant, id, connection, includeDeleted: true, lock: true) else {
-                throw Rejection(code: "not_found", reason: "no such trade", restamp: false)
+                throw Rejection(code: .notFound, reason: "no such trade", restamp: false)
             }
-            guard !current.deleted else { throw Rejection(code: "deleted", reason: "the trade was already deleted") }
+            guard !current.deleted else { throw Rejection(code: .deleted, reason: "the trade was already deleted") }
             try await journal.tombstone(tenant, id, stamp: deleteStamp, connection)
             ServerClock.shared.observe(deleteStamp)
             return
@@ -329,7 +340,7 @@ struct SyncService: Sendable {
         let writes = try writes(mutation, allowed: SyncProtocol.tradeFields)
         let current = try await journal.load(tenant, id, connection, includeDeleted: true, lock: true)
         if let current, current.deleted {
-            throw Rejection(code: "deleted", reason: "the trade was deleted (deletes win over edits)")
+            throw Rejection(code: .deleted, reason: "the trade was deleted (deletes win over edits)")
         }
         var record = MergeRecord(fields: current?.draft.syncFields ?? [:], clocks: current?.clocks ?? [:])
         let changed = record.apply(writes)
@@ -341,16 +352,16 @@ struct SyncService: Sendable {
             _ = try await journal.write(tenant, current, draft, clocks: filled(record.clocks, draft), connection)
             return
         }
-        guard mutation.op == "create" else { throw Rejection(code: "not_found", reason: "no such trade", restamp: false) }
+        guard mutation.op == "create" else { throw Rejection(code: .notFound, reason: "no such trade", restamp: false) }
         guard UUIDv7.timestamp(of: id) != nil else {
-            throw Rejection(code: "invalid", reason: "a new trade's id must be a UUIDv7", restamp: false)
+            throw Rejection(code: .invalid, reason: "a new trade's id must be a UUIDv7", restamp: false)
         }
         var draft = try TradeDraft.checked(record.fields)
         try await journal.checkSignal(&draft, previous: nil, tenant: tenant, connection)
         guard
             try await journal.insert(
                 tenant, id, user: principal.userID, draft, digest: nil, clocks: filled(record.clocks, draft), connection)
-        else { throw Rejection(code: "exists", reason: "a trade with this id is being created", restamp: false) }
+        else { throw Rejection(code: .exists, reason: "a trade with this id is being created", restamp: false) }
         _ = try await journal.recompute(tenant, id, connection)
     }
 
@@ -365,7 +376,7 @@ struct SyncService: Sendable {
         _ mutation: SyncMutation, _ id: UUID, _ tenant: UUID, historyDays: Int, _ connection: PostgresConnection
     ) async throws {
         let visible = try await SignalStore(logger: logger).isVisible(tenant, id, visibleDays: historyDays, connection)
-        guard visible else { throw Rejection(code: "not_found", reason: "no such signal", restamp: false) }
+        guard visible else { throw Rejection(code: .notFound, reason: "no such signal", restamp: false) }
         var writes: [String: FieldWrite]
         if mutation.op == "delete" {
             // Clearing an annotation writes every field (it is the signal's, not an entity of its own).
