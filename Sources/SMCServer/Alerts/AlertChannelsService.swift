@@ -257,8 +257,9 @@ struct AlertChannelsService: Sendable {
             }
             var lifecycle = found.lifecycle
             let (channel, endpoint, user) = (found.channel, found.endpoint, found.user)
+            let actions: [DeliveryLifecycle.Action]
             do {
-                _ = try lifecycle.redeliver()
+                actions = try lifecycle.redeliver()
             } catch {
                 throw Problem(.alreadyPending, detail: "the delivery is still queued or being sent")
             }
@@ -272,7 +273,7 @@ struct AlertChannelsService: Sendable {
                     throw Problem.notFound("Telegram is no longer linked")
                 }
             }
-            try await queue.requeue(principal.tenantID, id, connection)
+            for case .update(let change) in actions { try await queue.update(principal.tenantID, id, change, connection) }
         }
         return try await delivery(principal, id: id)
     }

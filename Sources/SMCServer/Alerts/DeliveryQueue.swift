@@ -322,12 +322,15 @@ struct DeliveryQueue: Sendable {
         return (DeliveryLifecycle(status: DeliveryStatus(rawValue: status) ?? .dead), channel, endpoint, user)
     }
 
-    /// Queues it again (the `redeliver` transition's change): same payload and id, a fresh retry schedule.
-    func requeue(_ tenant: UUID, _ id: UUID, _ connection: PostgresConnection) async throws {
+    /// Writes a transition's change to a delivery outside any lease (a redelivery the owner asked for).
+    func update(_ tenant: UUID, _ id: UUID, _ change: DeliveryLifecycle.Change, _ connection: PostgresConnection) async throws {
+        let next = change.retryAfter.map { "\(Int64($0.milliseconds)) milliseconds" }
         try await connection.query(
             """
-            UPDATE alert_deliveries SET status = \(DeliveryStatus.pending.rawValue), reason = NULL, round_attempts = 0,
-                next_attempt_at = now(), lease_token = NULL, delivered_at = NULL
+            UPDATE alert_deliveries SET status = \(change.status.rawValue), reason = \(change.reason),
+                next_attempt_at = CASE WHEN \(next)::interval IS NULL THEN NULL ELSE now() + \(next)::interval END,
+                round_attempts = CASE WHEN \(change.newRound) THEN 0 ELSE round_attempts END, lease_token = NULL,
+                delivered_at = CASE WHEN \(change.status.rawValue) = 'delivered' THEN now() END
             WHERE tenant_id = \(tenant) AND delivery_id = \(id)
             """, logger: logger)
     }
