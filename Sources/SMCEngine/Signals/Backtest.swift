@@ -1,26 +1,43 @@
 import Foundation  // String(format:)
 
-/// Trading costs of a backtest, in price units per trade (round trip): the spread paid on entry and exit
-/// together, and the commission. They are converted to R per trade (cost / the trade's risk) and subtracted.
+/// Trading costs per trade (round trip): the spread paid on entry and exit together and the commission, in price
+/// units, and a commission rate charged on the notional (a fraction of the entry price, as crypto exchanges do).
+/// They are converted to R per trade (cost / the trade's risk) and subtracted. The server's symbol registry holds
+/// the same three figures per symbol, and both use `costR`.
 public struct BacktestCosts: Sendable, Hashable, Codable {
     public var spread = 0.0
     public var commission = 0.0
+    public var commissionRate = 0.0
 
-    public init(spread: Double = 0, commission: Double = 0) {
+    public init(spread: Double = 0, commission: Double = 0, commissionRate: Double = 0) {
         self.spread = spread
         self.commission = commission
+        self.commissionRate = commissionRate
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case spread, commission }
+    /// The cost of one round trip in R, for a setup entering at `entry` and risking `risk` (> 0) price units.
+    public func costR(entry: Double, risk: Double) -> Double {
+        (spread + commission + commissionRate * abs(entry)) / Swift.max(abs(risk), 1e-12)
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case spread, commission
+        case commissionRate = "commission_rate"
+    }
 
     public init(from decoder: any Decoder) throws {
         try StrictKeys.check(decoder, CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         spread = try c.decodeIfPresent(Double.self, forKey: .spread) ?? 0
         commission = try c.decodeIfPresent(Double.self, forKey: .commission) ?? 0
+        commissionRate = try c.decodeIfPresent(Double.self, forKey: .commissionRate) ?? 0
         guard spread.isFinite, spread >= 0, commission.isFinite, commission >= 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
                                                     debugDescription: "spread and commission must be 0 or more"))
+        }
+        guard commissionRate.isFinite, commissionRate >= 0, commissionRate < 0.1 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.commissionRate],
+                                                    debugDescription: "commission_rate must be at least 0 and below 0.1"))
         }
     }
 }
@@ -184,7 +201,7 @@ public struct Backtest: Sendable {
             let step = engine.process(candles[i])
             for outcome in step.outcomes {
                 guard let signal = open.removeValue(forKey: outcome.signalID) else { continue }
-                let cost = (configuration.costs.spread + configuration.costs.commission) / signal.setup.risk
+                let cost = configuration.costs.costR(entry: signal.setup.entry, risk: signal.setup.risk)
                 trades.append(BacktestTrade(signal: signal, outcome: outcome, netR: outcome.r - cost))
             }
             for signal in step.signals {

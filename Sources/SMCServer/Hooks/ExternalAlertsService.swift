@@ -63,7 +63,7 @@ struct ExternalAlertsService: Sendable {
             var pending: [(UUID, UUID, String, String)] = []
             for try await row in rows.decode((UUID, UUID, String, String).self) { pending.append(row) }
             guard !pending.isEmpty else { return 0 }
-            let known = try await MarketDataService.symbols(connection, logger: logger)
+            let known = try await SymbolRegistry.names(connection, logger: logger)
             for (tenant, id, type, body) in pending {
                 let parsed = ExternalAlertParser.parse(body: body, contentType: type, knownSymbols: known)
                 try await connection.query(

@@ -100,10 +100,7 @@ struct MarketDataService: Sendable {
 
     func activeSymbols() async throws -> Set<String> {
         try await database.withShared(readOnly: true) { connection in
-            var out = Set<String>()
-            for try await symbol in try await connection.query("SELECT symbol FROM symbols WHERE active", logger: logger)
-                .decode(String.self) { out.insert(symbol) }
-            return out
+            try await SymbolRegistry.active(nil, connection, logger: logger)
         }
     }
 
@@ -313,7 +310,7 @@ struct MarketDataService: Sendable {
     }
 }
 
-/// The readers other rooms use: `candles` and `symbols` are read only here.
+/// The readers other rooms use: `candles` are read only here (`symbols` in `SymbolRegistry`).
 extension MarketDataService {
     /// Closed candles of a stream after `after`, opening at or before `latestOpen`, oldest first, at most `limit`,
     /// with when each was received.
@@ -377,26 +374,6 @@ extension MarketDataService {
             """, logger: logger
         ).decode((String, String).self) {
             out.append(row)
-        }
-        return out
-    }
-
-    /// Every symbol the registry knows (active or not).
-    static func symbols(_ connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
-        var out = Set<String>()
-        for try await symbol in try await connection.query("SELECT symbol FROM symbols", logger: logger).decode(String.self) {
-            out.insert(symbol)
-        }
-        return out
-    }
-
-    /// Which of `symbols` the registry serves (active).
-    static func active(_ symbols: [String], _ connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
-        var out = Set<String>()
-        for try await symbol in try await connection.query(
-            "SELECT symbol FROM symbols WHERE active AND symbol = ANY(\(symbols))", logger: logger
-        ).decode(String.self) {
-            out.insert(symbol)
         }
         return out
     }

@@ -66,10 +66,12 @@ struct Pipeline: Sendable {
         // Tenants that stopped watching lose their evaluator (a later subscription starts afresh).
         try await dropEvaluators(symbol: symbol, timeframe: timeframe, keeping: subscribers.map(\.tenant), connection)
         let groups = Dictionary(grouping: subscribers, by: \.params)
+        // The registry's costs now: each new signal keeps its cost in R as issued.
+        let costs = try await SymbolRegistry.spec(symbol, connection, logger: logger)?.costs ?? BacktestCosts()
         var more = false
         for (params, members) in groups.sorted(by: { $0.key.key < $1.key.key }) {
             let result = try await processGroup(symbol: symbol, timeframe: timeframe, params: params, members: members,
-                                                now: now, updates, connection)
+                                                costs: costs, now: now, updates, connection)
             report.candles = Swift.max(report.candles, result.candles)
             report.signals += result.signals
             report.outcomes += result.outcomes
@@ -89,7 +91,7 @@ struct Pipeline: Sendable {
     }
 
     private func processGroup(symbol: String, timeframe: SignalTimeframe, params: DetectorParameters,
-                              members: [Subscriber], now: Date, _ updates: CacheUpdates,
+                              members: [Subscriber], costs: BacktestCosts, now: Date, _ updates: CacheUpdates,
                               _ connection: PostgresConnection) async throws -> GroupResult
     {
         let streamKey = AnalysisKey(symbol: symbol, timeframe: timeframe.label, params: params.key)
@@ -136,7 +138,7 @@ struct Pipeline: Sendable {
         stream.candles += Int64(candles.count)
 
         let written = try await SignalStore(logger: logger).write(
-            symbol: symbol, timeframe: timeframe.label, signals: signals, outcomes: outcomes, connection)
+            symbol: symbol, timeframe: timeframe.label, costs: costs, signals: signals, outcomes: outcomes, connection)
         result.signals = written.signals
         result.outcomes = written.outcomes
         try await saveEvaluators(tenants, symbol: symbol, timeframe: timeframe, updates, connection)

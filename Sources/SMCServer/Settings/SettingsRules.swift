@@ -51,7 +51,7 @@ extension Watchlist: SettingsDocument {
         }
         try problems.throwIfAny()
         // Only symbols the market-data registry knows (and still serves).
-        let known = try await MarketDataService.active(Array(seen), context.connection, logger: context.logger)
+        let known = try await SymbolRegistry.active(Array(seen), context.connection, logger: context.logger)
         for (i, entry) in normalised.enumerated() where !known.contains(entry.symbol) {
             problems.check(false, "/entries/\(i)/symbol", "\(entry.symbol) is not a symbol we have market data for")
         }

@@ -263,8 +263,8 @@ struct SignalStore: Sendable {
     /// stream (`SyncVersions`, in the same transaction, so versions have no gaps and no reader sees a version before
     /// its row). A handful of statements whatever the number of tenants: the fan-out of one candle to hundreds of
     /// tenants must not cost hundreds of round trips.
-    func write(symbol: String, timeframe: String, signals: [UUID: [Signal]], outcomes: [UUID: [SignalOutcome]],
-               _ connection: PostgresConnection) async throws -> Written
+    func write(symbol: String, timeframe: String, costs: BacktestCosts, signals: [UUID: [Signal]],
+               outcomes: [UUID: [SignalOutcome]], _ connection: PostgresConnection) async throws -> Written
     {
         var written = Written()
         let tenants = Set(signals.keys).union(outcomes.keys).sorted { $0.uuidString < $1.uuidString }
@@ -283,7 +283,7 @@ struct SignalStore: Sendable {
         var t: [UUID] = [], ids: [UUID] = [], keys: [String] = [], directions: [Int16] = []
         var kinds: [String] = [], confidences: [Double] = [], levels: [String] = [], candleTimes: [Date] = [], closeTimes: [Date] = []
         var entries: [Double] = [], stops: [Double] = [], rewards: [Double] = [], regimes: [String] = [], zones: [String] = []
-        var confluences: [Double] = [], details: [String] = [], versions: [Int64] = []
+        var confluences: [Double] = [], details: [String] = [], versions: [Int64] = [], costRs: [Double] = []
         for tenant in tenants {
             for s in signals[tenant] ?? [] {
                 t.append(tenant)
@@ -301,6 +301,7 @@ struct SignalStore: Sendable {
                 regimes.append(s.regime?.rawValue ?? "")
                 zones.append(s.killzone ?? "")
                 confluences.append(s.confluence)
+                costRs.append(costs.costR(entry: s.setup.entry, risk: s.setup.risk))
                 details.append(String(decoding: try Self.encoder.encode(s), as: UTF8.self))
                 versions.append(version(tenant))
             }
@@ -312,16 +313,16 @@ struct SignalStore: Sendable {
                     SELECT * FROM unnest(\(t)::uuid[], \(ids)::uuid[], \(keys)::text[], \(directions)::int2[],
                         \(kinds)::text[], \(confidences)::float8[], \(levels)::text[], \(candleTimes)::timestamptz[],
                         \(closeTimes)::timestamptz[], \(entries)::float8[], \(stops)::float8[], \(rewards)::float8[],
-                        \(regimes)::text[], \(zones)::text[], \(confluences)::float8[], \(details)::text[], \(versions)::int8[])
+                        \(regimes)::text[], \(zones)::text[], \(confluences)::float8[], \(details)::text[], \(versions)::int8[], \(costRs)::float8[])
                     AS u(tenant, id, key, direction, kind, confidence, level, candle_time, close_time, entry, stop,
-                         reward_risk, regime, killzone, confluence, detail, version)
+                         reward_risk, regime, killzone, confluence, detail, version, cost_r)
                 )
                 INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence,
                         level, candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence, detail,
-                        sync_version)
+                        sync_version, cost_r)
                     SELECT tenant, id, key, \(symbol), \(timeframe), direction, kind, confidence, level, candle_time, close_time,
                         entry, stop, ARRAY(SELECT jsonb_array_elements_text(detail::jsonb -> 'setup' -> 'targets')::float8),
-                        reward_risk, nullif(regime, ''), nullif(killzone, ''), confluence, detail::jsonb, version
+                        reward_risk, nullif(regime, ''), nullif(killzone, ''), confluence, detail::jsonb, version, cost_r
                     FROM u
                 ON CONFLICT (tenant_id, symbol, timeframe, signal_key) DO NOTHING
                 RETURNING tenant_id, signal_id
