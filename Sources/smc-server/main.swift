@@ -64,7 +64,24 @@ struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator actions against the configured database.",
         discussion: "Results go to standard output, log lines to standard error.",
-        subcommands: [SetPlan.self, CreateFeederKey.self, ListFeederKeys.self, RevokeFeederKey.self])
+        subcommands: [SetPlan.self, SetSymbol.self, CreateFeederKey.self, ListFeederKeys.self, RevokeFeederKey.self])
+
+    struct SetSymbol: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-symbol",
+            abstract: "Change a symbol's tick (price decimals) and round-trip costs; they apply to signals issued from now on.")
+        @Argument var symbol: String
+        @Option(help: "Decimals of the tick (0–10); prices are shown and sent rounded to it.") var decimals: Int?
+        @Option(help: "Spread per round trip, in price units.") var spread: Double?
+        @Option(help: "Commission per round trip, in price units.") var commission: Double?
+        @Option(name: .customLong("commission-rate"), help: "Commission per round trip as a fraction of the entry price (0.002 = 0.1 % a side).")
+        var commissionRate: Double?
+
+        func run() async throws {
+            try await runAdmin(.setSymbol(symbol: symbol, decimals: decimals, spread: spread, commission: commission,
+                                          commissionRate: commissionRate))
+        }
+    }
 
     struct SetPlan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

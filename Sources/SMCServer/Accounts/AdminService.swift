@@ -58,6 +58,20 @@ struct AdminService: Sendable {
     }
 
     /// Issues a market-data feeder key; the key is returned once and only its hash is kept.
+    /// Changes a symbol's tick and costs (validated; 404 `unknown_symbol` for a symbol not in the registry).
+    func setSymbol(_ symbol: String, _ change: SymbolChange) async throws -> SymbolSpec {
+        var problems = FieldErrors()
+        for problem in change.problems() { problems.check(false, problem.field, problem.message) }
+        try problems.throwIfAny()
+        return try await database.withShared { connection in
+            let spec = try await MarketQueries.require(symbol, connection, logger: database.logger)
+            guard let updated = try await SymbolRegistry.update(spec.symbol, change, connection, logger: database.logger) else {
+                throw Problem(.unknownSymbol, detail: "\(spec.symbol) is not a symbol this server serves; GET /v1/symbols lists them")
+            }
+            return updated
+        }
+    }
+
     func createFeederKey(name: String) async throws -> String { try await FeederKeys(database: database).create(name: name) }
 
     /// Every feeder key, newest first, with its last characters (never the key).

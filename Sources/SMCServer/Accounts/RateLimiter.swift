@@ -14,14 +14,15 @@ final class RateLimiter: Sendable {
     }
     private let windows = Mutex<[UUID: Window]>([:])
 
-    /// Counts one request; throws 429 `rate_limited` with `Retry-After` when the tenant is over `limit`.
-    func admit(tenant: UUID, limit: Int, now: Date = Date()) throws {
+    /// Counts one request (`cost` for a heavy one); throws 429 `rate_limited` with `Retry-After` when the tenant is
+    /// over `limit`.
+    func admit(tenant: UUID, limit: Int, cost: Int = 1, now: Date = Date()) throws {
         let seconds = Int64(now.timeIntervalSince1970)
         let minute = seconds / 60
         let count = windows.withLock { windows -> Int in
             var window = windows[tenant] ?? Window(minute: minute, count: 0)
             if window.minute != minute { window = Window(minute: minute, count: 0) }
-            window.count += 1
+            window.count += Swift.max(cost, 1)
             windows[tenant] = window
             if windows.count > 100_000 { windows = windows.filter { $0.value.minute == minute } }  // forget idle tenants
             return window.count

@@ -28,6 +28,7 @@ public enum ServerCommands {
     /// `smc-server admin …`: runs an operator action against the configured database; returns lines to print.
     public enum AdminAction: Sendable {
         case setPlan(email: String, plan: String)
+        case setSymbol(symbol: String, decimals: Int?, spread: Double?, commission: Double?, commissionRate: Double?)
         case createFeederKey(name: String)
         case listFeederKeys
         case revokeFeederKey(idOrName: String)
@@ -45,6 +46,11 @@ public enum ServerCommands {
                 case .setPlan(let email, let plan):
                     let change = try await admin.setPlan(email: email, planID: plan)
                     return ["\(email): \(change.previousPlan) → \(change.subscription.plan.id)"] + change.applied.map { "  " + $0 }
+                case .setSymbol(let symbol, let decimals, let spread, let commission, let rate):
+                    let spec = try await admin.setSymbol(symbol, SymbolChange(
+                        priceDecimals: decimals, spread: spread, commission: commission, commissionRate: rate))
+                    return ["\(spec.symbol): \(spec.priceDecimals) decimals, spread \(spec.spread), commission \(spec.commission), "
+                        + "commission rate \(spec.commissionRate) (applies to signals issued from now on)"]
                 case .createFeederKey(let name):
                     let key = try await admin.createFeederKey(name: name)
                     return [key, "(feeder key \"\(name)\": shown once; give it to the feeder as SMC_FEEDER_KEY)"]

@@ -12,6 +12,7 @@ public enum ProblemCode: String, CaseIterable, Sendable {
     case unauthenticated
     case validationFailed = "validation_failed"
     case notFound = "not_found"
+    case unknownSymbol = "unknown_symbol"
     case methodNotAllowed = "method_not_allowed"
     case notAcceptable = "not_acceptable"
     case payloadTooLarge = "payload_too_large"
@@ -56,7 +57,7 @@ public enum ProblemCode: String, CaseIterable, Sendable {
         case .malformedJSON, .invalidUTF8, .badRequest, .invalidCursor: .badRequest
         case .unauthenticated, .invalidCredentials, .tokenExpired, .tokenRevoked: .unauthorized
         case .wrongPassword, .reauthenticationRequired, .insufficientScope, .planLimitExceeded, .deviceMismatch: .forbidden
-        case .notFound: .notFound
+        case .notFound, .unknownSymbol: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .notAcceptable: .notAcceptable
         case .emailTaken, .nameTaken, .conflict, .alreadyClosed, .endpointDisabled, .alreadyPending: .conflict

@@ -22,6 +22,7 @@ enum SpecTables {
         "GET /v1/journal/stats": ["since", "symbol", "until"],
         "GET /v1/journal/trades": ["cursor", "limit", "outcome", "since", "symbol", "tag", "until"],
         "GET /v1/journal/trades/{trade_id}": [],
+        "GET /v1/market/{symbol}/candles": ["cursor", "limit", "since", "timeframe", "until"],
         "GET /v1/me": [],
         "GET /v1/plans": [],
         "GET /v1/settings/alerts": [],
@@ -29,8 +30,11 @@ enum SpecTables {
         "GET /v1/settings/strategy": [],
         "GET /v1/settings/watchlist": [],
         "GET /v1/signals": ["cursor", "direction", "killzone", "level", "limit", "min_confidence", "outcome", "setup_type", "since", "symbol", "timeframe", "until"],
+        "GET /v1/signals/stats": ["direction", "killzone", "level", "setup_type", "since", "symbol", "timeframe", "until"],
         "GET /v1/signals/{signal_id}": [],
         "GET /v1/subscription": [],
+        "GET /v1/symbols": [],
+        "PATCH /v1/admin/symbols/{symbol}": [],
         "PATCH /v1/alerts/webhooks/{webhook_id}": [],
         "PATCH /v1/journal/trades/{trade_id}": [],
         "PATCH /v1/me": [],
@@ -67,6 +71,7 @@ enum SpecTables {
     static let enumValues: [String: [String]] = [
         "APIKeyScope": ["tradingview_hook", "signals_read"],
         "AlertEventType": ["signal.created", "signal.outcome", "alert.test"],
+        "AssetClassPayload": ["forex", "crypto", "metal", "index", "commodity"],
         "ChannelPayload": ["webhook", "telegram"],
         "DatabasePayload": ["ok"],
         "DeliveryStatus": ["pending", "sending", "delivered", "dead", "suppressed", "cancelled"],
@@ -108,6 +113,7 @@ enum SpecTables {
 
     /// The integer members of each operation's JSON body, as JSON pointers (`*`: any array index or map key).
     static let integerFields: [String: [String]] = [
+        "PATCH /v1/admin/symbols/{symbol}": ["/price_decimals"],
         "POST /v1/alerts/webhooks/{webhook_id}/rotate-secret": ["/overlap_seconds"],
         "POST /v1/sync/pull": ["/limit", "/protocol", "/schema"],
         "POST /v1/sync/push": ["/mutations/*/id", "/protocol", "/schema"],
@@ -170,6 +176,7 @@ enum SpecTables {
         "too_many_attempts": 429,
         "unauthenticated": 401,
         "unavailable": 503,
+        "unknown_symbol": 404,
         "unsupported_media_type": 415,
         "unsupported_version": 426,
         "validation_failed": 422,

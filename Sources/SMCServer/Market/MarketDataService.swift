@@ -378,3 +378,54 @@ extension MarketDataService {
         return out
     }
 }
+
+/// The readers of the market REST operations (charts and phone apps).
+extension MarketDataService {
+    /// The first and last candle of each (symbol, timeframe) that has data: one index probe per pair, so the cost
+    /// does not grow with the candles stored.
+    static func spans(symbols: [String], timeframes: [String], _ connection: PostgresConnection, logger: Logger)
+        async throws -> [String: [(timeframe: String, first: Date, last: Date)]]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT s.symbol, t.timeframe, t.ord,
+                   (SELECT min(open_time) FROM candles c WHERE c.symbol = s.symbol AND c.timeframe = t.timeframe),
+                   (SELECT max(open_time) FROM candles c WHERE c.symbol = s.symbol AND c.timeframe = t.timeframe)
+            FROM unnest(\(symbols)::text[]) AS s(symbol)
+            CROSS JOIN unnest(\(timeframes)::text[]) WITH ORDINALITY AS t(timeframe, ord)
+            ORDER BY s.symbol, t.ord
+            """, logger: logger)
+        var out: [String: [(timeframe: String, first: Date, last: Date)]] = [:]
+        for try await (symbol, timeframe, _, first, last) in rows.decode((String, String, Int64, Date?, Date?).self) {
+            guard let first, let last else { continue }
+            out[symbol, default: []].append((timeframe, first, last))
+        }
+        return out
+    }
+
+    /// Candles of a stream opening in [since, until) after the open time `after` (exclusive), oldest first, at most
+    /// `limit`; whether each has closed by `now`.
+    static func page(symbol: String, timeframe: SignalTimeframe, since: Date?, until: Date?, after: Date?, limit: Int,
+                     now: Date, _ connection: PostgresConnection, logger: Logger) async throws -> [(Candle, closed: Bool)]
+    {
+        var clauses = SQLWhere()
+        clauses.add("symbol = \(clauses.bind(symbol))")
+        clauses.add("timeframe = \(clauses.bind(timeframe.label))")
+        if let since { clauses.add("open_time >= \(clauses.bind(since))") }
+        if let until { clauses.add("open_time < \(clauses.bind(until))") }
+        if let after { clauses.add("open_time > \(clauses.bind(after))") }
+        let sql = """
+            SELECT open_time, open, high, low, close, volume FROM candles
+            WHERE \(clauses.clauses) ORDER BY open_time LIMIT \(clauses.bind(limit))
+            """
+        let closeBy = Int64(now.timeIntervalSince1970.rounded(.down)) - timeframe.seconds
+        var out: [(Candle, closed: Bool)] = []
+        for try await (time, o, h, l, c, v) in try await connection.query(clauses.query(sql), logger: logger)
+            .decode((Date, Double, Double, Double, Double, Double).self)
+        {
+            let t = Int64(time.timeIntervalSince1970)
+            out.append((Candle(time: t, open: o, high: h, low: l, close: c, volume: v), t <= closeBy))
+        }
+        return out
+    }
+}

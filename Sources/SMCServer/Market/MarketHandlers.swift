@@ -33,3 +33,62 @@ extension APIHandlers {
             aggregated: result.aggregated, queued: result.queued))))
     }
 }
+
+/// The market reads (the registry, candle pages) and the operator's symbol edits.
+extension APIHandlers {
+    var marketQueries: MarketQueries { .init(database: signals.database, plans: plans, rateLimiter: signals.rateLimiter) }
+
+    func listSymbols(_ input: Operations.ListSymbols.Input) async throws -> Operations.ListSymbols.Output {
+        let reader = try await signalReader()
+        let listings = try await marketQueries.symbols(reader)
+        return .ok(.init(body: .json(.init(symbols: listings.map(\.schema)))))
+    }
+
+    func listCandles(_ input: Operations.ListCandles.Input) async throws -> Operations.ListCandles.Output {
+        let reader = try await signalReader()
+        let q = input.query
+        var rules = QueryRules()
+        let since = q.since, until = q.until
+        let limit = q.limit ?? 1_000
+        if !(1...MarketQueries.maxPage).contains(limit) { rules.fail("limit", "must be 1–\(MarketQueries.maxPage)") }
+        guard let timeframe = SignalTimeframe(label: q.timeframe.rawValue) else {
+            throw Problem.badRequest("timeframe is not one of the service's")
+        }
+        try rules.throwIfAny()
+        let page = try await marketQueries.candles(reader, symbol: input.path.symbol, timeframe: timeframe, since: since,
+                                                   until: until, limit: limit, cursor: q.cursor)
+        let format = PriceFormat(decimals: page.spec.priceDecimals)
+        return .ok(.init(body: .json(.init(
+            symbol: page.spec.symbol, timeframe: q.timeframe, priceDecimals: page.spec.priceDecimals,
+            candles: page.candles.map { c, closed in
+                .init(time: Date(timeIntervalSince1970: Double(c.time)), open: format.round(c.open), high: format.round(c.high),
+                      low: format.round(c.low), close: format.round(c.close), volume: c.volume, closed: closed)
+            },
+            hasMore: page.nextCursor != nil, nextCursor: page.nextCursor))))
+    }
+
+    func updateSymbol(_ input: Operations.UpdateSymbol.Input) async throws -> Operations.UpdateSymbol.Output {
+        try AdminService.authorize(presented: RequestScope.current?.headers[.authorization], configured: adminToken)
+        guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType("send application/json") }
+        let spec = try await admin.setSymbol(input.path.symbol, SymbolChange(
+            priceDecimals: body.priceDecimals, spread: body.spread, commission: body.commission,
+            commissionRate: body.commissionRate))
+        return .ok(.init(body: .json(SymbolListing(spec: spec, timeframes: []).schema)))
+    }
+}
+
+extension SymbolListing {
+    var schema: Components.Schemas.SymbolInfo {
+        .init(
+            symbol: spec.symbol, assetClass: .init(rawValue: spec.assetClass) ?? .forex, description: spec.description,
+            active: spec.active, priceDecimals: spec.priceDecimals,
+            tickSize: PriceFormat.round(pow(10, -Double(spec.priceDecimals)), spec.priceDecimals),
+            spread: spec.spread, commission: spec.commission, commissionRate: spec.commissionRate,
+            timeframes: timeframes.compactMap { span in
+                Components.Schemas.Timeframe(rawValue: span.timeframe).map {
+                    .init(timeframe: $0, firstCandleTime: span.first, lastCandleTime: span.last)
+                }
+            },
+            lastCandleTime: timeframes.map(\.last).max())
+    }
+}

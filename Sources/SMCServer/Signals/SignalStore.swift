@@ -24,7 +24,7 @@ struct SignalStore: Sendable {
     private static let signalColumns = """
         s.signal_id, s.symbol, s.timeframe, s.direction, s.setup_type, s.confidence, s.level, s.candle_time, s.close_time,
         s.entry, s.stop, s.targets, s.reward_risk, s.regime, s.killzone, s.confluence,
-        s.outcome, s.outcome_time, s.outcome_r, s.exit_price,
+        s.outcome, s.outcome_time, s.outcome_r, s.exit_price, s.cost_r,
         (extract(epoch FROM s.candle_time) * 1000000)::int8 AS candle_micros
         """
     /// A signal and its annotation (`a`, left-joined).
@@ -59,16 +59,14 @@ struct SignalStore: Sendable {
             stop: try r["stop"].decode(Double.self), targets: try r["targets"].decode([Double].self),
             rewardRisk: try r["reward_risk"].decode(Double.self), regime: try r["regime"].decode(String?.self),
             killzone: try r["killzone"].decode(String?.self), confluence: try r["confluence"].decode(Double.self),
-            outcome: outcome, annotation: annotation, candleMicros: try r["candle_micros"].decode(Int64.self), detail: nil)
+            costR: try r["cost_r"].decode(Double.self), outcome: outcome, annotation: annotation,
+            candleMicros: try r["candle_micros"].decode(Int64.self), detail: nil)
     }
 
     // MARK: readers (every one applies the plan's history: `visibleDays`)
 
-    /// One page of the tenant's visible signals matching `filters`, newest candle first, after the cursor's position;
-    /// `filters.limit + 1` rows, so the caller knows whether there is a next page.
-    func page(_ tenant: UUID, visibleDays days: Int, _ filters: SignalFilters, after: PageCursor?, _ connection: PostgresConnection)
-        async throws -> [SignalRecord]
-    {
+    /// The tenant's visible signals (`s`) matching `filters` (the page and the statistics share it).
+    static func visible(_ tenant: UUID, visibleDays days: Int, _ filters: SignalFilters) -> SQLWhere {
         var query = SQLWhere()
         query.add("s.tenant_id = \(query.bind(tenant))")
         query.add("s.created_at >= now() - make_interval(days => \(query.bind(days))::int)")
@@ -86,6 +84,15 @@ struct SignalStore: Sendable {
         case "open"?: query.add("s.outcome IS NULL")
         case let outcome?: query.add("s.outcome = \(query.bind(outcome))")
         }
+        return query
+    }
+
+    /// One page of the tenant's visible signals matching `filters`, newest candle first, after the cursor's position;
+    /// `filters.limit + 1` rows, so the caller knows whether there is a next page.
+    func page(_ tenant: UUID, visibleDays days: Int, _ filters: SignalFilters, after: PageCursor?, _ connection: PostgresConnection)
+        async throws -> [SignalRecord]
+    {
+        var query = Self.visible(tenant, visibleDays: days, filters)
         if let after {
             query.add("(s.candle_time, s.signal_id) < (\(query.time(after.micros)), \(query.bind(after.id)))")
         }
@@ -98,6 +105,109 @@ struct SignalStore: Sendable {
             LIMIT \(query.bind(filters.limit + 1))
             """
         return try await connection.query(query.query(sql), logger: logger).collect().map { try Self.decode($0) }
+    }
+
+    /// The track record of the tenant's visible signals matching `filters`, summed in SQL (three scans of the
+    /// filtered rows, none brought into the process): totals, the ordered figures (drawdown and losing streak, in
+    /// the order the signals were decided), the daily equity curve and the breakdowns. Run it in one snapshot
+    /// (REPEATABLE READ) so the three agree.
+    func stats(_ tenant: UUID, visibleDays days: Int, _ filters: SignalFilters, _ connection: PostgresConnection)
+        async throws -> SignalStatsRecord
+    {
+        var stats = SignalStatsRecord()
+        stats.historyDays = days
+        func filtered(_ query: inout SQLWhere) -> String {
+            """
+            f AS (
+                SELECT s.outcome, coalesce(s.outcome_r, 0) AS r, coalesce(s.outcome_r, 0) - s.cost_r AS n, s.outcome_time,
+                       s.candle_time, s.signal_id, s.setup_type, s.symbol, s.timeframe, coalesce(s.killzone, 'none') AS kz,
+                       s.level, CASE WHEN s.direction > 0 THEN 'long' ELSE 'short' END AS dir,
+                       to_char(s.candle_time AT TIME ZONE 'UTC', 'YYYY-MM') AS month
+                FROM signals s WHERE \(query.clauses)
+            )
+            """
+        }
+        let sums = """
+            count(*) FILTER (WHERE outcome IS NOT NULL),
+            count(*) FILTER (WHERE outcome IS NOT NULL AND r > 0), coalesce(sum(r) FILTER (WHERE outcome IS NOT NULL AND r > 0), 0),
+            coalesce(-sum(r) FILTER (WHERE outcome IS NOT NULL AND r <= 0), 0),
+            count(*) FILTER (WHERE outcome IS NOT NULL AND n > 0), coalesce(sum(n) FILTER (WHERE outcome IS NOT NULL AND n > 0), 0),
+            coalesce(-sum(n) FILTER (WHERE outcome IS NOT NULL AND n <= 0), 0)
+            """
+        typealias Sums = (Int64, Int64, Double, Double, Int64, Double, Double)
+        func split(_ v: Sums) -> (RSums, RSums) {
+            (RSums(resolved: Int(v.0), wins: Int(v.1), won: v.2, lost: v.3), RSums(resolved: Int(v.0), wins: Int(v.4), won: v.5, lost: v.6))
+        }
+
+        // 1. Totals, and the figures that depend on the order of decision.
+        var totals = Self.visible(tenant, visibleDays: days, filters)
+        let totalsSQL = """
+            WITH \(filtered(&totals)),
+            seq AS (
+                SELECT r, n, row_number() OVER (ORDER BY outcome_time, candle_time, signal_id) AS i
+                FROM f WHERE outcome IS NOT NULL
+            ),
+            cum AS (SELECT i, r, n, sum(r) OVER (ORDER BY i) AS cr, sum(n) OVER (ORDER BY i) AS cn FROM seq),
+            peaks AS (SELECT cr, cn, max(cr) OVER (ORDER BY i) AS pr, max(cn) OVER (ORDER BY i) AS pn FROM cum),
+            runs AS (
+                SELECT 'r' AS side, count(*) AS len FROM (SELECT i - row_number() OVER (ORDER BY i) AS g FROM seq WHERE r <= 0) a GROUP BY g
+                UNION ALL
+                SELECT 'n', count(*) FROM (SELECT i - row_number() OVER (ORDER BY i) AS g FROM seq WHERE n <= 0) b GROUP BY g
+            )
+            SELECT count(*), count(*) FILTER (WHERE outcome = 'target'), count(*) FILTER (WHERE outcome = 'stop'),
+                   count(*) FILTER (WHERE outcome = 'expired'), \(sums),
+                   (SELECT coalesce(max(greatest(pr, 0) - cr), 0) FROM peaks),
+                   (SELECT coalesce(max(greatest(pn, 0) - cn), 0) FROM peaks),
+                   (SELECT coalesce(max(len) FILTER (WHERE side = 'r'), 0) FROM runs),
+                   (SELECT coalesce(max(len) FILTER (WHERE side = 'n'), 0) FROM runs)
+            FROM f
+            """
+        for try await row in try await connection.query(totals.query(totalsSQL), logger: logger) {
+            let (count, targets, stops, expired, resolved, gw, gwon, glost, nw, nwon, nlost, ddr, ddn, sr, sn) = try row.decode(
+                (Int64, Int64, Int64, Int64, Int64, Int64, Double, Double, Int64, Double, Double, Double, Double, Int64, Int64).self)
+            let (gross, net) = split((resolved, gw, gwon, glost, nw, nwon, nlost))
+            stats.count = Int(count)
+            stats.targets = Int(targets)
+            stats.stops = Int(stops)
+            stats.expired = Int(expired)
+            stats.open = Int(count - resolved)
+            stats.gross = StatsFigures(sums: gross, maxDrawdownR: ddr, longestLosingStreak: Int(sr))
+            stats.net = StatsFigures(sums: net, maxDrawdownR: ddn, longestLosingStreak: Int(sn))
+        }
+
+        // 2. The equity curve: R decided per UTC day, and its running sum.
+        var curve = Self.visible(tenant, visibleDays: days, filters)
+        let curveSQL = """
+            WITH \(filtered(&curve))
+            SELECT to_char(outcome_time AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*), sum(r), sum(n),
+                   sum(sum(r)) OVER (ORDER BY to_char(outcome_time AT TIME ZONE 'UTC', 'YYYY-MM-DD')),
+                   sum(sum(n)) OVER (ORDER BY to_char(outcome_time AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
+            FROM f WHERE outcome IS NOT NULL GROUP BY day ORDER BY day
+            """
+        for try await (day, resolved, r, n, cr, cn) in try await connection.query(curve.query(curveSQL), logger: logger)
+            .decode((String, Int64, Double, Double, Double, Double).self)
+        {
+            stats.equityCurve.append(.init(date: day, resolved: Int(resolved), r: r, netR: n, cumulativeR: cr, cumulativeNetR: cn))
+        }
+
+        // 3. The breakdowns, one pass with grouping sets.
+        var groups = Self.visible(tenant, visibleDays: days, filters)
+        let groupsSQL = """
+            WITH \(filtered(&groups))
+            SELECT CASE WHEN GROUPING(setup_type) = 0 THEN 'setup_type' WHEN GROUPING(symbol) = 0 THEN 'symbol'
+                        WHEN GROUPING(timeframe) = 0 THEN 'timeframe' WHEN GROUPING(kz) = 0 THEN 'killzone'
+                        WHEN GROUPING(level) = 0 THEN 'level' WHEN GROUPING(dir) = 0 THEN 'direction' ELSE 'month' END,
+                   coalesce(setup_type, symbol, timeframe, kz, level, dir, month), count(*), \(sums)
+            FROM f GROUP BY GROUPING SETS ((setup_type), (symbol), (timeframe), (kz), (level), (dir), (month))
+            ORDER BY 1, 2
+            """
+        for try await row in try await connection.query(groups.query(groupsSQL), logger: logger) {
+            let (dimension, key, count, resolved, gw, gwon, glost, nw, nwon, nlost) = try row.decode(
+                (String, String, Int64, Int64, Int64, Double, Double, Int64, Double, Double).self)
+            let (gross, net) = split((resolved, gw, gwon, glost, nw, nwon, nlost))
+            stats.breakdown[dimension, default: []].append(.init(key: key, count: Int(count), gross: gross, net: net))
+        }
+        return stats
     }
 
     /// A visible signal with its annotation and the engine's detail; nil when there is none.

@@ -50,6 +50,25 @@ extension APIHandlers {
         return .ok(.init(body: .json(body)))
     }
 
+    func getSignalStats(_ input: Operations.GetSignalStats.Input) async throws -> Operations.GetSignalStats.Output {
+        let reader = try await signalReader()
+        let q = input.query
+        var rules = QueryRules()
+        var filters = SignalFilters()
+        filters.symbol = rules.symbol(q.symbol)
+        filters.timeframe = q.timeframe?.rawValue
+        filters.direction = q.direction.map { $0 == .long ? 1 : -1 }
+        filters.since = rules.time(q.since, "since")
+        filters.until = rules.time(q.until, "until")
+        filters.setupType = q.setupType?.rawValue
+        filters.level = q.level?.rawValue
+        if let killzone = q.killzone?.trimmingWhitespace() {
+            if (1...50).contains(killzone.count) { filters.killzone = killzone } else { rules.fail("killzone", "must be a killzone name of 1–50 characters") }
+        }
+        try rules.throwIfAny()
+        return .ok(.init(body: .json(try await signals.stats(reader, filters).schema)))
+    }
+
     func getSignal(_ input: Operations.GetSignal.Input) async throws -> Operations.GetSignal.Output {
         let reader = try await signalReader()
         guard let id = UUID(uuidString: input.path.signalId) else { throw Problem.notFound("no such signal") }
@@ -68,36 +87,41 @@ extension APIHandlers {
 
 extension SignalRecord {
     var schema: Components.Schemas.Signal {
-        .init(
+        let p = format
+        return .init(
             id: id.uuidString.lowercased(), symbol: symbol, timeframe: timeframe, direction: direction > 0 ? .long : .short,
-            setupType: .init(rawValue: setupType) ?? .orderBlock, confidence: confidence, level: .init(rawValue: level) ?? .neutral,
-            candleTime: candleTime, closeTime: closeTime, entry: entry, stop: stop, targets: targets, rewardRisk: rewardRisk,
-            regime: regime, killzone: killzone, confluence: confluence,
+            setupType: .init(rawValue: setupType) ?? .orderBlock, confidence: PriceFormat.confidence(confidence),
+            level: .init(rawValue: level) ?? .neutral, candleTime: candleTime, closeTime: closeTime, entry: p.round(entry),
+            stop: p.round(stop), targets: targets.map(p.round), rewardRisk: PriceFormat.r(rewardRisk), regime: regime,
+            killzone: killzone, confluence: PriceFormat.r(confluence), costR: PriceFormat.r(costR),
             outcome: outcome.map {
-                .init(kind: .init(rawValue: $0.kind) ?? .expired, time: $0.time, r: $0.r, exitPrice: $0.exitPrice)
+                .init(kind: .init(rawValue: $0.kind) ?? .expired, time: $0.time, r: $0.r.map(PriceFormat.r),
+                      netR: $0.r.map { PriceFormat.r($0 - costR) }, exitPrice: $0.exitPrice.map(p.round))
             },
             annotation: annotation?.schema)
     }
 
     var detailSchema: Components.Schemas.SignalDetail {
+        let p = format
         let zone: Components.Schemas.SignalZone? = detail?.setup?.zone.flatMap { zone in
             guard let kind = zone.kind.flatMap(Components.Schemas.SignalZone.KindPayload.init(rawValue:)), let top = zone.top,
                 let bottom = zone.bottom, let time = zone.time
             else { return nil }
             return .init(
-                kind: kind, direction: (zone.direction ?? direction) > 0 ? .long : .short, top: top, bottom: bottom,
-                time: Date(timeIntervalSince1970: Double(time)),
+                kind: kind, direction: (zone.direction ?? direction) > 0 ? .long : .short, top: p.round(top),
+                bottom: p.round(bottom), time: Date(timeIntervalSince1970: Double(time)),
                 formedTime: Date(timeIntervalSince1970: Double(zone.formedTime ?? time)), formedIndex: zone.formedIndex)
         }
         return .init(
             value1: schema,
             value2: .init(
                 votes: (detail?.votes ?? []).map {
-                    .init(member: $0.member, vote: $0.vote, weight: $0.weight, gate: $0.gate, abstained: $0.abstained, reason: $0.reason)
+                    .init(member: $0.member, vote: PriceFormat.r($0.vote), weight: PriceFormat.r($0.weight),
+                          gate: PriceFormat.r($0.gate), abstained: $0.abstained, reason: $0.reason)
                 },
                 zone: zone,
                 biases: (detail?.biases ?? []).map {
-                    .init(timeframe: $0.timeframe, score: $0.score, level: .init(rawValue: $0.level) ?? .neutral)
+                    .init(timeframe: $0.timeframe, score: PriceFormat.confidence($0.score), level: .init(rawValue: $0.level) ?? .neutral)
                 }))
     }
 }
@@ -105,5 +129,36 @@ extension SignalRecord {
 extension AnnotationRecord {
     var schema: Components.Schemas.SignalAnnotation {
         .init(note: note, tags: tags, taken: taken, updatedAt: updatedAt)
+    }
+}
+
+extension SignalStatsRecord {
+    var schema: Components.Schemas.SignalStats {
+        func figures(_ f: StatsFigures) -> Components.Schemas.StatsFigures {
+            .init(
+                wins: f.sums.wins, losses: f.sums.resolved - f.sums.wins, hitRate: PriceFormat.round(f.sums.hitRate, 4),
+                averageR: PriceFormat.r(f.sums.average), expectancyR: PriceFormat.r(f.sums.expectancy),
+                profitFactor: f.sums.profitFactor.map(PriceFormat.r), totalR: PriceFormat.r(f.sums.total),
+                maxDrawdownR: PriceFormat.r(f.maxDrawdownR), longestLosingStreak: f.longestLosingStreak)
+        }
+        func groups(_ dimension: String) -> [Components.Schemas.StatsGroup] {
+            (breakdown[dimension] ?? []).map { g in
+                .init(
+                    key: g.key, count: g.count, resolved: g.gross.resolved, hitRate: PriceFormat.round(g.gross.hitRate, 4),
+                    netHitRate: PriceFormat.round(g.net.hitRate, 4), averageR: PriceFormat.r(g.gross.average),
+                    averageNetR: PriceFormat.r(g.net.average), totalR: PriceFormat.r(g.gross.total),
+                    totalNetR: PriceFormat.r(g.net.total), netProfitFactor: g.net.profitFactor.map(PriceFormat.r))
+            }
+        }
+        return .init(
+            historyDays: historyDays, count: count, open: open, resolved: resolved,
+            outcomes: .init(target: targets, stop: stops, expired: expired), gross: figures(gross), net: figures(net),
+            equityCurve: equityCurve.map {
+                .init(date: $0.date, resolved: $0.resolved, r: PriceFormat.r($0.r), netR: PriceFormat.r($0.netR),
+                      cumulativeR: PriceFormat.r($0.cumulativeR), cumulativeNetR: PriceFormat.r($0.cumulativeNetR))
+            },
+            breakdown: .init(
+                setupType: groups("setup_type"), symbol: groups("symbol"), timeframe: groups("timeframe"),
+                killzone: groups("killzone"), level: groups("level"), direction: groups("direction"), month: groups("month")))
     }
 }

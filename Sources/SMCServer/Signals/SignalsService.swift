@@ -158,12 +158,16 @@ struct SignalRecord: Sendable {
     var regime: String?
     var killzone: String?
     var confluence: Double
+    /// The symbol's costs in R as issued.
+    var costR: Double
     var outcome: SignalOutcomeRecord?
     var annotation: AnnotationRecord?
     /// The page position of this row (candle time in microseconds).
     var candleMicros: Int64
     /// Only read for the detail view.
     var detail: EngineSignalDetail?
+    /// How people read its prices: the symbol's tick (`SymbolRegistry`), set by `SignalsService.withTicks`.
+    var format = PriceFormat.fallback
 }
 
 struct SignalPageRecord: Sendable {
@@ -189,6 +193,19 @@ struct SignalsService: Sendable {
         return plan.historyDays
     }
 
+    /// Sets each record's price format from the registry (one query for the symbols among them).
+    static func withTicks(_ records: [SignalRecord], _ connection: PostgresConnection, logger: Logger) async throws
+        -> [SignalRecord]
+    {
+        guard !records.isEmpty else { return records }
+        let specs = try await SymbolRegistry.specs(Array(Set(records.map(\.symbol))), connection, logger: logger)
+        return records.map { record in
+            var record = record
+            if let spec = specs[record.symbol] { record.format = PriceFormat(decimals: spec.priceDecimals) }
+            return record
+        }
+    }
+
     func list(_ reader: SignalReader, _ filters: SignalFilters) async throws -> SignalPageRecord {
         let after = try filters.cursor.map { try PageCursor.decode($0, scope: filters.scope) }
         return try await database.withTenant(reader.tenantID, readOnly: true) { connection in
@@ -199,7 +216,15 @@ struct SignalsService: Sendable {
                 signals.removeLast()
                 next = signals.last.map { PageCursor(micros: $0.candleMicros, id: $0.id).encoded(scope: filters.scope) }
             }
-            return SignalPageRecord(signals: signals, nextCursor: next)
+            return SignalPageRecord(signals: try await Self.withTicks(signals, connection, logger: logger), nextCursor: next)
+        }
+    }
+
+    /// The track record over the visible signals matching `filters` (one snapshot).
+    func stats(_ reader: SignalReader, _ filters: SignalFilters) async throws -> SignalStatsRecord {
+        try await database.withTenant(reader.tenantID, isolation: .repeatableRead, readOnly: true) { connection in
+            let days = try await historyDays(reader, connection)
+            return try await store.stats(reader.tenantID, visibleDays: days, filters, connection)
         }
     }
 
@@ -209,7 +234,7 @@ struct SignalsService: Sendable {
             guard let signal = try await store.detail(reader.tenantID, id, visibleDays: days, connection) else {
                 throw Problem.notFound("no such signal")
             }
-            return signal
+            return try await Self.withTicks([signal], connection, logger: logger)[0]
         }
     }
 

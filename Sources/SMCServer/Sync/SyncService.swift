@@ -143,9 +143,10 @@ struct SyncService: Sendable {
             try container.encode(RFC3339DateTranscoder.format(date))
         }
         var upserts: [(version: Int64, id: UUID, change: SyncChange)] = []
-        for (version, signal) in try await SignalStore(logger: logger).changes(
+        let changed = try await SignalStore(logger: logger).changes(
             tenant, after: start, limit: limit, visibleDays: historyDays, connection)
-        {
+        let formatted = try await SignalsService.withTicks(changed.map(\.signal), connection, logger: logger)
+        for ((version, _), signal) in zip(changed, formatted) {
             var fields = try JSONDecoder().decode([String: JSONValue].self, from: encoder.encode(signal.schema))
             fields.removeValue(forKey: "id")
             fields.removeValue(forKey: "annotation")
