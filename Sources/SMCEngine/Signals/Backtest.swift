@@ -127,20 +127,25 @@ public struct BacktestStatistics: Sendable, Hashable, Encodable {
     public var totalR = 0.0
     /// Largest fall of the cumulative R from a previous peak.
     public var maxDrawdownR = 0.0
+    /// The most consecutive trades with R at or below 0.
+    public var longestLosingStreak = 0
 
     public init(_ trades: [BacktestTrade], open: Int) {
         self.open = open
         self.trades = trades.count
         guard !trades.isEmpty else { return }
-        var won = 0.0, lost = 0.0, equity = 0.0, peak = 0.0
+        var won = 0.0, lost = 0.0, equity = 0.0, peak = 0.0, streak = 0
         for t in trades {
             if t.outcome.kind == .expired { expired += 1 }
             if t.netR > 0 {
                 wins += 1
                 won += t.netR
+                streak = 0
             } else {
                 losses += 1
                 lost -= t.netR
+                streak += 1
+                longestLosingStreak = Swift.max(longestLosingStreak, streak)
             }
             equity += t.netR
             peak = Swift.max(peak, equity)
@@ -158,6 +163,7 @@ public struct BacktestStatistics: Sendable, Hashable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case trades, wins, losses, expired, open, winRate, averageR, expectancy, profitFactor, totalR, maxDrawdownR
+        case longestLosingStreak
     }
 
     /// As the synthesized form, except that an infinite profit factor (no losing trade) is `null`.
@@ -174,6 +180,7 @@ public struct BacktestStatistics: Sendable, Hashable, Encodable {
         try c.encode(profitFactor.isFinite ? profitFactor : nil, forKey: .profitFactor)
         try c.encode(totalR, forKey: .totalR)
         try c.encode(maxDrawdownR, forKey: .maxDrawdownR)
+        try c.encode(longestLosingStreak, forKey: .longestLosingStreak)
     }
 }
 
@@ -261,6 +268,7 @@ public struct Backtest: Sendable {
         out += "profit factor  \(s.profitFactor.isFinite ? String(format: "%.2f", s.profitFactor) : "∞")\n"
         out += "total          \(r(s.totalR)) R\n"
         out += "max drawdown   \(String(format: "%.2f", s.maxDrawdownR)) R\n"
+        out += "longest losing streak  \(s.longestLosingStreak)\n"
         return out
     }
 
