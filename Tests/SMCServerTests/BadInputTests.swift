@@ -90,6 +90,7 @@ struct BadInputTests {
             let webhook = try await AlertTest.createWebhook(app, token, url: "http://127.0.0.1:9/hook")
             let parameters = [
                 "{signal_id}": signal.uuidString.lowercased(), "{trade_id}": trade.id, "{webhook_id}": webhook.id, "{hook_token}": hookKey,
+                "{symbol}": "EURUSD",
             ]
             var expected = try await counts(app)
             for operation in operations {

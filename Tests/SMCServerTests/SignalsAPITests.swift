@@ -166,7 +166,8 @@ struct SignalsAPITests {
             #expect(body.id == row.id.uuidString.lowercased())
             #expect(body.symbol == "EURUSD" && body.timeframe == "15m")
             #expect(body.direction == .long && body.setupType == .orderBlock)
-            #expect(body.confidence == 57.07 && body.level == .medium)
+            // Rounded as a person reads them: confidence to 0.1, confluence and R to 0.01, prices to the tick.
+            #expect(body.confidence == 57.1 && body.level == .medium)
             // Times on the wire: RFC 3339 UTC with milliseconds.
             #expect(try response.member("/candle_time") as? String == iso(row.candleTime).replacingOccurrences(of: "Z", with: ".000Z"))
             #expect(try response.member("/close_time") as? String == iso(row.closeTime).replacingOccurrences(of: "Z", with: ".000Z"))
@@ -174,7 +175,7 @@ struct SignalsAPITests {
             #expect(body.targets == [1.0910, 1.0950])
             #expect(abs(body.rewardRisk - 3.0) < 1e-9)
             #expect(body.regime == "trending_up" && body.killzone == "London open")
-            #expect(body.confluence == 0.0734)
+            #expect(body.confluence == 0.07)
             let outcome = try #require(body.outcome)
             #expect(outcome.kind == .target && outcome.r == 3.0 && outcome.exitPrice == 1.0910)
             #expect(try response.member("/outcome/time") as? String == iso(row.outcomeTime).replacingOccurrences(of: "Z", with: ".000Z"))

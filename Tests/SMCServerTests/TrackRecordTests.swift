@@ -113,6 +113,16 @@ struct TrackRecordTests {
         }
     }
 
+    @Test("a literal path segment wins over a placeholder, for the spec's operations and the router's 405s")
+    func literalSegmentsWin() {
+        #expect(SpecOperations.shared.match(method: "GET", path: "/v1/signals/stats") == "GET /v1/signals/stats")
+        #expect(SpecOperations.shared.match(method: "GET", path: "/v1/signals/0190a3b4-0000-7000-8000-000000000000")
+            == "GET /v1/signals/{signal_id}")
+        let table = RouteTable(routes: [("/v1/signals/stats", "GET"), ("/v1/signals/:id", "GET"), ("/v1/signals/:id", "DELETE")])
+        #expect(table.methods(forPath: "/v1/signals/stats") == ["GET", "HEAD"])
+        #expect(table.methods(forPath: "/v1/signals/abc") == ["DELETE", "GET", "HEAD"])
+    }
+
     @Test("symbols list their tick, costs and data; candles page by keyset; the operator edits a symbol")
     func symbolsAndCandles() async throws {
         let series = try CandleFeed.eurusd15m[0..<2_600]

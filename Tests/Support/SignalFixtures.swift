@@ -115,13 +115,17 @@ extension TestServer {
                             """
                             INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence, level,
                                                  candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence,
-                                                 detail, outcome, outcome_time, outcome_r, exit_price, sync_version, created_at)
+                                                 detail, outcome, outcome_time, outcome_r, exit_price, sync_version, created_at, cost_r)
                             VALUES (\(tenant), \(row.id), \(key), \(row.symbol), \(row.timeframe), \(Int16(row.direction)), \(row.setupType),
                                     \(row.confidence), \(row.level), to_timestamp(\(row.candleTime)), to_timestamp(\(row.closeTime)),
                                     \(row.entry), \(row.stop), \(row.targets), \(row.rewardRisk), \(row.regime), \(row.killzone),
                                     \(row.confluence), \(row.detail)::jsonb, \(row.outcome),
                                     \(row.outcome == nil ? nil : Date(timeIntervalSince1970: TimeInterval(row.outcomeTime))),
-                                    \(row.outcomeR), \(row.exitPrice), \(version), to_timestamp(\(row.createdAt ?? row.closeTime)))
+                                    \(row.outcomeR), \(row.exitPrice), \(version), to_timestamp(\(row.createdAt ?? row.closeTime)),
+                                    -- the registry's costs in R, as the pipeline stores them
+                                    (SELECT coalesce((y.spread + y.commission + y.commission_rate * abs(\(row.entry)))
+                                                     / greatest(abs(\(row.entry) - \(row.stop)), 1e-12), 0)
+                                     FROM (SELECT 1) one LEFT JOIN symbols y ON y.symbol = \(row.symbol)))
                             """, logger: logger)
                         if events {
                             try await connection.query(

@@ -25,8 +25,11 @@ struct RouteTable: Sendable {
     /// The methods allowed on `path`; empty when no route template matches it.
     func methods(forPath path: String) -> [String] {
         let segments = path.split(separator: "/")
+        let matching = entries.filter { $0.template.matches(segments) }
+        // The path belongs to its most specific templates (`/v1/signals/stats` is not a `/v1/signals/{signal_id}`).
+        guard let best = matching.map(\.template.specificity).max() else { return [] }
         var allowed = Set<String>()
-        for entry in entries where entry.template.matches(segments) { allowed.formUnion(entry.methods) }
+        for entry in matching where entry.template.specificity == best { allowed.formUnion(entry.methods) }
         return allowed.sorted()
     }
 }

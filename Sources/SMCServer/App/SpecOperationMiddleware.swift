@@ -27,10 +27,11 @@ struct SpecOperations: Sendable {
     private let operations: [(key: String, method: String, template: PathTemplate)]
 
     init() {
+        // The most specific template first, so that a literal segment wins over a placeholder.
         operations = SpecTables.queryParameters.keys.map { key in
             let parts = key.split(separator: " ", maxSplits: 1)
             return (key, String(parts[0]), PathTemplate(String(parts[1])))
-        }
+        }.sorted { ($0.template.specificity, $1.key) > ($1.template.specificity, $0.key) }
     }
 
     /// The key of the operation at `method` `path` (HEAD as GET); nil when none matches.
