@@ -291,12 +291,15 @@ struct SignalStore: Sendable {
         position.add(to: &live, version: "s.sync_version", id: "s.signal_id")
         live.add("s.created_at >= now() - make_interval(days => \(live.bind(days))::int)")
         let sql = """
-            SELECT s.sync_version, \(Self.bareColumns)
+            SELECT s.sync_version, \(Self.bareColumns), s.detail::text AS detail
             FROM signals s
             WHERE \(live.clauses) ORDER BY s.sync_version, s.signal_id LIMIT \(live.bind(limit))
             """
-        return try await connection.query(live.query(sql), logger: logger).collect().map {
-            (try $0.makeRandomAccess()["sync_version"].decode(Int64.self), try Self.decode($0))
+        // With the engine's detail (votes, zone, biases): a device's mirror shows why, offline.
+        return try await connection.query(live.query(sql), logger: logger).collect().map { row in
+            var signal = try Self.decode(row)
+            signal.detail = EngineSignalDetail.decode(try row.makeRandomAccess()["detail"].decode(String.self))
+            return (try row.makeRandomAccess()["sync_version"].decode(Int64.self), signal)
         }
     }
 

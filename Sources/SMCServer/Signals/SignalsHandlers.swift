@@ -94,7 +94,7 @@ extension SignalRecord {
             level: .init(rawValue: level) ?? .neutral, candleTime: candleTime, closeTime: closeTime, entry: p.round(entry),
             stop: p.round(stop), targets: targets.map(p.round), rewardRisk: PriceFormat.r(rewardRisk), regime: regime,
             killzone: killzone, confluence: PriceFormat.r(confluence), costR: PriceFormat.r(costR),
-            outcome: outcome.map {
+            priceDecimals: p.decimals, outcome: outcome.map {
                 .init(kind: .init(rawValue: $0.kind) ?? .expired, time: $0.time, r: $0.r.map(PriceFormat.r),
                       netR: $0.r.map { PriceFormat.r($0 - costR) }, exitPrice: $0.exitPrice.map(p.round))
             },

@@ -147,7 +147,7 @@ struct SyncService: Sendable {
             tenant, after: start, limit: limit, visibleDays: historyDays, connection)
         let formatted = try await SignalsService.withTicks(changed.map(\.signal), connection, logger: logger)
         for ((version, _), signal) in zip(changed, formatted) {
-            var fields = try JSONDecoder().decode([String: JSONValue].self, from: encoder.encode(signal.schema))
+            var fields = try JSONDecoder().decode([String: JSONValue].self, from: encoder.encode(signal.detailSchema))
             fields.removeValue(forKey: "id")
             fields.removeValue(forKey: "annotation")
             upserts.append(

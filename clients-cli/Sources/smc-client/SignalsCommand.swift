@@ -50,6 +50,12 @@ struct SignalsCommand: AsyncParsableCommand {
             return formatter.string(from: date)
         }
 
+        /// A price at the signal's tick.
+        static func price(_ s: LocalStore.SignalEntry, _ key: String) -> String {
+            guard let value = s.number(key) else { return "-" }
+            return String(format: "%.\(s.number("price_decimals").map { Int($0) } ?? 5)f", value)
+        }
+
         func run() async throws {
             let store = try home.store()
             var filter = LocalStore.SignalFilter()
@@ -75,7 +81,7 @@ struct SignalsCommand: AsyncParsableCommand {
                     let note: String = if case .string(let n)? = s.annotation?["note"] { n } else { "" }
                     return [(prefixes[s.id] ?? s.id) + (s.pending ? "*" : ""), s.text("candle_time") ?? "", s.text("symbol") ?? "", s.text("timeframe") ?? "",
                             s.text("direction") ?? "", s.text("setup_type") ?? "", s.number("confidence").map { String(format: "%.1f", $0) } ?? "",
-                            Output.number(s.number("entry")), Output.number(s.number("stop")),
+                            Self.price(s, "entry"), Self.price(s, "stop"),
                             s.number("reward_risk").map { String(format: "%.2f", $0) } ?? "", outcome, String(note.prefix(30))]
                 })
             if signals.contains(where: \.pending) { print("* annotation not synced yet") }
@@ -83,7 +89,8 @@ struct SignalsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one signal with your annotation.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one signal: prices, zone, timeframe biases, the members' votes and reasons, the outcome and your annotation.")
         @OptionGroup var home: HomeOptions
         @Argument(help: "The signal's id (or a unique prefix).") var id: String
         @Flag(help: "Print JSON.") var json = false
@@ -92,16 +99,7 @@ struct SignalsCommand: AsyncParsableCommand {
             let store = try home.store()
             let s = try store.signal(id)
             if json { return try Output.json(s.json) }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for (key, value) in s.fields.sorted(by: { $0.key < $1.key }) {
-                let text: String = if case .string(let t) = value { t } else { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
-                print(key.padding(toLength: 12, withPad: " ", startingAt: 0) + text)
-            }
-            print("id".padding(toLength: 12, withPad: " ", startingAt: 0) + s.id)
-            if let a = s.annotation {
-                print("annotation  " + String(decoding: (try? encoder.encode(a)) ?? Data(), as: UTF8.self) + (s.pending ? " (not synced yet)" : ""))
-            }
+            print(SignalText.render(s))
         }
     }
 
