@@ -123,6 +123,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/smc-sync-bench", swiftSettings: strict),
+        .executableTarget(
+            name: "smc-api-bench",
+            dependencies: [
+                "SMCServer", "SMCTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/smc-api-bench", swiftSettings: strict),
         .testTarget(name: "SMCSyncTests", dependencies: ["SMCSync"], swiftSettings: strict),
         .testTarget(
             name: "SMCAPITests",

@@ -48,7 +48,8 @@ struct EquityPointRecord: Sendable, Hashable {
     var cumulativeNetR: Double
 }
 
-/// `GET /v1/signals/stats`: every figure is summed in SQL (`SignalStore.stats`); only ratios are taken here.
+/// `GET /v1/signals/stats`: every figure is summed in SQL (`SignalStore.stats`); here the sums per combination of
+/// dimensions are folded into the totals and the breakdowns, and the ratios taken.
 struct SignalStatsRecord: Sendable, Hashable {
     /// The dimensions of the breakdown, in the order the answer lists them.
     static let dimensions = ["setup_type", "symbol", "timeframe", "killzone", "level", "direction", "month"]
@@ -66,4 +67,79 @@ struct SignalStatsRecord: Sendable, Hashable {
     var breakdown: [String: [StatsGroupRecord]] = [:]
 
     var resolved: Int { targets + stops + expired }
+
+    init(historyDays: Int = 0) { self.historyDays = historyDays }
+
+    /// From `SignalStore.stats`' row: the ordered figures, the curve as `[[day, count, r, net r], …]` and the groups
+    /// as `[[setup_type, symbol, timeframe, killzone, level, direction, month, count, resolved, gross wins, won, lost,
+    /// net wins, won, lost], …]`.
+    init(historyDays: Int, drawdown: (gross: Double, net: Double), streaks: (gross: Int, net: Int), targets: Int, stops: Int,
+         curveJSON: String, groupsJSON: String) throws
+    {
+        self.historyDays = historyDays
+        let curve = try JSONDecoder().decode([[JSONScalar]].self, from: Data(curveJSON.utf8))
+        var cumulative = (0.0, 0.0)
+        for point in curve where point.count == 4 {
+            cumulative.0 += point[2].number
+            cumulative.1 += point[3].number
+            equityCurve.append(.init(date: point[0].text, resolved: Int(point[1].number), r: point[2].number, netR: point[3].number,
+                                     cumulativeR: cumulative.0, cumulativeNetR: cumulative.1))
+        }
+        var grossAll = RSums(), netAll = RSums()
+        var byDimension: [String: [String: StatsGroupRecord]] = [:]
+        for g in try JSONDecoder().decode([[JSONScalar]].self, from: Data(groupsJSON.utf8)) where g.count == 15 {
+            let resolved = Int(g[8].number)
+            let gross = RSums(resolved: resolved, wins: Int(g[9].number), won: g[10].number, lost: g[11].number)
+            let net = RSums(resolved: resolved, wins: Int(g[12].number), won: g[13].number, lost: g[14].number)
+            let n = Int(g[7].number)
+            count += n
+            grossAll.add(gross)
+            netAll.add(net)
+            let keys = [g[0].text, g[1].text, g[2].text, g[3].text, g[4].text, g[5].number > 0 ? "long" : "short", g[6].text]
+            for (dimension, key) in zip(Self.dimensions, keys) {
+                var group = byDimension[dimension]?[key] ?? StatsGroupRecord(key: key, count: 0, gross: RSums(), net: RSums())
+                group.count += n
+                group.gross.add(gross)
+                group.net.add(net)
+                byDimension[dimension, default: [:]][key] = group
+            }
+        }
+        breakdown = byDimension.mapValues { $0.values.sorted { $0.key < $1.key } }
+        open = count - grossAll.resolved
+        self.targets = targets
+        self.stops = stops
+        expired = grossAll.resolved - targets - stops
+        gross = StatsFigures(sums: grossAll, maxDrawdownR: drawdown.gross, longestLosingStreak: streaks.gross)
+        net = StatsFigures(sums: netAll, maxDrawdownR: drawdown.net, longestLosingStreak: streaks.net)
+    }
+}
+
+extension RSums {
+    mutating func add(_ other: RSums) {
+        resolved += other.resolved
+        wins += other.wins
+        won += other.won
+        lost += other.lost
+    }
+}
+
+/// A number or a string of a JSON array row that SQL built.
+enum JSONScalar: Decodable, Sendable {
+    case number(Double)
+    case text(String)
+    case null
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null } else if let d = try? c.decode(Double.self) { self = .number(d) } else { self = .text(try c.decode(String.self)) }
+    }
+
+    var number: Double { if case .number(let d) = self { d } else { 0 } }
+    var text: String {
+        switch self {
+        case .text(let s): s
+        case .number(let d): d == d.rounded() ? String(Int64(d)) : String(d)
+        case .null: ""
+        }
+    }
 }

@@ -107,107 +107,62 @@ struct SignalStore: Sendable {
         return try await connection.query(query.query(sql), logger: logger).collect().map { try Self.decode($0) }
     }
 
-    /// The track record of the tenant's visible signals matching `filters`, summed in SQL (three scans of the
-    /// filtered rows, none brought into the process): totals, the ordered figures (drawdown and losing streak, in
-    /// the order the signals were decided), the daily equity curve and the breakdowns. Run it in one snapshot
-    /// (REPEATABLE READ) so the three agree.
+    /// The track record of the tenant's visible signals matching `filters`, in one statement over one scan of the
+    /// filtered rows (none brought into the process): the figures that depend on the order of decision (drawdown,
+    /// losing streaks; one sort by decision time), the daily equity curve, and the sums per combination of the
+    /// breakdown's dimensions (a few hundred rows, which `SignalStatsRecord` folds into the totals and breakdowns).
     func stats(_ tenant: UUID, visibleDays days: Int, _ filters: SignalFilters, _ connection: PostgresConnection)
         async throws -> SignalStatsRecord
     {
-        var stats = SignalStatsRecord()
-        stats.historyDays = days
-        func filtered(_ query: inout SQLWhere) -> String {
+        // The sort of a tenant's whole history stays in memory.
+        try await connection.query("SET LOCAL work_mem = '64MB'", logger: logger)
+        var query = Self.visible(tenant, visibleDays: days, filters)
+        let sums = """
+            count(*) FILTER (WHERE outcome IS NOT NULL AND r > 0) AS gw,
+            coalesce(sum(r) FILTER (WHERE outcome IS NOT NULL AND r > 0), 0) AS gwon,
+            coalesce(-sum(r) FILTER (WHERE outcome IS NOT NULL AND r <= 0), 0) AS glost,
+            count(*) FILTER (WHERE outcome IS NOT NULL AND n > 0) AS nw,
+            coalesce(sum(n) FILTER (WHERE outcome IS NOT NULL AND n > 0), 0) AS nwon,
+            coalesce(-sum(n) FILTER (WHERE outcome IS NOT NULL AND n <= 0), 0) AS nlost
             """
-            f AS (
+        let sql = """
+            WITH d AS MATERIALIZED (
                 SELECT s.outcome, coalesce(s.outcome_r, 0) AS r, coalesce(s.outcome_r, 0) - s.cost_r AS n, s.outcome_time,
                        s.candle_time, s.signal_id, s.setup_type, s.symbol, s.timeframe, coalesce(s.killzone, 'none') AS kz,
-                       s.level, CASE WHEN s.direction > 0 THEN 'long' ELSE 'short' END AS dir,
-                       to_char(s.candle_time AT TIME ZONE 'UTC', 'YYYY-MM') AS month
+                       s.level, s.direction, date_trunc('month', s.candle_time AT TIME ZONE 'UTC') AS month
                 FROM signals s WHERE \(query.clauses)
-            )
-            """
-        }
-        let sums = """
-            count(*) FILTER (WHERE outcome IS NOT NULL),
-            count(*) FILTER (WHERE outcome IS NOT NULL AND r > 0), coalesce(sum(r) FILTER (WHERE outcome IS NOT NULL AND r > 0), 0),
-            coalesce(-sum(r) FILTER (WHERE outcome IS NOT NULL AND r <= 0), 0),
-            count(*) FILTER (WHERE outcome IS NOT NULL AND n > 0), coalesce(sum(n) FILTER (WHERE outcome IS NOT NULL AND n > 0), 0),
-            coalesce(-sum(n) FILTER (WHERE outcome IS NOT NULL AND n <= 0), 0)
-            """
-        typealias Sums = (Int64, Int64, Double, Double, Int64, Double, Double)
-        func split(_ v: Sums) -> (RSums, RSums) {
-            (RSums(resolved: Int(v.0), wins: Int(v.1), won: v.2, lost: v.3), RSums(resolved: Int(v.0), wins: Int(v.4), won: v.5, lost: v.6))
-        }
-
-        // 1. Totals, and the figures that depend on the order of decision.
-        var totals = Self.visible(tenant, visibleDays: days, filters)
-        let totalsSQL = """
-            WITH \(filtered(&totals)),
-            seq AS (
-                SELECT r, n, row_number() OVER (ORDER BY outcome_time, candle_time, signal_id) AS i
-                FROM f WHERE outcome IS NOT NULL
             ),
-            cum AS (SELECT i, r, n, sum(r) OVER (ORDER BY i) AS cr, sum(n) OVER (ORDER BY i) AS cn FROM seq),
-            peaks AS (SELECT cr, cn, max(cr) OVER (ORDER BY i) AS pr, max(cn) OVER (ORDER BY i) AS pn FROM cum),
-            runs AS (
-                SELECT 'r' AS side, count(*) AS len FROM (SELECT i - row_number() OVER (ORDER BY i) AS g FROM seq WHERE r <= 0) a GROUP BY g
-                UNION ALL
-                SELECT 'n', count(*) FROM (SELECT i - row_number() OVER (ORDER BY i) AS g FROM seq WHERE n <= 0) b GROUP BY g
+            seq AS (
+                SELECT r, n, outcome_time, sum(r) OVER w AS cr, sum(n) OVER w AS cn,
+                       count(*) FILTER (WHERE r > 0) OVER w AS rg, count(*) FILTER (WHERE n > 0) OVER w AS ng
+                FROM d WHERE outcome IS NOT NULL
+                WINDOW w AS (ORDER BY outcome_time, candle_time, signal_id ROWS UNBOUNDED PRECEDING)
+            ),
+            peaks AS (
+                SELECT greatest(max(cr) OVER p, 0) - cr AS ddr, greatest(max(cn) OVER p, 0) - cn AS ddn
+                FROM seq WINDOW p AS (ROWS UNBOUNDED PRECEDING)
             )
-            SELECT count(*), count(*) FILTER (WHERE outcome = 'target'), count(*) FILTER (WHERE outcome = 'stop'),
-                   count(*) FILTER (WHERE outcome = 'expired'), \(sums),
-                   (SELECT coalesce(max(greatest(pr, 0) - cr), 0) FROM peaks),
-                   (SELECT coalesce(max(greatest(pn, 0) - cn), 0) FROM peaks),
-                   (SELECT coalesce(max(len) FILTER (WHERE side = 'r'), 0) FROM runs),
-                   (SELECT coalesce(max(len) FILTER (WHERE side = 'n'), 0) FROM runs)
-            FROM f
+            SELECT (SELECT coalesce(max(ddr), 0) FROM peaks), (SELECT coalesce(max(ddn), 0) FROM peaks),
+                   (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM seq WHERE r <= 0 GROUP BY rg) a),
+                   (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM seq WHERE n <= 0 GROUP BY ng) b),
+                   coalesce((SELECT json_agg(json_build_array(day, k, r, n) ORDER BY day)::text FROM (
+                        SELECT to_char(date_trunc('day', outcome_time AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day, count(*) AS k,
+                               sum(r) AS r, sum(n) AS n
+                        FROM seq GROUP BY 1) c), '[]'),
+                   coalesce((SELECT json_agg(json_build_array(setup_type, symbol, timeframe, kz, level, direction,
+                                                              to_char(month, 'YYYY-MM'), k, res, gw, gwon, glost, nw, nwon, nlost))::text FROM (
+                        SELECT setup_type, symbol, timeframe, kz, level, direction, month, count(*) AS k, count(outcome) AS res,
+                               \(sums)
+                        FROM d GROUP BY setup_type, symbol, timeframe, kz, level, direction, month) g), '[]'),
+                   (SELECT count(*) FILTER (WHERE outcome = 'target') FROM d), (SELECT count(*) FILTER (WHERE outcome = 'stop') FROM d)
             """
-        for try await row in try await connection.query(totals.query(totalsSQL), logger: logger) {
-            let (count, targets, stops, expired, resolved, gw, gwon, glost, nw, nwon, nlost, ddr, ddn, sr, sn) = try row.decode(
-                (Int64, Int64, Int64, Int64, Int64, Int64, Double, Double, Int64, Double, Double, Double, Double, Int64, Int64).self)
-            let (gross, net) = split((resolved, gw, gwon, glost, nw, nwon, nlost))
-            stats.count = Int(count)
-            stats.targets = Int(targets)
-            stats.stops = Int(stops)
-            stats.expired = Int(expired)
-            stats.open = Int(count - resolved)
-            stats.gross = StatsFigures(sums: gross, maxDrawdownR: ddr, longestLosingStreak: Int(sr))
-            stats.net = StatsFigures(sums: net, maxDrawdownR: ddn, longestLosingStreak: Int(sn))
-        }
-
-        // 2. The equity curve: R decided per UTC day, and its running sum.
-        var curve = Self.visible(tenant, visibleDays: days, filters)
-        let curveSQL = """
-            WITH \(filtered(&curve))
-            SELECT to_char(outcome_time AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*), sum(r), sum(n),
-                   sum(sum(r)) OVER (ORDER BY to_char(outcome_time AT TIME ZONE 'UTC', 'YYYY-MM-DD')),
-                   sum(sum(n)) OVER (ORDER BY to_char(outcome_time AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
-            FROM f WHERE outcome IS NOT NULL GROUP BY day ORDER BY day
-            """
-        for try await (day, resolved, r, n, cr, cn) in try await connection.query(curve.query(curveSQL), logger: logger)
-            .decode((String, Int64, Double, Double, Double, Double).self)
-        {
-            stats.equityCurve.append(.init(date: day, resolved: Int(resolved), r: r, netR: n, cumulativeR: cr, cumulativeNetR: cn))
-        }
-
-        // 3. The breakdowns, one pass with grouping sets.
-        var groups = Self.visible(tenant, visibleDays: days, filters)
-        let groupsSQL = """
-            WITH \(filtered(&groups))
-            SELECT CASE WHEN GROUPING(setup_type) = 0 THEN 'setup_type' WHEN GROUPING(symbol) = 0 THEN 'symbol'
-                        WHEN GROUPING(timeframe) = 0 THEN 'timeframe' WHEN GROUPING(kz) = 0 THEN 'killzone'
-                        WHEN GROUPING(level) = 0 THEN 'level' WHEN GROUPING(dir) = 0 THEN 'direction' ELSE 'month' END,
-                   coalesce(setup_type, symbol, timeframe, kz, level, dir, month), count(*), \(sums)
-            FROM f GROUP BY GROUPING SETS ((setup_type), (symbol), (timeframe), (kz), (level), (dir), (month))
-            ORDER BY 1, 2
-            """
-        for try await row in try await connection.query(groups.query(groupsSQL), logger: logger) {
-            let (dimension, key, count, resolved, gw, gwon, glost, nw, nwon, nlost) = try row.decode(
-                (String, String, Int64, Int64, Int64, Double, Double, Int64, Double, Double).self)
-            let (gross, net) = split((resolved, gw, gwon, glost, nw, nwon, nlost))
-            stats.breakdown[dimension, default: []].append(.init(key: key, count: Int(count), gross: gross, net: net))
-        }
-        return stats
+        let row = try await connection.query(query.query(sql), logger: logger).collect().first
+        guard let row else { return SignalStatsRecord(historyDays: days) }
+        let (ddr, ddn, streakR, streakN, curveJSON, groupsJSON, targets, stops) = try row.decode(
+            (Double, Double, Int64, Int64, String, String, Int64, Int64).self)
+        return try SignalStatsRecord(
+            historyDays: days, drawdown: (ddr, ddn), streaks: (Int(streakR), Int(streakN)), targets: Int(targets),
+            stops: Int(stops), curveJSON: curveJSON, groupsJSON: groupsJSON)
     }
 
     /// A visible signal with its annotation and the engine's detail; nil when there is none.
