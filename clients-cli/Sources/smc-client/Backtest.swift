@@ -10,9 +10,9 @@ struct BacktestCommand: ParsableCommand {
         abstract: "Replay a CSV of candles through the signal engine and print the trades and statistics.",
         discussion: """
             FILE is a candle CSV as for `analyze`. --config takes a strategy JSON: either the server's strategy
-            settings document, or {"strategy": {...}, "killzones": {...}, "costs": {"spread": P, "commission": P}}
-            (every part optional; defaults otherwise). --model-out writes the logistic model the replay trained. Costs are price units per round trip; --spread and
-            --commission override the file's. Trades use fixed risk (1 R each); R is net of costs.
+            settings document, or {"strategy": {...}, "killzones": {...}, "costs": {"spread": P, "commission": P, "commission_rate": F}}
+            (every part optional; defaults otherwise). --model-out writes the logistic model the replay trained. Costs are price units per round trip (the commission rate a fraction of the entry price), as
+            the server's symbol registry holds them (GET /v1/symbols); --spread, --commission and --commission-rate override the file's. Trades use fixed risk (1 R each); R is net of costs.
             A file that cannot be read or is refused (candles, config) exits with status 4, bad options with 64, a
             --model-out that cannot be written with 6; nothing is printed to standard output then.
             """)
@@ -23,12 +23,17 @@ struct BacktestCommand: ParsableCommand {
     var timeframe: String?
     @Option(help: "Spread paid per trade, in price units (e.g. 0.0001).") var spread: Double?
     @Option(help: "Commission per trade, in price units.") var commission: Double?
+    @Option(name: .customLong("commission-rate"), help: "Commission per trade as a fraction of the entry price (0.002 = 0.1 % a side).")
+    var commissionRate: Double?
     @Flag(help: "Print JSON (trades and statistics) instead of tables.") var json = false
     @Option(help: "Write the learned member's final model (versioned JSON) to this file.") var modelOut: String?
 
     func validate() throws {
         for (name, value) in [("--spread", spread), ("--commission", commission)] {
             if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be 0 or more") }
+        }
+        if let commissionRate, !(commissionRate.isFinite && commissionRate >= 0 && commissionRate < 0.1) {
+            throw ValidationError("--commission-rate must be at least 0 and below 0.1")
         }
         if let timeframe, SignalTimeframe(label: timeframe) == nil {
             throw ValidationError("unknown timeframe '\(timeframe)' (valid: \(SignalTimeframe.all.map(\.label).joined(separator: " ")))")
@@ -47,6 +52,7 @@ struct BacktestCommand: ParsableCommand {
         }
         if let spread { configuration.costs.spread = spread }
         if let commission { configuration.costs.commission = commission }
+        if let commissionRate { configuration.costs.commissionRate = commissionRate }
         guard let data = FileManager.default.contents(atPath: file) else { throw refuse("cannot read \(file)") }
         let candles: CandleSeries
         do {
