@@ -55,10 +55,16 @@ let package = Package(
             pkgConfig: "libargon2",
             providers: [.apt(["libargon2-dev"])]
         ),
+        // Charts (PNG) for the REST chart operations and the alerts; text in DejaVu Sans (fonts-dejavu-core).
+        .systemLibrary(
+            name: "CCairo",
+            pkgConfig: "cairo",
+            providers: [.apt(["libcairo2-dev"])]
+        ),
         .target(
             name: "SMCServer",
             dependencies: [
-                "SMCEngine", "SMCSync", "SMCAPI", "CArgon2",
+                "SMCEngine", "SMCSync", "SMCAPI", "CArgon2", "CCairo",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
