@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "SMCServerTests",
             dependencies: [
-                "SMCServer", "SMCAPI", "SMCEngine", "SMCTestSupport",
+                "SMCServer", "SMCAPI", "SMCEngine", "SMCTestSupport", "CCairo",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -23,6 +23,8 @@ public struct SignalRow: Sendable {
     public var outcome: String?
     public var outcomeR: Double?
     public var exitPrice: Double?
+    /// The signal's cost in R as issued (`signals.cost_r`).
+    public var costR = 0.0
     /// Overrides the generated detail (e.g. a real engine signal from the golden fixture).
     public var detailJSON: String?
     /// When the pipeline committed it (seconds since 1970); the candle's close when nil. Plans hide signals by it.
@@ -115,13 +117,13 @@ extension TestServer {
                             """
                             INSERT INTO signals (tenant_id, signal_id, signal_key, symbol, timeframe, direction, setup_type, confidence, level,
                                                  candle_time, close_time, entry, stop, targets, reward_risk, regime, killzone, confluence,
-                                                 detail, outcome, outcome_time, outcome_r, exit_price, sync_version, created_at)
+                                                 detail, outcome, outcome_time, outcome_r, exit_price, sync_version, created_at, cost_r)
                             VALUES (\(tenant), \(row.id), \(key), \(row.symbol), \(row.timeframe), \(Int16(row.direction)), \(row.setupType),
                                     \(row.confidence), \(row.level), to_timestamp(\(row.candleTime)), to_timestamp(\(row.closeTime)),
                                     \(row.entry), \(row.stop), \(row.targets), \(row.rewardRisk), \(row.regime), \(row.killzone),
                                     \(row.confluence), \(row.detail)::jsonb, \(row.outcome),
                                     \(row.outcome == nil ? nil : Date(timeIntervalSince1970: TimeInterval(row.outcomeTime))),
-                                    \(row.outcomeR), \(row.exitPrice), \(version), to_timestamp(\(row.createdAt ?? row.closeTime)))
+                                    \(row.outcomeR), \(row.exitPrice), \(version), to_timestamp(\(row.createdAt ?? row.closeTime)), \(row.costR))
                             """, logger: logger)
                         if events {
                             try await connection.query(

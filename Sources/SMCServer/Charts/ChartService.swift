@@ -103,14 +103,17 @@ struct ChartService: Sendable {
         return try render(description)
     }
 
-    /// A signal alert's chart for the Telegram sender; nil when the signal is gone (pruned, or past the history).
+    /// A signal alert's chart for the Telegram sender; nil when the signal is gone (pruned, or past the history) or its
+    /// stream has no candles stored.
     func alertChart(tenant: UUID, user: UUID, signal: UUID) async throws -> [UInt8]? {
         let description = try await database.withTenant(tenant, readOnly: true) { connection in
             let plan = try await plans.plan(forTenant: tenant, connection)
             return try await Self.signalDescription(
                 tenant: tenant, user: user, id: signal, visibleDays: plan.historyDays, theme: .light, connection, logger: logger)
         }
-        return try description.map { try render($0) }
+        // No candles stored for the stream: nothing worth a picture (the alert goes as text).
+        guard let description, !description.candles.isEmpty else { return nil }
+        return try render(description)
     }
 
     private func render(_ description: ChartDescription) throws -> [UInt8] {
