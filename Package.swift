@@ -129,6 +129,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/smc-sync-bench", swiftSettings: strict),
+        // `make bench`: how long a chart takes to draw.
+        .executableTarget(
+            name: "smc-chart-bench", dependencies: ["SMCServer", "SMCEngine"], path: "Benchmarks/smc-chart-bench",
+            swiftSettings: strict),
         .testTarget(name: "SMCSyncTests", dependencies: ["SMCSync"], swiftSettings: strict),
         .testTarget(
             name: "SMCAPITests",

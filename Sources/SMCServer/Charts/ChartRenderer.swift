@@ -341,3 +341,23 @@ enum ChartRenderer {
         cairo_fill(cr)
     }
 }
+
+/// Charts for tools outside the server module (`smc-chart-bench`): a `ChartDescription` travels as its JSON.
+public enum ChartPNG {
+    /// The description of a symbol's chart of these candles (structure, the ICT killzones, the last close), as JSON.
+    public static func symbolDescription(symbol: String, timeframe: String, candles: [Candle], priceDecimals: Int,
+                                         dark: Bool) throws -> Data
+    {
+        let zones = Killzones.defaults.zones.compactMap {
+            try? Killzone(name: $0.name, start: $0.start, end: $0.end, timeZone: $0.timeZone, enabled: $0.enabled ?? true)
+        }
+        let d = ChartBuilder.symbol(symbol, timeframe: timeframe, candles: candles, priceDecimals: priceDecimals, killzones: zones,
+                                    theme: dark ? .dark : .light)
+        return try JSONEncoder().encode(d)
+    }
+
+    /// The PNG of a description given as JSON.
+    public static func render(descriptionJSON: Data) throws -> [UInt8] {
+        try ChartRenderer.png(JSONDecoder().decode(ChartDescription.self, from: descriptionJSON))
+    }
+}
