@@ -7,13 +7,25 @@ enum ChartBuilder {
     /// How many candles a signal chart shows before the signal candle, and at most after it.
     static let before = 80
     static let after = 40
+    /// The most candles a signal chart reaches after the signal to show its outcome.
+    static let outcomeReach = 200
+
+    /// How many candles after the signal to read: `after`, or as far as the outcome's candle and two more when that is
+    /// later (weekends and gaps make the count a bound, not exact), at most `outcomeReach`.
+    static func after(_ s: SignalRecord) -> Int {
+        guard let outcome = s.outcome, let tf = SignalTimeframe(label: s.timeframe)?.seconds, tf > 0 else { return after }
+        let span = Int((outcome.time.timeIntervalSince1970 - s.candleTime.timeIntervalSince1970) / Double(tf)) + 3
+        return min(max(after, span), outcomeReach)
+    }
+
     /// A symbol chart's candles.
     static let symbolCandles = 120
     /// The swing length of the structure drawn (chart-scale, not the strategy's).
     static let swingLength = 5
 
-    /// The signal's chart. `candles` are the stream's candles around the signal (oldest first); `killzones` the
-    /// tenant's windows (disabled ones are skipped).
+    /// The signal's chart. `candles` are the stream's candles around the signal (oldest first: `before` before it, and
+    /// `after(signal)` after it); the chart stops two candles after the outcome's, or `after` candles after the signal
+    /// while it is open. `killzones` are the tenant's windows (disabled ones are skipped).
     static func signal(_ s: SignalRecord, candles: [Candle], priceDecimals: Int, killzones: [Killzone],
                        theme: ChartDescription.Theme) -> ChartDescription
     {
@@ -25,6 +37,8 @@ enum ChartBuilder {
         var shown = candles
         if let outcomeTime, let last = shown.lastIndex(where: { $0.time <= outcomeTime }) {
             shown = Array(shown.prefix(min(last + 3, shown.count)))
+        } else if let first = shown.firstIndex(where: { $0.time > signalTime }) {
+            shown = Array(shown.prefix(min(first + after, shown.count)))
         }
         let descriptionCandles = shown.map { ChartDescription.Candle(time: $0.time, open: $0.open, high: $0.high, low: $0.low, close: $0.close) }
         let lastTime = shown.last?.time ?? signalTime

@@ -96,10 +96,11 @@ struct ChartLayout: Sendable, Hashable {
         return out
     }
 
-    /// The candles that get a time label: about one per 110 pixels, on round indices.
+    /// The candles that get a time label: one per 140 pixels or more (a label is about 90 wide), the first half a
+    /// step in from the left edge.
     var timeLabelIndices: [Int] {
         guard !times.isEmpty else { return [] }
-        let every = max(1, Int((110 / slot).rounded(.up)))
-        return stride(from: 0, to: times.count, by: every).map { $0 }
+        let every = max(1, Int((140 / slot).rounded(.up)))
+        return stride(from: every / 2, to: times.count, by: every).map { $0 }
     }
 }

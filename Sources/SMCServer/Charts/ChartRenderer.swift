@@ -238,13 +238,16 @@ enum ChartRenderer {
             }
             let arrow = inside ? "" : (line.price > layout.maxPrice ? "▲ " : "▼ ")
             let label = "\(arrow)\(line.label) \(format.text(line.price))"
+            // Tags sit in the price axis (over its labels), clear of the candles and the outcome's marker.
+            cairo_set_font_size(cr, textWidth(cr, label) > ChartLayout.axisWidth - 10 ? 9.5 : 11)
             let w = textWidth(cr, label)
-            let tagX = plot.maxX - w - 10
+            let tagX = min(plot.maxX + 2, Double(max(d.width, 200)) - w - 8)
             set(cr, color)
             cairo_rectangle(cr, tagX, y - 8, w + 8, 16)
             cairo_fill(cr)
             set(cr, p.background)
             text(cr, label, x: tagX + 4, y: y + 4)
+            cairo_set_font_size(cr, 11)
         }
 
         // How it ended.

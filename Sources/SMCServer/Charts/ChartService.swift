@@ -27,7 +27,7 @@ struct ChartService: Sendable {
             ?? PriceFormat.fallback.decimals
         let candles = try await MarketDataService.candles(
             symbol: signal.symbol, timeframe: signal.timeframe, around: signal.candleTime, before: ChartBuilder.before,
-            after: ChartBuilder.after, connection, logger: logger)
+            after: ChartBuilder.after(signal), connection, logger: logger)
         let zones = try await killzones(tenant: tenant, user: user, connection, logger: logger)
         return ChartBuilder.signal(signal, candles: candles, priceDecimals: decimals, killzones: zones, theme: theme)
     }
