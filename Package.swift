@@ -55,10 +55,16 @@ let package = Package(
             pkgConfig: "libargon2",
             providers: [.apt(["libargon2-dev"])]
         ),
+        // Charts (PNG) for the REST chart operations and the alerts; text in DejaVu Sans (fonts-dejavu-core).
+        .systemLibrary(
+            name: "CCairo",
+            pkgConfig: "cairo",
+            providers: [.apt(["libcairo2-dev"])]
+        ),
         .target(
             name: "SMCServer",
             dependencies: [
-                "SMCEngine", "SMCSync", "SMCAPI", "CArgon2",
+                "SMCEngine", "SMCSync", "SMCAPI", "CArgon2", "CCairo",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -130,6 +136,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/smc-api-bench", swiftSettings: strict),
+        // `make bench`: how long a chart takes to draw.
+        .executableTarget(
+            name: "smc-chart-bench", dependencies: ["SMCServer", "SMCEngine"], path: "Benchmarks/smc-chart-bench",
+            swiftSettings: strict),
         .testTarget(name: "SMCSyncTests", dependencies: ["SMCSync"], swiftSettings: strict),
         .testTarget(
             name: "SMCAPITests",
@@ -156,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "SMCServerTests",
             dependencies: [
-                "SMCServer", "SMCAPI", "SMCEngine", "SMCTestSupport",
+                "SMCServer", "SMCAPI", "SMCEngine", "SMCTestSupport", "CCairo",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -413,13 +413,18 @@ extension AlertDeliveryTests {
     }
 }
 
-/// A fake Telegram Bot API: records `sendMessage` calls, answers them as told, and serves queued updates.
+/// A fake Telegram Bot API: records `sendMessage` calls and `sendPhoto` uploads (multipart/form-data, parsed as the
+/// Bot API parses them), answers them as told, and serves queued updates.
 final class FakeTelegram: Sendable {
     struct Sent: Sendable {
         var chat: Int64
+        /// The message's text, or the photo's caption.
         var text: String
         var at: ContinuousClock.Instant
         var status: Int
+        /// `sendPhoto`'s file (nil for `sendMessage`), and the fields sent with it.
+        var photo: [UInt8]? = nil
+        var fields: [String: String] = [:]
     }
     private let sent = Mutex<[Sent]>([])
     private let updates = Mutex<[(id: Int, json: String)]>([])
@@ -470,6 +475,25 @@ final class FakeTelegram: Sendable {
                 try? await Task.sleep(for: .milliseconds(50))
             }
             return StubResponse(body: #"{"ok":true,"result":[]}"#)
+        case "sendPhoto":
+            guard let contentType = request.header("content-type"), contentType.hasPrefix("multipart/form-data"),
+                  let parts = Multipart.parse(request.bytes, contentType: contentType),
+                  let chat = parts["chat_id"].flatMap({ Int64(String(decoding: $0.data, as: UTF8.self)) }),
+                  let photo = parts["photo"], photo.filename != nil
+            else {
+                return StubResponse(status: 400, body: #"{"ok":false,"error_code":400,"description":"Bad Request: there is no photo in the request"}"#)
+            }
+            let caption = parts["caption"].map { String(decoding: $0.data, as: UTF8.self) } ?? ""
+            guard caption.utf16.count <= 1024 else {
+                return StubResponse(status: 400, body: #"{"ok":false,"error_code":400,"description":"Bad Request: message caption is too long"}"#)
+            }
+            var fields: [String: String] = [:]
+            for (name, part) in parts where part.filename == nil { fields[name] = String(decoding: part.data, as: UTF8.self) }
+            fields["photo.content_type"] = photo.contentType
+            let call = sent.withLock { log in log.filter { $0.chat == chat }.count + 1 }
+            let (status, reply) = answer(chat, call)
+            sent.withLock { $0.append(Sent(chat: chat, text: caption, at: .now, status: status, photo: photo.data, fields: fields)) }
+            return StubResponse(status: status, body: reply)
         case "sendMessage":
             let chat = (body["chat_id"] as? NSNumber)?.int64Value ?? 0
             let text = body["text"] as? String ?? ""
@@ -642,5 +666,57 @@ struct TelegramAlertTests {
                 }
             }
         }
+    }
+}
+
+/// A `multipart/form-data` body (RFC 7578) taken apart: each part by its name, with its file name and type.
+enum Multipart {
+    struct Part {
+        var data: [UInt8]
+        var filename: String?
+        var contentType: String?
+    }
+
+    static func parse(_ body: [UInt8], contentType: String) -> [String: Part]? {
+        guard let range = contentType.range(of: "boundary=") else { return nil }
+        var boundary = String(contentType[range.upperBound...])
+        if let semicolon = boundary.firstIndex(of: ";") { boundary = String(boundary[..<semicolon]) }
+        boundary = boundary.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+        let delimiter = Array("--\(boundary)".utf8)
+        var parts: [String: Part] = [:]
+        var positions: [Int] = []
+        var i = 0
+        while i + delimiter.count <= body.count {
+            if body[i] == delimiter[0], Array(body[i..<(i + delimiter.count)]) == delimiter { positions.append(i); i += delimiter.count } else { i += 1 }
+        }
+        guard positions.count >= 2 else { return nil }
+        for (start, end) in zip(positions, positions.dropFirst()) {
+            // "--boundary\r\n" headers "\r\n\r\n" content "\r\n" (before the next delimiter).
+            var section = Array(body[(start + delimiter.count)..<end])
+            guard section.starts(with: [13, 10]), section.count >= 4 else { return nil }
+            section.removeFirst(2)
+            guard section.suffix(2) == [13, 10] else { return nil }
+            section.removeLast(2)
+            guard let split = (0..<max(section.count - 3, 0)).first(where: { section[$0..<($0 + 4)] == [13, 10, 13, 10] }) else { return nil }
+            let head = String(decoding: section[..<split], as: UTF8.self)
+            let content = Array(section[(split + 4)...])
+            var name: String?, filename: String?, type: String?
+            for line in head.components(separatedBy: "\r\n") {
+                let lower = line.lowercased()
+                if lower.hasPrefix("content-disposition:") {
+                    for item in line.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                        if item.hasPrefix("name=") { name = String(item.dropFirst(5)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+                        if item.hasPrefix("filename=") { filename = String(item.dropFirst(9)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+                    }
+                } else if lower.hasPrefix("content-type:") {
+                    type = line.dropFirst("content-type:".count).trimmingCharacters(in: .whitespaces)
+                }
+            }
+            guard let name else { return nil }
+            parts[name] = Part(data: content, filename: filename, contentType: type)
+        }
+        // The closing delimiter is "--boundary--".
+        guard let last = positions.last, Array(body[(last + delimiter.count)..<min(last + delimiter.count + 2, body.count)]) == [45, 45] else { return nil }
+        return parts
     }
 }

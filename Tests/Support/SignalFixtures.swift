@@ -23,6 +23,9 @@ public struct SignalRow: Sendable {
     public var outcome: String?
     public var outcomeR: Double?
     public var exitPrice: Double?
+    /// The signal's cost in R as issued (`signals.cost_r`).
+    /// The signal's cost in R; nil: the registry's, as the pipeline computes it.
+    public var costR: Double?
     /// Overrides the generated detail (e.g. a real engine signal from the golden fixture).
     public var detailJSON: String?
     /// When the pipeline committed it (seconds since 1970); the candle's close when nil. Plans hide signals by it.
@@ -122,10 +125,10 @@ extension TestServer {
                                     \(row.confluence), \(row.detail)::jsonb, \(row.outcome),
                                     \(row.outcome == nil ? nil : Date(timeIntervalSince1970: TimeInterval(row.outcomeTime))),
                                     \(row.outcomeR), \(row.exitPrice), \(version), to_timestamp(\(row.createdAt ?? row.closeTime)),
-                                    -- the registry's costs in R, as the pipeline stores them
-                                    (SELECT coalesce((y.spread + y.commission + y.commission_rate * abs(\(row.entry)))
+                                    -- the row's cost, else the registry's costs in R as the pipeline stores them
+                                    coalesce(\(row.costR), (SELECT coalesce((y.spread + y.commission + y.commission_rate * abs(\(row.entry)))
                                                      / greatest(abs(\(row.entry) - \(row.stop)), 1e-12), 0)
-                                     FROM (SELECT 1) one LEFT JOIN symbols y ON y.symbol = \(row.symbol)))
+                                     FROM (SELECT 1) one LEFT JOIN symbols y ON y.symbol = \(row.symbol))))
                             """, logger: logger)
                         if events {
                             try await connection.query(

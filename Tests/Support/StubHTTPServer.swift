@@ -13,6 +13,8 @@ public struct StubRequest: Sendable {
     public let headers: [(String, String)]
     /// The request body (up to 1 MiB) as text.
     public var body: String = ""
+    /// The request body (up to 1 MiB) as it came (a multipart upload is not text).
+    public var bytes: [UInt8] = []
     /// When the request arrived.
     public var receivedAt = Date()
 
@@ -48,7 +50,9 @@ public enum StubHTTPServer {
             var stubRequest = StubRequest(
                 method: request.method.rawValue, path: request.uri.path, query: query,
                 headers: request.headers.map { ($0.name.canonicalName, $0.value) })
-            stubRequest.body = String(buffer: (try? await request.body.collect(upTo: 1 << 20)) ?? ByteBuffer())
+            let buffer = (try? await request.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+            stubRequest.body = String(buffer: buffer)
+            stubRequest.bytes = Array(buffer.readableBytesView)
             let answer = await handler(stubRequest)
             var fields = HTTPFields()
             for (name, value) in answer.headers {

@@ -105,7 +105,8 @@ public enum TestHTTP {
         if let rawBody { request.body = .bytes(ByteBuffer(bytes: rawBody)) }
         let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        return TestResponse(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+        return TestResponse(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes),
+                            bytes: Array(bytes.readableBytesView))
     }
 }
 
@@ -123,6 +124,8 @@ public struct TestResponse: Sendable {
     public let status: Int
     public let headers: HTTPHeaders
     public let body: String
+    /// The body as it came (an image is not text).
+    public var bytes: [UInt8] = []
 
     /// The body decoded as one of the spec's generated types (`Components.Schemas.Trade`, …), the way the generated
     /// client decodes it: members the schema does not allow, a missing required one or a mistyped one fail the test.

@@ -60,9 +60,45 @@ struct AlertData: Codable, Sendable, Equatable {
     var outcomeTime: String?
     var outcomeR: Double?
     var exitPrice: Double?
+    /// The symbol's tick: prices above are rounded to it.
+    var priceDecimals: Int?
+    /// Why: the zone the setup rests on, the timeframes' biases, the members' votes with their reasons.
+    var zone: AlertZone?
+    var biases: [AlertBias]?
+    var votes: [AlertVote]?
+    /// `{SMC_PUBLIC_URL}/v1/signals/{id}`.
+    var signalUrl: String?
+    /// The signed chart link (`GET /v1/charts/{id}.png?exp&sig`, no token needed, 7 days); absent when the user
+    /// turned charts off in the alert preferences.
+    var chartUrl: String?
     var endpointId: String?
     var url: String?
     var message: String?
     /// Quiet hours or an event set to `silent`: show without a sound.
     var silent: Bool
+}
+
+struct AlertZone: Codable, Sendable, Equatable {
+    /// `order_block` or `fair_value_gap`.
+    var kind: String
+    /// `long` (bullish) or `short` (bearish).
+    var direction: String
+    var top: Double
+    var bottom: Double
+}
+
+struct AlertBias: Codable, Sendable, Equatable {
+    var timeframe: String
+    /// −100…100 (0.1).
+    var score: Double
+    var level: String
+}
+
+struct AlertVote: Codable, Sendable, Equatable {
+    var member: String
+    /// −1…1 (0.01).
+    var vote: Double
+    var weight: Double
+    var abstained: Bool
+    var reason: String
 }

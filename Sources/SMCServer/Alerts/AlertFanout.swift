@@ -20,6 +20,8 @@ struct AlertFanout: Sendable {
     let queue: DeliveryQueue
     /// Signals and outcomes committed later than this after their candle closed are history, not alerted.
     var liveWindow = LiveWindow()
+    /// Signs the charts' links (`chart_url`) and makes the signals' (`signal_url`); nil: alerts carry neither.
+    var links: ChartLinks?
     let now: @Sendable () -> Date
     var logger: Logger { database.logger }
 
@@ -64,7 +66,7 @@ struct AlertFanout: Sendable {
         var sentToday = try await queue.sentToday(tenants: tenants, connection)
         let withSignal = events.filter { $0.signal != nil && channels[$0.tenant] != nil }
         let signals = try await Self.signalData(
-            tenants: withSignal.map(\.tenant), ids: withSignal.map { $0.signal! }, connection, logger: logger)
+            tenants: withSignal.map(\.tenant), ids: withSignal.map { $0.signal! }, links: links, connection, logger: logger)
 
         var batch = DeliveryBatch()
         let now = now()
@@ -98,6 +100,9 @@ struct AlertFanout: Sendable {
                     now: now, sentToday: sentToday[event.tenant, default: 0], dailyCap: plan.dailyCap)
                 var userData = data
                 if case .deliver(let silent) = verdict { userData.silent = silent }
+                if let links, let signal = event.signal, (preferences[user] ?? AlertPreferences.defaults).wantsCharts {
+                    userData.chartUrl = links.chartURL(tenant: event.tenant, signal: signal, now: now)
+                }
                 let payload = try AlertEvent(type: event.type, timestamp: CivilTime.rfc3339(Int64(event.at.timeIntervalSince1970)), data: userData).encoded()
                 for webhook in tenantChannels.webhooks where webhook.user == user && webhook.eventTypes.contains(event.type) {
                     batch.add(tenant: event.tenant, event: event.id, type: event.type, user: user, endpoint: webhook.id, signal: event.signal,
@@ -138,16 +143,35 @@ struct AlertFanout: Sendable {
         var timeframeSeconds: Int64
     }
 
-    /// The `data` of the signals the events are about.
-    static func signalData(tenants: [UUID], ids: [UUID], _ connection: PostgresConnection, logger: Logger) async throws -> [UUID: SignalFacts] {
-        try await SignalStore(logger: logger).alerted(tenants: tenants, ids: ids, connection).mapValues { s in
+    /// The `data` of the signals the events are about: prices rounded to the symbol's tick, confidence to 0.1, R:R and
+    /// R to 0.01, with their reasons (zone, biases, votes) and link.
+    static func signalData(tenants: [UUID], ids: [UUID], links: ChartLinks? = nil, _ connection: PostgresConnection, logger: Logger)
+        async throws -> [UUID: SignalFacts]
+    {
+        let signals = try await SignalStore(logger: logger).alerted(tenants: tenants, ids: ids, connection)
+        let specs = try await SymbolRegistry.specs(Array(Set(signals.values.map(\.symbol))), connection, logger: logger)
+        return signals.mapValues { s in
             func time(_ date: Date?) -> String? { date.map { CivilTime.rfc3339(Int64($0.timeIntervalSince1970)) } }
-            let data = AlertData(
+            let decimals = specs[s.symbol]?.priceDecimals ?? PriceFormat.fallback.decimals
+            let price = PriceFormat(decimals: decimals)
+            var data = AlertData(
                 signalId: s.id.uuidString.lowercased(), symbol: s.symbol, timeframe: s.timeframe,
-                direction: s.direction > 0 ? "long" : "short", setupType: s.setupType, confidence: s.confidence, level: s.level,
-                candleTime: time(s.candleTime), closeTime: time(s.closeTime), entry: s.entry, stop: s.stop, targets: s.targets,
-                rewardRisk: s.rewardRisk, regime: s.regime, killzone: s.killzone, outcome: s.outcome?.kind,
-                outcomeTime: time(s.outcome?.time), outcomeR: s.outcome?.r, exitPrice: s.outcome?.exitPrice, silent: false)
+                direction: s.direction > 0 ? "long" : "short", setupType: s.setupType, confidence: PriceFormat.confidence(s.confidence),
+                level: s.level, candleTime: time(s.candleTime), closeTime: time(s.closeTime), entry: price.round(s.entry),
+                stop: price.round(s.stop), targets: s.targets.map(price.round), rewardRisk: PriceFormat.r(s.rewardRisk),
+                regime: s.regime, killzone: s.killzone, outcome: s.outcome?.kind, outcomeTime: time(s.outcome?.time),
+                outcomeR: s.outcome?.r.map(PriceFormat.r), exitPrice: s.outcome?.exitPrice.map(price.round), silent: false)
+            data.priceDecimals = decimals
+            if let z = s.detail?.setup?.zone, let kind = z.kind, let top = z.top, let bottom = z.bottom {
+                data.zone = AlertZone(kind: kind, direction: (z.direction ?? s.direction) > 0 ? "long" : "short",
+                                      top: price.round(top), bottom: price.round(bottom))
+            }
+            data.biases = s.detail?.biases.map { $0.map { AlertBias(timeframe: $0.timeframe, score: PriceFormat.round($0.score, 1), level: $0.level) } }
+            data.votes = s.detail?.votes.map {
+                $0.map { AlertVote(member: $0.member, vote: PriceFormat.r($0.vote), weight: PriceFormat.r($0.weight), abstained: $0.abstained,
+                                   reason: String($0.reason.prefix(300))) }
+            }
+            data.signalUrl = links?.signalURL(s.id)
             return SignalFacts(
                 data: data, closeTime: s.closeTime, outcomeTime: s.outcome?.time,
                 timeframeSeconds: SignalTimeframe(label: s.timeframe)?.seconds ?? 60)

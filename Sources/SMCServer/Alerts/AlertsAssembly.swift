@@ -13,7 +13,7 @@ struct AlertsAssembly: Sendable {
     let services: [any Service]
 
     init(configuration: AppConfiguration, database: Database, lockConnection: PostgresConnection.Configuration,
-         metrics: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Date = { Date() })
+         metrics: PrometheusCollectorRegistry, chartLinks: ChartLinks, now: @escaping @Sendable () -> Date = { Date() })
     {
         let settings = configuration.alerts
         if settings.secretsKey == nil {
@@ -39,10 +39,11 @@ struct AlertsAssembly: Sendable {
             database: database, plans: plans, guardrail: guardrail, settings: settings,
             telegramToken: configuration.telegramBotToken, telegramAPI: { try await username.get() }, secretBox: secretBox)
         services = [
-            AlertWorkers(fanout: AlertFanout(database: database, queue: queue, liveWindow: settings.liveWindow, now: now), webhooks: webhooks, guardrail: guardrail, settings: settings,
+            AlertWorkers(fanout: AlertFanout(database: database, queue: queue, liveWindow: settings.liveWindow, links: chartLinks, now: now), webhooks: webhooks, guardrail: guardrail, settings: settings,
                          doorbell: doorbell),
             TelegramBot(token: configuration.telegramBotToken, apiURL: configuration.telegramAPIURL, settings: settings, deliveries: telegram,
-                        lockConnection: lockConnection, doorbell: doorbell),
+                        lockConnection: lockConnection, doorbell: doorbell,
+                        charts: ChartService(database: database, plans: plans, rateLimiter: RateLimiter(), links: chartLinks)),
         ]
     }
 }

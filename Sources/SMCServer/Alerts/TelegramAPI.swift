@@ -27,11 +27,11 @@ struct TelegramAPI: Sendable {
         return SHA256.hash(data: Data(token.utf8)).prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) } & Int64.max
     }
 
-    func call(_ method: String, _ body: Data, timeout: Duration) async throws -> Answer {
+    func call(_ method: String, _ body: Data, contentType: String = "application/json", timeout: Duration) async throws -> Answer {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         var request = HTTPClientRequest(url: "\(base)/bot\(token)/\(method)")
         request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "content-type", value: contentType)
         request.body = .bytes(ByteBuffer(bytes: body))
         let http = self.http, prepared = request
         return try await withDeadline(timeout) {
@@ -52,6 +52,17 @@ struct TelegramAPI: Sendable {
         ])
     }
 
+    /// A photo (PNG) with an HTML caption of at most 1,024 characters: `multipart/form-data`, as the Bot API takes uploads.
+    func sendPhoto(chat: Int64, png: [UInt8], caption: String, silent: Bool) async throws -> Answer {
+        var form = MultipartForm()
+        form.field("chat_id", "\(chat)")
+        form.field("caption", caption)
+        form.field("parse_mode", "HTML")
+        form.field("disable_notification", silent ? "true" : "false")
+        form.file("photo", filename: "chart.png", contentType: "image/png", png)
+        return try await call("sendPhoto", form.body(), contentType: form.contentType, timeout: .seconds(30))
+    }
+
     /// The bot's `@username` (from `getMe`).
     func username() async throws -> String {
         let answer = try await call("getMe", [:])
@@ -64,4 +75,31 @@ struct TelegramAPI: Sendable {
 
 struct TelegramError: Error, CustomStringConvertible {
     var description: String
+}
+
+/// A `multipart/form-data` body (RFC 7578): text fields and files, CRLF line ends, a random boundary.
+struct MultipartForm {
+    let boundary = "smc-" + UUID().uuidString.lowercased()
+    private var data = Data()
+
+    var contentType: String { "multipart/form-data; boundary=\(boundary)" }
+
+    /// Field names and file names are ours (ASCII, no quotes); values are sent as UTF-8.
+    mutating func field(_ name: String, _ value: String) {
+        data.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n".utf8))
+        data.append(Data(value.utf8))
+        data.append(Data("\r\n".utf8))
+    }
+
+    mutating func file(_ name: String, filename: String, contentType: String, _ bytes: [UInt8]) {
+        data.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\nContent-Type: \(contentType)\r\n\r\n".utf8))
+        data.append(contentsOf: bytes)
+        data.append(Data("\r\n".utf8))
+    }
+
+    func body() -> Data {
+        var out = data
+        out.append(Data("--\(boundary)--\r\n".utf8))
+        return out
+    }
 }

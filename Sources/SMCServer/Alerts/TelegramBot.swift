@@ -24,6 +24,8 @@ struct TelegramBot: Service {
     let deliveries: TelegramDeliveries
     let lockConnection: PostgresConnection.Configuration
     let doorbell: Doorbell
+    /// Renders signal alerts' charts (sent as photos when the payload carries `chart_url`); nil: text only.
+    var charts: ChartService?
     var database: Database { deliveries.database }
     var logger: Logger { deliveries.logger }
     var links: TelegramLinks { deliveries.links }
@@ -110,8 +112,14 @@ struct TelegramBot: Service {
         var report: AttemptReport
         do {
             let event = try AlertEvent.decode(delivery.payload)
-            limiter.markSent(chat)
-            let answer = try await api.sendMessage(chat: chat, html: TelegramText.render(event), silent: delivery.silent || event.data.silent)
+            let silent = delivery.silent || event.data.silent
+            let answer: TelegramAPI.Answer
+            if let png = await chart(for: event, delivery) {
+                answer = try await sendPhoto(png, event, chat: chat, silent: silent, api, limiter)
+            } else {
+                limiter.markSent(chat)
+                answer = try await api.sendMessage(chat: chat, html: TelegramText.render(event), silent: silent)
+            }
             let error = answer.ok ? nil : answer.description
             report = AttemptReport(result: .answered(status: answer.status, retryAfter: answer.retryAfter), statusCode: answer.status,
                                    latency: clock.now - began, error: error)
@@ -127,6 +135,48 @@ struct TelegramBot: Service {
             logger.warning("could not record a Telegram attempt (its lease will expire and it is sent again)",
                            metadata: ["error": "\(String(reflecting: error))"])
         }
+    }
+
+    /// The chart of a signal alert whose payload has `chart_url` (the user wants pictures); nil when there is none to
+    /// send or it cannot be drawn (the alert then goes as text: a failed chart never loses an alert).
+    private func chart(for event: AlertEvent, _ delivery: ClaimedDelivery) async -> [UInt8]? {
+        guard let charts, event.data.chartUrl != nil, event.type == "signal.created" || event.type == "signal.outcome",
+              let id = event.data.signalId.flatMap(UUID.init(uuidString:))
+        else { return nil }
+        do {
+            return try await charts.alertChart(tenant: delivery.tenant, user: delivery.user, signal: id)
+        } catch {
+            logger.warning("could not draw an alert's chart; sending it as text",
+                           metadata: ["signal_id": "\(id)", "error": "\(String(reflecting: error))"])
+            return nil
+        }
+    }
+
+    /// The chart with its caption; when the whole message does not fit in a caption it follows as a text message
+    /// (within the chat's flood limit). Telegram refusing the photo itself (a 400) sends the text message instead.
+    private func sendPhoto(_ png: [UInt8], _ event: AlertEvent, chat: Int64, silent: Bool, _ api: TelegramAPI,
+                           _ limiter: TelegramLimiter) async throws -> TelegramAPI.Answer
+    {
+        let (caption, followUp) = TelegramText.caption(event)
+        limiter.markSent(chat)
+        let answer = try await api.sendPhoto(chat: chat, png: png, caption: caption, silent: silent)
+        if answer.status == 400 {
+            logger.warning("telegram refused an alert's photo; sending it as text", metadata: ["error": "\(answer.description)"])
+            let pause = limiter.reserve(chat)
+            if pause > 0 { try? await Task.sleep(for: .milliseconds(Int64(pause * 1000))) }
+            limiter.markSent(chat)
+            return try await api.sendMessage(chat: chat, html: TelegramText.render(event), silent: silent)
+        }
+        if answer.ok && followUp {
+            let pause = limiter.reserve(chat)
+            if pause > 0 { try? await Task.sleep(for: .milliseconds(Int64(pause * 1000))) }
+            limiter.markSent(chat)
+            let full = try? await api.sendMessage(chat: chat, html: TelegramText.render(event), silent: true)
+            if full?.ok != true {
+                logger.warning("the full text after an alert's photo was not sent", metadata: ["error": "\(full?.description ?? "no answer")"])
+            }
+        }
+        return answer
     }
 
     // MARK: receiving

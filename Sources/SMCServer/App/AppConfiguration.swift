@@ -13,6 +13,12 @@ public struct AppConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// `PORT`: the TCP port; 0 picks a free one (tests).
     public var port = 8080
+    /// `SMC_PUBLIC_URL`: the base of every link the server hands out (alerts' `chart_url` and signal links);
+    /// `http://{SMC_HOST}:{PORT}` when unset.
+    public var publicURL: String?
+    /// `SMC_URL_SIGNING_KEY`: base64 of 32 bytes; signs the chart links alerts carry. Unset: a key is made at start
+    /// (with a warning), so links die with the process and differ between processes.
+    public var urlSigningKey: [UInt8]?
     /// `DATABASE_URL`: an external PostgreSQL; when absent the embedded cluster is used.
     public var databaseURL: String?
     /// `SMC_DATA_DIR`: where the embedded cluster (and other local state) lives.
@@ -62,6 +68,9 @@ public struct AppConfiguration: Sendable {
 
     public init() {}
 
+    /// `SMC_PUBLIC_URL`, or this server's own address.
+    public var resolvedPublicURL: String { publicURL ?? "http://\(host):\(port)" }
+
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
     }
@@ -72,6 +81,15 @@ public struct AppConfiguration: Sendable {
         host = reader.string(forKey: "smc.host", default: host)
         port = reader.int(forKey: "port", default: port)
         guard (0...65535).contains(port) else { throw Invalid(description: "PORT must be 0…65535, not \(port)") }
+        if let url = reader.string(forKey: "smc.public.url")?.trimmingWhitespace(), !url.isEmpty {
+            guard let parts = URLComponents(string: url), ["http", "https"].contains(parts.scheme?.lowercased() ?? ""),
+                  !(parts.host ?? "").isEmpty, parts.query == nil, parts.fragment == nil
+            else { throw Invalid(description: "SMC_PUBLIC_URL must be an http(s) base URL such as https://smc.example.com") }
+            publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        if let key = reader.string(forKey: "smc.url.signing.key", isSecret: true)?.trimmingWhitespace(), !key.isEmpty {
+            urlSigningKey = try SecretBox.parseKey(key, name: "SMC_URL_SIGNING_KEY")
+        }
         databaseURL = reader.string(forKey: "database.url", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
         dataDirectory = reader.string(forKey: "smc.data.dir", default: dataDirectory)
         embeddedDatabaseName = reader.string(forKey: "smc.database.name", default: embeddedDatabaseName)

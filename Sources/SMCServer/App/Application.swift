@@ -36,6 +36,15 @@ public func buildApplication(
 
     // Secrets whose shape says nothing: registered so that no log line or error shows them.
     for secret in [configuration.adminToken, configuration.telegramBotToken] { Redaction.register(secret) }
+    let signingKey: [UInt8]
+    if let key = configuration.urlSigningKey {
+        signingKey = key
+    } else {
+        signingKey = (0..<32).map { _ in UInt8.random(in: .min ... .max) }
+        logger.warning("SMC_URL_SIGNING_KEY is not set: chart links are signed with a key made for this process (they stop working when it restarts, and other processes cannot verify them); set it to base64 of 32 bytes")
+    }
+    Redaction.register(Data(signingKey).base64EncodedString())
+    let chartLinks = ChartLinks(key: signingKey, publicURL: configuration.resolvedPublicURL)
     for key in [configuration.alerts.secretsKey] + configuration.alerts.previousSecretsKeys.map(Optional.some) {
         Redaction.register(key.map { Data($0).base64EncodedString() })
     }
@@ -70,7 +79,7 @@ public func buildApplication(
         let journal = JournalService(database: database)
         let alerts = AlertsAssembly(
             configuration: configuration, database: database, lockConnection: try backend.settings.connectionConfiguration(),
-            metrics: metricsRegistry, now: now)
+            metrics: metricsRegistry, chartLinks: chartLinks, now: now)
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
@@ -78,7 +87,8 @@ public func buildApplication(
             apiKeys: apiKeys, market: MarketDataService(database: database, doorbell: doorbell), externalAlerts: externalAlerts,
             signals: signals, journal: journal,
             sync: SyncService(database: database, plans: plans, journal: journal, signals: signals, settings: configuration.sync),
-            adminToken: configuration.adminToken, alerts: alerts.channels)
+            adminToken: configuration.adminToken, alerts: alerts.channels,
+            charts: ChartService(database: database, plans: plans, rateLimiter: accounts.rateLimiter, links: chartLinks))
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
         let probe = Router(context: AppRequestContext.self)

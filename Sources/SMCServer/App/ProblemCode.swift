@@ -47,6 +47,9 @@ public enum ProblemCode: String, CaseIterable, Sendable {
     case alreadyPending = "already_pending"
     case telegramNotConfigured = "telegram_not_configured"
     case telegramUnavailable = "telegram_unavailable"
+    // Charts
+    /// A signed chart link that was changed, is not this server's, or has expired.
+    case invalidSignature = "invalid_signature"
     // Readiness (`/ready`)
     case databaseUnreachable = "database_unreachable"
     case migrationsPending = "migrations_pending"
@@ -56,7 +59,8 @@ public enum ProblemCode: String, CaseIterable, Sendable {
         switch self {
         case .malformedJSON, .invalidUTF8, .badRequest, .invalidCursor: .badRequest
         case .unauthenticated, .invalidCredentials, .tokenExpired, .tokenRevoked: .unauthorized
-        case .wrongPassword, .reauthenticationRequired, .insufficientScope, .planLimitExceeded, .deviceMismatch: .forbidden
+        case .wrongPassword, .reauthenticationRequired, .insufficientScope, .planLimitExceeded, .deviceMismatch, .invalidSignature:
+            .forbidden
         case .notFound, .unknownSymbol: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .notAcceptable: .notAcceptable

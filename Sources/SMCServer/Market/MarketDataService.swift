@@ -330,6 +330,28 @@ extension MarketDataService {
         return candles
     }
 
+    /// The stream's candles around `time`, oldest first: up to `before` opening before it, the one opening at it,
+    /// and up to `after` opening after it (charts).
+    static func candles(symbol: String, timeframe: String, around time: Date, before: Int, after: Int,
+                        _ connection: PostgresConnection, logger: Logger) async throws -> [Candle]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT open_time, open, high, low, close, volume FROM (
+              (SELECT * FROM candles WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND open_time <= \(time)
+               ORDER BY open_time DESC LIMIT \(before + 1))
+              UNION ALL
+              (SELECT * FROM candles WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND open_time > \(time)
+               ORDER BY open_time LIMIT \(after))
+            ) c ORDER BY open_time
+            """, logger: logger)
+        var candles: [Candle] = []
+        for try await (t, o, h, l, c, v) in rows.decode((Date, Double, Double, Double, Double, Double).self) {
+            candles.append(Candle(time: Int64(t.timeIntervalSince1970), open: o, high: h, low: l, close: c, volume: v))
+        }
+        return candles
+    }
+
     /// Every candle of a stream up to `through`, oldest first, handed to `body` as it is read (a replay).
     static func replay(symbol: String, timeframe: String, through: Date, _ connection: PostgresConnection, logger: Logger,
                        _ body: (Candle) -> Void) async throws

@@ -187,8 +187,12 @@ extension AlertPreferences: SettingsDocument {
         .init(
             events: .init(additionalProperties: Dictionary(uniqueKeysWithValues: eventTypes.map { ($0, .on) })),
             minConfidence: 55,
-            quietHours: .init(enabled: false, start: "22:00", end: "07:00", timeZone: "UTC"))
+            quietHours: .init(enabled: false, start: "22:00", end: "07:00", timeZone: "UTC"),
+            charts: true)
     }
+
+    /// Whether signal alerts come with their chart (absent in documents stored before the setting: true).
+    var wantsCharts: Bool { charts ?? true }
 
     func validated(_ context: SettingsContext) async throws -> AlertPreferences {
         var p = FieldErrors()
@@ -207,6 +211,7 @@ extension AlertPreferences: SettingsDocument {
         merged.merge(events.additionalProperties) { _, new in new }
         var result = self
         result.events = .init(additionalProperties: merged)
+        result.charts = wantsCharts
         return result
     }
 }

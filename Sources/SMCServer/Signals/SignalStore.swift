@@ -219,17 +219,19 @@ struct SignalStore: Sendable {
         ).collect().map { try Self.decode($0) }
     }
 
-    /// The signals alert events are about, for many tenants at once (the fan-out); absent ones were pruned.
+    /// The signals alert events are about, with the engine's detail (their reasons), for many tenants at once (the
+    /// fan-out); absent ones were pruned.
     func alerted(tenants: [UUID], ids: [UUID], _ connection: PostgresConnection) async throws -> [UUID: SignalRecord] {
         guard !ids.isEmpty else { return [:] }
         var out: [UUID: SignalRecord] = [:]
         for row in try await connection.query(
             """
-            SELECT \(unescaped: Self.bareColumns)
+            SELECT \(unescaped: Self.bareColumns), s.detail::text AS detail
             FROM signals s JOIN unnest(\(tenants)::uuid[], \(ids)::uuid[]) AS u(t, id) ON s.tenant_id = u.t AND s.signal_id = u.id
             """, logger: logger
         ).collect() {
-            let signal = try Self.decode(row)
+            var signal = try Self.decode(row)
+            signal.detail = EngineSignalDetail.decode(try row.makeRandomAccess()["detail"].decode(String.self))
             out[signal.id] = signal
         }
         return out

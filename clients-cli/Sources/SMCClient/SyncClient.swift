@@ -167,6 +167,23 @@ public struct APIConnection: Sendable {
         }
     }
 
+    // MARK: Charts
+
+    /// The signal's chart as the server draws it (PNG bytes), `dark` or light.
+    public func signalChart(id: String, dark: Bool = false) async throws -> [UInt8] {
+        try await retrying("chart") {
+            switch try await client.getSignalChart(path: .init(signalId: id), query: .init(theme: dark ? .dark : .light)) {
+            case .ok(let ok): return try await [UInt8](collecting: ok.body.png, upTo: 16 * 1024 * 1024)
+            case .badRequest(let r): throw Self.failure(status: 400, problem: try? r.body.applicationProblemJson)
+            case .unauthorized(let r): throw Self.failure(status: 401, problem: try? r.body.applicationProblemJson)
+            case .forbidden(let r): throw Self.failure(status: 403, problem: try? r.body.applicationProblemJson)
+            case .notFound(let r): throw Self.failure(status: 404, problem: try? r.body.applicationProblemJson)
+            case .tooManyRequests(let r): throw Self.failure(status: 429, problem: try? r.body.applicationProblemJson, retryAfter: r.headers.retryAfter)
+            case .undocumented(let status, _): throw Self.failure(status: status, problem: nil)
+            }
+        }
+    }
+
     // MARK: Sync
 
     func push(deviceID: String, _ mutations: [Components.Schemas.SyncMutation]) async throws -> Components.Schemas.SyncPushResponse {

@@ -6,7 +6,7 @@ import SMCSync
 struct SignalsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "signals", abstract: "Your signals as last synced, offline; annotate them (sent at the next sync).",
-        subcommands: [List.self, Show.self, Annotate.self])
+        subcommands: [List.self, Show.self, Chart.self, Annotate.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List signals, newest first.")
@@ -100,6 +100,27 @@ struct SignalsCommand: AsyncParsableCommand {
             let s = try store.signal(id)
             if json { return try Output.json(s.json) }
             print(SignalText.render(s))
+        }
+    }
+
+    struct Chart: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Save a signal's chart (PNG) as the server draws it: candles, zone, entry, stop, targets, outcome.")
+        @OptionGroup var home: HomeOptions
+        @Argument(help: "The signal's id (or a unique prefix of a synced signal).") var id: String
+        @Option(name: [.short, .customLong("output")], help: "The PNG file to write.") var output: String
+        @Option(help: "light or dark.") var theme: String = "light"
+
+        func validate() throws {
+            guard ["light", "dark"].contains(theme) else { throw ValidationError("--theme must be light or dark") }
+        }
+
+        func run() async throws {
+            let store = try home.store()
+            let signalID = (try? store.signal(id).id) ?? id
+            let png = try await SyncEngine.forStore(store).connection.signalChart(id: signalID, dark: theme == "dark")
+            try Data(png).write(to: URL(fileURLWithPath: output))
+            print("\(output): \(png.count) bytes")
         }
     }
 
