@@ -177,7 +177,7 @@ struct ChartTests {
             id: row.id, symbol: "EURUSD", timeframe: "15m", direction: 1, setupType: "order_block", confidence: 72.46, level: "HIGH",
             candleTime: Date(timeIntervalSince1970: TimeInterval(signalTime)), closeTime: Date(timeIntervalSince1970: TimeInterval(signalTime + 900)),
             entry: row.entry, stop: row.stop, targets: row.targets, rewardRisk: 3, regime: "trending_up", killzone: "London open",
-            confluence: 0.5, outcome: SignalOutcomeRecord(kind: "target", time: Date(timeIntervalSince1970: TimeInterval(candles[90].time)), r: 3, exitPrice: 1.0910),
+            confluence: 0.5, costR: 0.1, outcome: SignalOutcomeRecord(kind: "target", time: Date(timeIntervalSince1970: TimeInterval(candles[90].time)), r: 3, exitPrice: 1.0910),
             annotation: nil, candleMicros: 0, detail: EngineSignalDetail.decode(row.detail))
         let zones = try [Killzone(name: "London open", start: "02:00", end: "05:00", timeZone: "America/New_York")]
         let d = ChartBuilder.signal(record, candles: candles, priceDecimals: 5, killzones: zones, theme: .dark)

@@ -37,6 +37,8 @@ public struct TestApp: TestServer {
         // Dozens of apps run at once in one test process: background workers only where a test asks for them.
         configuration.pipelineWorkers = 0
         configuration.alerts.workers = 0
+        // A fixed link-signing key, as a deployment sets one (the generated one is logged as missing).
+        configuration.urlSigningKey = Array(repeating: 7, count: 32)
         configure(&configuration)
 
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)

@@ -118,12 +118,17 @@ enum ChartRenderer {
         // Grid and price labels.
         cairo_set_font_size(cr, 11)
         cairo_set_line_width(cr, 1)
+        // Where the entry, stop and target tags will sit in the axis: a grid label there would be covered.
+        let tagYs = d.lines.map { line in
+            layout.contains(price: line.price) ? layout.y(line.price) : (line.price > layout.maxPrice ? plot.y + 8 : plot.maxY - 8)
+        }
         for price in layout.gridPrices {
             let y = (layout.y(price)).rounded() + 0.5
             set(cr, p.grid)
             cairo_move_to(cr, plot.x, y)
             cairo_line_to(cr, plot.maxX, y)
             cairo_stroke(cr)
+            guard !tagYs.contains(where: { abs($0 - y) < 14 }) else { continue }
             set(cr, p.muted)
             text(cr, PriceFormat(decimals: d.priceDecimals).text(price), x: plot.maxX + 8, y: y + 4)
         }
@@ -265,7 +270,8 @@ enum ChartRenderer {
             cairo_select_font_face(cr, font, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD)
             let label = outcome.kind.uppercased()
             let w = textWidth(cr, label)
-            text(cr, label, x: min(x + 10, plot.maxX - w - 2), y: y - 8)
+            // Right of the marker, or left of it when the plot ends first.
+            text(cr, label, x: x + 10 + w <= plot.maxX - 2 ? x + 10 : max(plot.x + 2, x - 10 - w), y: y - 8)
             cairo_select_font_face(cr, font, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL)
         }
 
