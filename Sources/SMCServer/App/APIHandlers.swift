@@ -20,6 +20,7 @@ struct APIHandlers: APIProtocol {
     let sync: SyncService
     let adminToken: String?
     let alerts: AlertChannelsService
+    let summary: MarketSummaryService
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.
     func authenticate() async throws -> Principal {

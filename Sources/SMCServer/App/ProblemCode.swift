@@ -37,6 +37,11 @@ public enum ProblemCode: String, CaseIterable, Sendable {
     // Journal
     case conflict
     case alreadyClosed = "already_closed"
+    // Market
+    /// A symbol the registry does not know (the problem's `symbols` member points to `GET /v1/symbols`).
+    case unknownSymbol = "unknown_symbol"
+    /// A known symbol without candles on the timeframe asked for.
+    case noCandles = "no_candles"
     // Sync
     case deviceMismatch = "device_mismatch"
     case unsupportedVersion = "unsupported_version"
@@ -56,7 +61,7 @@ public enum ProblemCode: String, CaseIterable, Sendable {
         case .malformedJSON, .invalidUTF8, .badRequest, .invalidCursor: .badRequest
         case .unauthenticated, .invalidCredentials, .tokenExpired, .tokenRevoked: .unauthorized
         case .wrongPassword, .reauthenticationRequired, .insufficientScope, .planLimitExceeded, .deviceMismatch: .forbidden
-        case .notFound: .notFound
+        case .notFound, .unknownSymbol, .noCandles: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .notAcceptable: .notAcceptable
         case .emailTaken, .nameTaken, .conflict, .alreadyClosed, .endpointDisabled, .alreadyPending: .conflict
