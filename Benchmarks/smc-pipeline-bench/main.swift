@@ -398,6 +398,7 @@ if alertOptions.events > 0 || (alertOptions.tenants > 0 && alertOptions.candles 
 
 // 5. The market summary, on a database of its own.
 if summaryRequests > 0 {
+    let requests = summaryRequests
     let csv = TestDatabase.repositoryRoot.deletingLastPathComponent()
         .appendingPathComponent("shared/conformance/smartmoneyconcepts/eurusd-15m/EURUSD_15M.csv")
     if let text = try? String(contentsOf: csv, encoding: .utf8) {
@@ -406,7 +407,9 @@ if summaryRequests > 0 {
         try await TestApp.run(database: summarySettings, configure: { $0.pipelineWorkers = 2; $0.pipelinePoll = .milliseconds(20) }) { app in
             try await PostgresClient.withRunning(summarySettings, logger: logger, maxConnections: 2) { client in
                 let clock = ContinuousClock()
-                let (token, _, _) = try await app.signup()
+                let (token, session, _) = try await app.signup()
+                // The team plan's request budget (3,000 a minute): the free plan's 60 would throttle the bench itself.
+                try await app.setPlan(UUID(uuidString: session.tenant.id)!, "team")
                 try await app.watchEURUSD(token: token)
                 let key = try await TestDatabase.feederKey(summarySettings)
                 try await CandleFeed.feed(series, key: key, to: { app })
@@ -421,9 +424,18 @@ if summaryRequests > 0 {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 let stateBytes = try await scalar(client, "SELECT octet_length(state) FROM analysis_streams WHERE symbol = 'EURUSD'")
+                // What the in-memory cache saves: decoding the stored state, once per new candle instead of per request.
+                let state = try await client.query("SELECT state FROM analysis_streams WHERE symbol = 'EURUSD'", logger: logger)
+                    .collect().first!.decode(ByteBuffer.self)
+                var decodes: [Double] = []
+                for _ in 0..<21 {
+                    let t0 = clock.now
+                    _ = try JSONDecoder().decode(MarketAnalyzer.self, from: Data(buffer: state))
+                    decodes.append((clock.now - t0).milliseconds)
+                }
                 func measure(_ path: String) async throws -> (first: Double, sorted: [Double]) {
                     var times: [Double] = []
-                    for _ in 0...summaryRequests {
+                    for _ in 0...requests {
                         let t0 = clock.now
                         let response = try await app.json(.GET, path, token: token)
                         guard response.status == 200 else { throw TestFailure("\(path) answered \(response.status): \(response.body.prefix(300))") }
@@ -435,8 +447,9 @@ if summaryRequests > 0 {
                 let window = try await measure("/v1/market/GBPUSD/summary?timeframe=15m")
                 func p(_ xs: [Double], _ q: Double) -> String { String(format: "%.2f", xs[min(xs.count - 1, Int(Double(xs.count) * q))]) }
                 print("market summary over HTTP (\(series.count) EURUSD 15m candles analysed, stored state \(stateBytes / 1024) KiB): "
-                    + "\(summaryRequests) requests median \(p(stored.sorted, 0.5)) ms, p95 \(p(stored.sorted, 0.95)) ms "
-                    + "(first, decoding the stored analyzer: \(String(format: "%.1f", stored.first)) ms)")
+                    + "\(requests) requests median \(p(stored.sorted, 0.5)) ms, p95 \(p(stored.sorted, 0.95)) ms "
+                    + "(first: \(String(format: "%.1f", stored.first)) ms; decoding the stored state, which the cache of decoded "
+                    + "analyzers saves per request: median \(String(format: "%.1f", median(decodes))) ms)")
                 print("  unwatched stream (recent 2,000-candle window): median \(p(window.sorted, 0.5)) ms, p95 \(p(window.sorted, 0.95)) ms "
                     + "(first, running the analyzer over the window: \(String(format: "%.1f", window.first)) ms)")
             }
