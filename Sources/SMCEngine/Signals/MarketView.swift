@@ -83,12 +83,13 @@ public struct DealingRange: Sendable, Hashable {
     public var percent: Double
     public var position: Position
 
-    /// Nil when the high is not above the low (no range), or a figure is not finite.
+    /// Nil when the high is not above the low (no range), or a figure (the percent too) is not finite.
     public init?(high: SwingPoint, low: SwingPoint, price: Double) {
         guard high.level > low.level, high.level.isFinite, low.level.isFinite, price.isFinite else { return nil }
         self.high = high
         self.low = low
         percent = 100 * (price - low.level) / (high.level - low.level)
+        guard percent.isFinite else { return nil }  // a range too narrow (or prices too large) to place a price in
         position = percent > Self.equilibrium.upperBound ? .premium
             : (percent < Self.equilibrium.lowerBound ? .discount : .equilibrium)
     }

@@ -21,6 +21,9 @@ extension MarketSummaryRecord {
 
     private static func date(_ t: Int64) -> Date { Date(timeIntervalSince1970: TimeInterval(t)) }
     private static func side(_ d: Int) -> String { d > 0 ? "bullish" : "bearish" }
+    /// A figure derived from prices (a score, a component): 0 when the arithmetic overflowed on absurd prices, so the
+    /// answer stays JSON.
+    private static func finite(_ x: Double) -> Double { x.isFinite ? x : 0 }
 
     var schema: Components.Schemas.MarketSummary {
         let p = format
@@ -35,11 +38,12 @@ extension MarketSummaryRecord {
             symbol: symbol, timeframe: S.Timeframe(rawValue: timeframe.label)!,
             source: source == .stored ? .stored : .recentWindow, detector: detector, priceDecimals: p.decimals,
             candles: candles, processedUntil: Self.date(processedUntil), lastCandle: candle, now: now, regime: regime,
-            killzone: killzone, confluence: PriceFormat.round(confluence, 2), timeframes: list)
+            killzone: killzone, confluence: Self.finite(PriceFormat.round(confluence, 2)), timeframes: list)
     }
 
     private func component(_ value: Double, _ weight: Double) -> S.MarketBiasComponent {
-        S.MarketBiasComponent(value: PriceFormat.round(value, 2), weight: weight, points: PriceFormat.confidence(100 * weight * value))
+        S.MarketBiasComponent(value: Self.finite(PriceFormat.round(value, 2)), weight: weight,
+                              points: Self.finite(PriceFormat.confidence(100 * weight * value)))
     }
 
     private func schema(_ b: Bias, _ c: BiasComponents) -> S.MarketBias {
@@ -49,7 +53,7 @@ extension MarketSummaryRecord {
             fairValueGaps: component(c.fairValueGaps, w.fairValueGaps), momentum: component(c.momentum, w.momentum),
             volume: component(c.volume, w.volume))
         let direction: S.MarketBias.DirectionPayload = b.direction > 0 ? .bullish : (b.direction < 0 ? .bearish : .neutral)
-        return S.MarketBias(direction: direction, score: PriceFormat.confidence(b.score),
+        return S.MarketBias(direction: direction, score: Self.finite(PriceFormat.confidence(b.score)),
                             level: S.MarketBias.LevelPayload(rawValue: b.level.rawValue) ?? .neutral, components: components)
     }
 
