@@ -1,7 +1,7 @@
 // smc-pipeline-bench: figures of the server's data path for `make bench` (printed, never asserted).
 //
 //   smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N] [--big-rows N] [--alert-events N]
-//                      [--alert-tenants N] [--alert-candles N]          (0 skips a part)
+//                      [--alert-tenants N] [--alert-candles N] [--summary-requests N]   (0 skips a part)
 //
 // Runs the whole server in this process (HTTP on a loopback port, a throwaway embedded PostgreSQL cluster under
 // /tmp, 2 pipeline workers) and measures:
@@ -17,7 +17,11 @@
 //      signed, to a loopback receiver → deliveries per second; then `alert-tenants` (50) tenants watching EURUSD 15m
 //      with a webhook each (swing length 20, minimum confidence 30, for more signals), `alert-candles` (1,500) of the
 //      shared EURUSD file fed one closed candle at a time after a 2,000-candle warm-up → latency from the candle's
-//      ingest request (its close) to each `signal.created` webhook received, p50 / p99, and where the time goes.
+//      ingest request (its close) to each `signal.created` webhook received, p50 / p99, and where the time goes;
+//   5. the market summary (a fresh database): a tenant watching EURUSD 15m, the shared file's year of candles fed and
+//      analysed, then `summary-requests` (200) `GET /v1/market/EURUSD/summary` over HTTP one after another →
+//      median and p95 (the first request, which decodes the stored analyzer, apart), and the same for an unwatched
+//      stream (the recent 2,000-candle window, computed once per new candle and then served from memory).
 import Foundation
 import Logging
 import PostgresNIO
@@ -27,13 +31,13 @@ import SMCTestSupport
 import Synchronization
 
 var tenantCount = 1000, symbolCount = 50, perTenant = 10, rounds = 5, bigRows = 10_000_000
-var alertEvents = 10_000, alertTenants = 50, alertCandles = 1500
+var alertEvents = 10_000, alertTenants = 50, alertCandles = 1500, summaryRequests = 200
 var arguments = Array(CommandLine.arguments.dropFirst())
 while let flag = arguments.first {
     arguments.removeFirst()
     guard let value = arguments.first.flatMap(Int.init), value >= 0 else {
         FileHandle.standardError.write(Data(("usage: smc-pipeline-bench [--tenants N] [--symbols N] [--per-tenant N] [--rounds N] [--big-rows N] "
-            + "[--alert-events N] [--alert-tenants N] [--alert-candles N]\n").utf8))
+            + "[--alert-events N] [--alert-tenants N] [--alert-candles N] [--summary-requests N]\n").utf8))
         exit(2)
     }
     arguments.removeFirst()
@@ -46,6 +50,7 @@ while let flag = arguments.first {
     case "--alert-events": alertEvents = value
     case "--alert-tenants": alertTenants = value
     case "--alert-candles": alertCandles = value
+    case "--summary-requests": summaryRequests = value
     default:
         FileHandle.standardError.write(Data("smc-pipeline-bench: unknown option \(flag)\n".utf8))
         exit(2)
@@ -388,6 +393,69 @@ if alertOptions.events > 0 || (alertOptions.tenants > 0 && alertOptions.candles 
                 }
             }
         }
+    }
+}
+
+// 5. The market summary, on a database of its own.
+if summaryRequests > 0 {
+    let requests = summaryRequests
+    let csv = TestDatabase.repositoryRoot.deletingLastPathComponent()
+        .appendingPathComponent("shared/conformance/smartmoneyconcepts/eurusd-15m/EURUSD_15M.csv")
+    if let text = try? String(contentsOf: csv, encoding: .utf8) {
+        let series = try CandleCSV.parse(text)
+        let summarySettings = try await TestDatabase.makeMigrated()
+        try await TestApp.run(database: summarySettings, configure: { $0.pipelineWorkers = 2; $0.pipelinePoll = .milliseconds(20) }) { app in
+            try await PostgresClient.withRunning(summarySettings, logger: logger, maxConnections: 2) { client in
+                let clock = ContinuousClock()
+                let (token, session, _) = try await app.signup()
+                // The team plan's request budget (3,000 a minute): the free plan's 60 would throttle the bench itself.
+                try await app.setPlan(UUID(uuidString: session.tenant.id)!, "team")
+                try await app.watchEURUSD(token: token)
+                let key = try await TestDatabase.feederKey(summarySettings)
+                try await CandleFeed.feed(series, key: key, to: { app })
+                // The same year as an unwatched symbol: its summary is the recent window.
+                try await CandleFeed.feed(series, key: key, to: { app }, symbol: "GBPUSD")
+                let began = clock.now
+                while try await scalar(client, """
+                    SELECT CASE WHEN (SELECT processed_until FROM analysis_streams WHERE symbol = 'EURUSD' AND timeframe = '15m')
+                        = to_timestamp(\(series.time.last!)) AND NOT EXISTS (SELECT 1 FROM pipeline_jobs WHERE symbol = 'EURUSD') THEN 1 ELSE 0 END
+                    """) != 1 {
+                    if clock.now - began > .seconds(600) { throw TestFailure("the pipeline did not catch up") }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let stateBytes = try await scalar(client, "SELECT octet_length(state) FROM analysis_streams WHERE symbol = 'EURUSD'")
+                // What the in-memory cache saves: decoding the stored state, once per new candle instead of per request.
+                let state = try await client.query("SELECT state FROM analysis_streams WHERE symbol = 'EURUSD'", logger: logger)
+                    .collect().first!.decode(ByteBuffer.self)
+                var decodes: [Double] = []
+                for _ in 0..<21 {
+                    let t0 = clock.now
+                    _ = try JSONDecoder().decode(MarketAnalyzer.self, from: Data(buffer: state))
+                    decodes.append((clock.now - t0).milliseconds)
+                }
+                func measure(_ path: String) async throws -> (first: Double, sorted: [Double]) {
+                    var times: [Double] = []
+                    for _ in 0...requests {
+                        let t0 = clock.now
+                        let response = try await app.json(.GET, path, token: token)
+                        guard response.status == 200 else { throw TestFailure("\(path) answered \(response.status): \(response.body.prefix(300))") }
+                        times.append((clock.now - t0).milliseconds)
+                    }
+                    return (times[0], times.dropFirst().sorted())
+                }
+                let stored = try await measure("/v1/market/EURUSD/summary?timeframe=15m")
+                let window = try await measure("/v1/market/GBPUSD/summary?timeframe=15m")
+                func p(_ xs: [Double], _ q: Double) -> String { String(format: "%.2f", xs[min(xs.count - 1, Int(Double(xs.count) * q))]) }
+                print("market summary over HTTP (\(series.count) EURUSD 15m candles analysed, stored state \(stateBytes / 1024) KiB): "
+                    + "\(requests) requests median \(p(stored.sorted, 0.5)) ms, p95 \(p(stored.sorted, 0.95)) ms "
+                    + "(first: \(String(format: "%.1f", stored.first)) ms; decoding the stored state, which the cache of decoded "
+                    + "analyzers saves per request: median \(String(format: "%.1f", median(decodes))) ms)")
+                print("  unwatched stream (recent 2,000-candle window): median \(p(window.sorted, 0.5)) ms, p95 \(p(window.sorted, 0.95)) ms "
+                    + "(first, running the analyzer over the window: \(String(format: "%.1f", window.first)) ms)")
+            }
+        }
+    } else {
+        print("market summary: skipped (no EURUSD file at \(csv.path))")
     }
 }
 

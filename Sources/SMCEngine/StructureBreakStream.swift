@@ -62,6 +62,9 @@ public struct StructureBreakStream: StreamingDetector, Codable, Hashable {
     /// Largest index of any event broken so far.
     private var largestBrokenIndex = -1
 
+    /// The last (up to) four confirmed swings, oldest first; they alternate high, low (`kind` 1, -1).
+    public var recentSwings: [SwingEvent] { recent }
+
     public init(swingLength: Int = 50, closeBreak: Bool = true) {
         swings = SwingStream(swingLength: swingLength)
         self.closeBreak = closeBreak

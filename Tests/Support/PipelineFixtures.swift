@@ -42,10 +42,11 @@ public enum CandleFeed {
     /// whose request failed is sent again, to `server()` asked anew (a killed process replaced by a new one), for up
     /// to a minute; without, a failed batch fails the test.
     public static func feed(
-        _ series: CandleSeries, key: String, batch: Int = 10_000, retrying: Bool = false, to server: @Sendable () -> any TestServer
+        _ series: CandleSeries, key: String, batch: Int = 10_000, retrying: Bool = false, to server: @Sendable () -> any TestServer,
+        symbol: String = "EURUSD"
     ) async throws {
         for start in stride(from: 0, to: series.count, by: batch) {
-            let body = body(series, start..<min(start + batch, series.count))
+            let body = body(series, start..<min(start + batch, series.count), symbol: symbol)
             var tries = 0
             while true {
                 // A large batch in a debug build on a busy machine may need more than the usual 30 s.

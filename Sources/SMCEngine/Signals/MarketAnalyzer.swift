@@ -11,6 +11,11 @@ public struct MarketAnalyzer: Sendable, Codable {
     private var watch: [Zone] = []
     public private(set) var candleCount = 0
     public private(set) var lastTime: Int64?
+    /// The last candle and the base timeframe's state after it, for `view()`. Optional in the encoding: a state
+    /// stored before they existed decodes with nil here until its next candle (the layout of every other field is
+    /// unchanged, so `SMCEngine.stateVersion` stays).
+    private var lastCandle: Candle?
+    private var baseState: TimeframeState?
 
     public init(_ parameters: DetectorParameters) {
         self.parameters = parameters
@@ -47,6 +52,8 @@ public struct MarketAnalyzer: Sendable, Codable {
         }
 
         let (state, newZones) = base.update(candle)
+        lastCandle = candle
+        baseState = state
         watch += newZones
         if watch.count > 200 { watch.removeFirst(watch.count - 200) }
 
@@ -58,5 +65,14 @@ public struct MarketAnalyzer: Sendable, Codable {
         return MarketSnapshot(index: index, candle: candle, base: state, higher: higherStates.compactMap { $0 },
                               candidates: candidates, liquidityAbove: base.liquidity(above: candle.close),
                               liquidityBelow: base.liquidity(below: candle.close))
+    }
+
+    /// What the analyzer holds now, read-only: the last candle, and per timeframe (the base first, then the
+    /// confluence ladder) its last state, unmitigated zones, last breaks, unswept swing levels and last confirmed
+    /// swings. Nothing is recomputed: this is the state the next `update` continues from.
+    public func view() -> MarketView {
+        let higherViews = higher.indices.map { higher[$0].view(state: higherStates[$0]) }
+        return MarketView(parameters: parameters, candles: candleCount, lastCandle: lastCandle,
+                          timeframes: [base.view(state: baseState)] + higherViews)
     }
 }

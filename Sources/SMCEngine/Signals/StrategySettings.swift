@@ -229,3 +229,18 @@ enum StrictKeys {
         }
     }
 }
+
+extension StrategySettings {
+    /// The higher timeframes' bias in `direction` (1 long, -1 short), weighted by `timeframeWeights` (1 for a
+    /// timeframe without a weight): Σ w·score/100·direction / Σ w, −1…1; 0 without higher timeframes. A signal's
+    /// `confluence`, and the market summary's.
+    public func confluence(_ higher: some Sequence<Bias>, direction: Int) -> Double {
+        var sum = 0.0, weights = 0.0
+        for bias in higher {
+            let w = timeframeWeights[bias.timeframe] ?? 1
+            sum += w * bias.score / 100 * Double(direction)
+            weights += w
+        }
+        return weights > 0 ? sum / weights : 0
+    }
+}

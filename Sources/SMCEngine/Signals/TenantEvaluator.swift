@@ -132,7 +132,7 @@ public struct TenantEvaluator: Sendable, Codable {
         for candidate in snapshot.candidates {
             guard let setup = TradeSetup(candidate: candidate, snapshot: snapshot, settings: settings) else { continue }
             let d = setup.direction
-            let confluence = self.confluence(biases.dropFirst(), direction: d)
+            let confluence = settings.confluence(biases.dropFirst(), direction: d)
             let features = SetupFeatures.compute(setup, candidate: candidate, snapshot: snapshot,
                                                  baseBias: biases[0].score, confluence: confluence)
             let votes = vote(setup: setup, snapshot: snapshot, baseBias: biases[0].score, confluence: confluence,
@@ -157,17 +157,6 @@ public struct TenantEvaluator: Sendable, Codable {
                 signalTime: candle.time, features: features, votes: passes ? votes : nil))
         }
         return step
-    }
-
-    /// The higher timeframes' bias in `direction`, weighted by the tenant's timeframe weights: −1…1.
-    func confluence(_ higher: ArraySlice<Bias>, direction: Int) -> Double {
-        var sum = 0.0, weights = 0.0
-        for bias in higher {
-            let w = settings.timeframeWeights[bias.timeframe] ?? 1
-            sum += w * bias.score / 100 * Double(direction)
-            weights += w
-        }
-        return weights > 0 ? sum / weights : 0
     }
 
     func vote(setup: TradeSetup, snapshot: MarketSnapshot, baseBias: Double, confluence: Double,

@@ -127,6 +127,17 @@ struct TimeframeAnalyzer: Sendable, Codable {
         return signed / Swift.max(total, 1)
     }
 
+    /// What this timeframe holds now, read-only (`MarketAnalyzer.view`); `state` is its last update's.
+    func view(state: TimeframeState?) -> TimeframeView {
+        func point(_ e: SwingEvent) -> SwingPoint { SwingPoint(level: e.level, index: e.index, time: times[e.index]) }
+        let swings = breaks.recentSwings
+        return TimeframeView(
+            timeframe: timeframe, candles: count, lastCandleTime: times[count - 1], state: state,
+            orderBlocks: orderBlocks, fairValueGaps: fairValueGaps, breaks: breaksSeen, unsweptHighs: highs,
+            unsweptLows: lows, lastSwingHigh: swings.last { $0.kind == 1 }.map(point),
+            lastSwingLow: swings.last { $0.kind == -1 }.map(point))
+    }
+
     func liquidity(above price: Double) -> [Double] {
         Array(highs.lazy.filter { $0 > price }.prefix(8))
     }

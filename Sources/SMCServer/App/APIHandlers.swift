@@ -21,6 +21,7 @@ struct APIHandlers: APIProtocol {
     let adminToken: String?
     let alerts: AlertChannelsService
     let charts: ChartService
+    let summary: MarketSummaryService
 
     /// The caller, from `Authorization: Bearer …`; every authenticated operation starts here.
     func authenticate() async throws -> Principal {

@@ -80,6 +80,8 @@ public func buildApplication(
         let alerts = AlertsAssembly(
             configuration: configuration, database: database, lockConnection: try backend.settings.connectionConfiguration(),
             metrics: metricsRegistry, chartLinks: chartLinks, now: now)
+        // One pipeline (and its cache of decoded states) for the workers and the market summary's reads.
+        let pipeline = Pipeline(database: database, cache: PipelineCache())
         let handlers = APIHandlers(
             operations: OperationsService(database: database, migrator: migrator, metrics: metrics),
             accounts: accounts, plans: plans, admin: AdminService(database: database, plans: plans),
@@ -88,7 +90,9 @@ public func buildApplication(
             signals: signals, journal: journal,
             sync: SyncService(database: database, plans: plans, journal: journal, signals: signals, settings: configuration.sync),
             adminToken: configuration.adminToken, alerts: alerts.channels,
-            charts: ChartService(database: database, plans: plans, rateLimiter: accounts.rateLimiter, links: chartLinks))
+            charts: ChartService(database: database, plans: plans, rateLimiter: accounts.rateLimiter, links: chartLinks),
+            summary: MarketSummaryService(database: database, pipeline: pipeline, plans: plans, rateLimiter: accounts.rateLimiter,
+                                          windows: RecentWindows()))
         // Hummingbird applies router middleware only to routes added after it, so the middleware goes
         // first; the route table it needs (for 405 + Allow) comes from a dry-run registration.
         let probe = Router(context: AppRequestContext.self)
@@ -122,7 +126,7 @@ public func buildApplication(
         app.addServices(client)
         // After the pool: shut down before it, so a worker's last transaction can commit.
         app.addServices(PipelineService(
-            pipeline: Pipeline(database: database, cache: PipelineCache()), alerts: externalAlerts,
+            pipeline: pipeline, alerts: externalAlerts,
             workers: configuration.pipelineWorkers, pollInterval: configuration.pipelinePoll,
             maintenanceInterval: configuration.maintenanceInterval, doorbell: doorbell,
             tombstoneDays: configuration.sync.tombstoneDays))

@@ -38,6 +38,11 @@ public enum ProblemCode: String, CaseIterable, Sendable {
     // Journal
     case conflict
     case alreadyClosed = "already_closed"
+    // Market
+    /// A symbol the registry does not know (the problem's `symbols` member points to `GET /v1/symbols`).
+    case unknownSymbol = "unknown_symbol"
+    /// A known symbol without candles on the timeframe asked for.
+    case noCandles = "no_candles"
     // Sync
     case deviceMismatch = "device_mismatch"
     case unsupportedVersion = "unsupported_version"
@@ -61,7 +66,7 @@ public enum ProblemCode: String, CaseIterable, Sendable {
         case .unauthenticated, .invalidCredentials, .tokenExpired, .tokenRevoked: .unauthorized
         case .wrongPassword, .reauthenticationRequired, .insufficientScope, .planLimitExceeded, .deviceMismatch, .invalidSignature:
             .forbidden
-        case .notFound, .unknownSymbol: .notFound
+        case .notFound, .unknownSymbol, .noCandles: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .notAcceptable: .notAcceptable
         case .emailTaken, .nameTaken, .conflict, .alreadyClosed, .endpointDisabled, .alreadyPending: .conflict

@@ -352,6 +352,37 @@ extension MarketDataService {
         return candles
     }
 
+    /// The latest `limit` candles of a stream opening at or before `latestOpen` (closed ones, when that is now
+    /// minus the timeframe), oldest first.
+    static func latest(symbol: String, timeframe: String, openingBy latestOpen: Date, limit: Int,
+                       _ connection: PostgresConnection, logger: Logger) async throws -> [Candle]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT open_time, open, high, low, close, volume FROM candles
+            WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND open_time <= \(latestOpen)
+            ORDER BY open_time DESC LIMIT \(limit)
+            """, logger: logger)
+        var candles: [Candle] = []
+        for try await (t, o, h, l, c, v) in rows.decode((Date, Double, Double, Double, Double, Double).self) {
+            candles.append(Candle(time: Int64(t.timeIntervalSince1970), open: o, high: h, low: l, close: c, volume: v))
+        }
+        return candles.reversed()
+    }
+
+    /// Open time of a stream's latest candle opening at or before `latestOpen`; nil when it has none.
+    static func lastOpen(symbol: String, timeframe: String, openingBy latestOpen: Date, _ connection: PostgresConnection,
+                         logger: Logger) async throws -> Int64?
+    {
+        try await connection.query(
+            """
+            SELECT open_time FROM candles
+            WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND open_time <= \(latestOpen)
+            ORDER BY open_time DESC LIMIT 1
+            """, logger: logger
+        ).collect().first.map { Int64(try $0.decode(Date.self).timeIntervalSince1970) }
+    }
+
     /// Every candle of a stream up to `through`, oldest first, handed to `body` as it is read (a replay).
     static func replay(symbol: String, timeframe: String, through: Date, _ connection: PostgresConnection, logger: Logger,
                        _ body: (Candle) -> Void) async throws

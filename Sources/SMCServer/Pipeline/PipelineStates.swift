@@ -220,3 +220,53 @@ extension DetectorParameters {
 extension TenantEvaluator {
     var params: DetectorParameters { DetectorParameters(timeframe: timeframe, strategy: settings) }
 }
+
+// MARK: Reading stored analyses (the market summary)
+
+extension Pipeline {
+    /// A stored analysis as a reader sees it: the analyzer and where it stands.
+    struct StoredAnalysis: Sendable {
+        var key: AnalysisKey
+        var analyzer: MarketAnalyzer
+        var processedUntil: Int64?
+        var version: Int64
+    }
+
+    /// The stored analyzer of (symbol, timeframe) under the first of `params` (detector-parameter keys, in order of
+    /// preference) that has a row written by this engine version; nil when none has. Decoded analyzers are kept in
+    /// the pipeline's cache by row version, so a reader decodes a stream's state once per change, not per request.
+    func storedAnalysis(symbol: String, timeframe: String, params: [String], _ connection: PostgresConnection)
+        async throws -> StoredAnalysis?
+    {
+        var rows: [String: (version: Int64, engine: Int, until: Date?)] = [:]
+        for try await (p, version, engine, until) in try await connection.query(
+            """
+            SELECT params, version, engine_version, processed_until FROM analysis_streams
+            WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND params = ANY(\(params)::text[])
+            """, logger: logger
+        ).decode((String, Int64, Int, Date?).self) {
+            rows[p] = (version, engine, until)
+        }
+        for p in params {
+            guard let row = rows[p], row.engine == SMCEngine.stateVersion else { continue }
+            let key = AnalysisKey(symbol: symbol, timeframe: timeframe, params: p)
+            let until = row.until.map { Int64($0.timeIntervalSince1970) }
+            if let cached = cache.analyzer(key, version: row.version) {
+                return StoredAnalysis(key: key, analyzer: cached, processedUntil: until, version: row.version)
+            }
+            let state = try await connection.query(
+                """
+                SELECT state FROM analysis_streams
+                WHERE symbol = \(symbol) AND timeframe = \(timeframe) AND params = \(p) AND version = \(row.version)
+                """, logger: logger
+            ).collect().first?.decode(ByteBuffer.self)
+            guard let state, let analyzer = try? JSONDecoder().decode(MarketAnalyzer.self, from: Data(buffer: state)) else {
+                continue  // moved on since (the next request reads the new version) or unreadable: the next preference
+            }
+            // The row at this version is committed: its content is what the pipeline would cache for it.
+            cache.store(key, analyzer: analyzer, version: row.version)
+            return StoredAnalysis(key: key, analyzer: analyzer, processedUntil: until, version: row.version)
+        }
+        return nil
+    }
+}

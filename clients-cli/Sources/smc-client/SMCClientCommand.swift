@@ -15,7 +15,7 @@ struct SMCClientCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Login.self, Logout.self, Status.self, Sync.self, SignalsCommand.self, JournalCommand.self, ServerStatus.self, Analyze.self,
-            BacktestCommand.self, Candles.self,
+            BacktestCommand.self, Candles.self, SummaryCommand.self,
         ]
     )
 
