@@ -12,7 +12,6 @@ public enum ProblemCode: String, CaseIterable, Sendable {
     case unauthenticated
     case validationFailed = "validation_failed"
     case notFound = "not_found"
-    case unknownSymbol = "unknown_symbol"
     case methodNotAllowed = "method_not_allowed"
     case notAcceptable = "not_acceptable"
     case payloadTooLarge = "payload_too_large"

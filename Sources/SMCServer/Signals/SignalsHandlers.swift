@@ -22,10 +22,9 @@ extension APIHandlers {
         let reader = try await signalReader()
         let q = input.query
         var rules = QueryRules()
-        var filters = SignalFilters()
-        filters.symbol = rules.symbol(q.symbol)
-        filters.timeframe = q.timeframe?.rawValue
-        filters.direction = q.direction.map { $0 == .long ? 1 : -1 }
+        var filters = Self.filters(
+            &rules, symbol: q.symbol, timeframe: q.timeframe?.rawValue, direction: q.direction?.rawValue, since: q.since,
+            until: q.until, setupType: q.setupType?.rawValue, level: q.level?.rawValue, killzone: q.killzone)
         if let confidence = q.minConfidence {
             if confidence.isFinite, (0...100).contains(confidence) {
                 filters.minConfidence = confidence
@@ -33,14 +32,7 @@ extension APIHandlers {
                 rules.fail("min_confidence", "must be between 0 and 100")
             }
         }
-        filters.since = rules.time(q.since, "since")
-        filters.until = rules.time(q.until, "until")
         filters.outcome = q.outcome?.rawValue
-        filters.setupType = q.setupType?.rawValue
-        filters.level = q.level?.rawValue
-        if let killzone = q.killzone?.trimmingWhitespace() {
-            if (1...50).contains(killzone.count) { filters.killzone = killzone } else { rules.fail("killzone", "must be a killzone name of 1–50 characters") }
-        }
         filters.limit = rules.limit(q.limit)
         filters.cursor = q.cursor
         try rules.throwIfAny()
@@ -54,19 +46,29 @@ extension APIHandlers {
         let reader = try await signalReader()
         let q = input.query
         var rules = QueryRules()
-        var filters = SignalFilters()
-        filters.symbol = rules.symbol(q.symbol)
-        filters.timeframe = q.timeframe?.rawValue
-        filters.direction = q.direction.map { $0 == .long ? 1 : -1 }
-        filters.since = rules.time(q.since, "since")
-        filters.until = rules.time(q.until, "until")
-        filters.setupType = q.setupType?.rawValue
-        filters.level = q.level?.rawValue
-        if let killzone = q.killzone?.trimmingWhitespace() {
-            if (1...50).contains(killzone.count) { filters.killzone = killzone } else { rules.fail("killzone", "must be a killzone name of 1–50 characters") }
-        }
+        let filters = Self.filters(
+            &rules, symbol: q.symbol, timeframe: q.timeframe?.rawValue, direction: q.direction?.rawValue, since: q.since,
+            until: q.until, setupType: q.setupType?.rawValue, level: q.level?.rawValue, killzone: q.killzone)
         try rules.throwIfAny()
         return .ok(.init(body: .json(try await signals.stats(reader, filters).schema)))
+    }
+
+    /// The filters the signal list and the track record share, checked into `rules`.
+    static func filters(_ rules: inout QueryRules, symbol: String?, timeframe: String?, direction: String?, since: Date?,
+                        until: Date?, setupType: String?, level: String?, killzone: String?) -> SignalFilters
+    {
+        var filters = SignalFilters()
+        filters.symbol = rules.symbol(symbol)
+        filters.timeframe = timeframe
+        filters.direction = direction.map { $0 == "long" ? 1 : -1 }
+        filters.since = rules.time(since, "since")
+        filters.until = rules.time(until, "until")
+        filters.setupType = setupType
+        filters.level = level
+        if let killzone = killzone?.trimmingWhitespace() {
+            if (1...50).contains(killzone.count) { filters.killzone = killzone } else { rules.fail("killzone", "must be a killzone name of 1–50 characters") }
+        }
+        return filters
     }
 
     func getSignal(_ input: Operations.GetSignal.Input) async throws -> Operations.GetSignal.Output {
