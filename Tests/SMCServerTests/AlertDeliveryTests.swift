@@ -644,6 +644,7 @@ struct TelegramAlertTests {
                 telegram.say("/last", chat: 500)
                 let last = try await reply(500, after: 3)
                 #expect(last.contains("GBPUSD") && !last.contains("XAUUSD") && !last.contains("USDJPY"), "\(last)")
+                #expect(last.contains("OB · conf 77.0 · entry 1.08500"), "confidence to 0.1, the entry at GBPUSD's tick: \(last)")
                 telegram.say("/last", chat: 501)
                 #expect(try await reply(501, after: 1).contains("not linked"))
 

@@ -88,9 +88,15 @@ struct TelegramCommands: Sendable {
             // The plan's history applies here as everywhere: an older signal is not shown.
             let days = a.plan.historyDays
             let e = TelegramText.escape
-            for s in try await SignalStore(logger: logger).latest(a.tenant, visibleDays: days, limit: 5, connection) {
-                lines.append("\(s.direction > 0 ? "🟢 long" : "🔴 short") \(e(s.symbol)) \(e(s.timeframe)) · \(String(format: "%.0f", s.confidence))"
-                    + " · \(e(CivilTime.rfc3339(Int64(s.candleTime.timeIntervalSince1970))))" + (s.outcome.map { " · \(e($0.kind))" } ?? " · open"))
+            let latest = try await SignalStore(logger: logger).latest(a.tenant, visibleDays: days, limit: 5, connection)
+            for s in try await SignalsService.withTicks(latest, connection, logger: logger) {
+                // Entry at the symbol's tick, confidence to 0.1, R to 0.01 before and after costs.
+                let outcome = s.outcome.map { o in
+                    " · \(e(o.kind))" + (o.r.map { String(format: " %+.2fR (%+.2fR net)", $0, $0 - s.costR) } ?? "")
+                } ?? " · open"
+                lines.append("\(s.direction > 0 ? "🟢 long" : "🔴 short") \(e(s.symbol)) \(e(s.timeframe)) · "
+                    + "\(s.setupType == "order_block" ? "OB" : "FVG") · conf \(String(format: "%.1f", s.confidence)) · "
+                    + "entry \(s.format.text(s.entry)) · \(e(CivilTime.minuteText(Int64(s.closeTime.timeIntervalSince1970)))) UTC" + outcome)
             }
             if lines.count == 1 { lines.append("No signals yet.") }
             return lines.joined(separator: "\n")
