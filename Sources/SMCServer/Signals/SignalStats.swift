@@ -1,4 +1,5 @@
 import Foundation
+import SMCSync
 
 /// The sums SQL takes over a set of resolved signals' R (before or after costs): enough for every ratio.
 struct RSums: Sendable, Hashable {
@@ -77,7 +78,7 @@ struct SignalStatsRecord: Sendable, Hashable {
          curveJSON: String, groupsJSON: String) throws
     {
         self.historyDays = historyDays
-        let curve = try JSONDecoder().decode([[JSONScalar]].self, from: Data(curveJSON.utf8))
+        let curve = try JSONDecoder().decode([[JSONValue]].self, from: Data(curveJSON.utf8))
         var cumulative = (0.0, 0.0)
         for point in curve where point.count == 4 {
             cumulative.0 += point[2].number
@@ -87,7 +88,7 @@ struct SignalStatsRecord: Sendable, Hashable {
         }
         var grossAll = RSums(), netAll = RSums()
         var byDimension: [String: [String: StatsGroupRecord]] = [:]
-        for g in try JSONDecoder().decode([[JSONScalar]].self, from: Data(groupsJSON.utf8)) where g.count == 15 {
+        for g in try JSONDecoder().decode([[JSONValue]].self, from: Data(groupsJSON.utf8)) where g.count == 15 {
             let resolved = Int(g[8].number)
             let gross = RSums(resolved: resolved, wins: Int(g[9].number), won: g[10].number, lost: g[11].number)
             let net = RSums(resolved: resolved, wins: Int(g[12].number), won: g[13].number, lost: g[14].number)
@@ -123,23 +124,8 @@ extension RSums {
     }
 }
 
-/// A number or a string of a JSON array row that SQL built.
-enum JSONScalar: Decodable, Sendable {
-    case number(Double)
-    case text(String)
-    case null
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null } else if let d = try? c.decode(Double.self) { self = .number(d) } else { self = .text(try c.decode(String.self)) }
-    }
-
-    var number: Double { if case .number(let d) = self { d } else { 0 } }
-    var text: String {
-        switch self {
-        case .text(let s): s
-        case .number(let d): d == d.rounded() ? String(Int64(d)) : String(d)
-        case .null: ""
-        }
-    }
+extension JSONValue {
+    /// A cell of a JSON array row that SQL built: its number (0 for anything else) or its text.
+    fileprivate var number: Double { if case .number(let d) = self { d } else { 0 } }
+    fileprivate var text: String { if case .string(let t) = self { t } else { "" } }
 }
