@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import PostgresNIO
 import Synchronization
 
 /// The plan's API request budget per tenant: a fixed one-minute window, counted in this process.
@@ -34,5 +35,16 @@ final class RateLimiter: Sendable {
         throw Problem(.rateLimited,
             detail: "your plan allows \(limit) API requests a minute; retry in \(retryAfter) s", headers: headers,
             extensions: ["limit": .string("api_requests_per_minute"), "limit_value": .int(limit), "retry_after_seconds": .int(retryAfter)])
+    }
+}
+
+extension RateLimiter {
+    /// Charges a reader's request to its plan's budget: a machine key's own request (a device token's was counted when
+    /// it authenticated) and `extra` more for a heavy one. The plan is read only when there is something to charge.
+    func charge(_ reader: SignalReader, extra: Int = 0, plans: PlansService, _ connection: PostgresConnection) async throws {
+        let units = (reader.viaAPIKey ? 1 : 0) + extra
+        guard units > 0 else { return }
+        let plan = try await plans.plan(forTenant: reader.tenantID, connection)
+        try admit(tenant: reader.tenantID, limit: plan.apiRequestsPerMinute, cost: units)
     }
 }

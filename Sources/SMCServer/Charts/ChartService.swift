@@ -84,10 +84,7 @@ struct ChartService: Sendable {
         async throws -> [UInt8]
     {
         let description = try await database.withTenant(reader.tenantID, readOnly: true) { connection in
-            if reader.viaAPIKey {
-                let plan = try await plans.plan(forTenant: reader.tenantID, connection)
-                try rateLimiter.admit(tenant: reader.tenantID, limit: plan.apiRequestsPerMinute)
-            }
+            try await rateLimiter.charge(reader, plans: plans, connection)
             let spec = try await MarketQueries.require(symbol, connection, logger: logger)
             let candles = try await MarketDataService.candles(
                 symbol: spec.symbol, timeframe: timeframe, around: until ?? Date(), before: ChartBuilder.symbolCandles - 1, after: 0,

@@ -28,15 +28,10 @@ struct MarketQueries: Sendable {
     static let candlesPerCharge = 1_000
     static let maxPage = 5_000
 
-    /// A path's symbol as the registry spells it: `eurusd`, `EUR-USD` and `EUR_USD` are `EURUSD`.
-    static func normalise(_ text: String) -> String {
-        String(text.uppercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) && $0.isASCII }
-            .map(Character.init))
-    }
-
     /// The registry's entry, or 404 `unknown_symbol` pointing to the list.
     static func require(_ text: String, _ connection: PostgresConnection, logger: Logger) async throws -> SymbolSpec {
-        let symbol = normalise(text)
+        // Spelt as watchlist symbols are: `eurusd`, `EUR-USD` and `EUR_USD` are `EURUSD`.
+        let symbol = Watchlist.normalise(text)
         guard !symbol.isEmpty, let spec = try await SymbolRegistry.spec(symbol, connection, logger: logger) else {
             throw Problem(.unknownSymbol, detail: "\(symbol.isEmpty ? text : symbol) is not a symbol this server serves; GET /v1/symbols lists them",
                           extensions: ["symbols": .string("/v1/symbols")])
@@ -44,17 +39,9 @@ struct MarketQueries: Sendable {
         return spec
     }
 
-    /// Charges a machine key's request (device tokens are charged when they authenticate) plus `extra`.
-    private func charge(_ reader: SignalReader, extra: Int, _ connection: PostgresConnection) async throws {
-        let units = (reader.viaAPIKey ? 1 : 0) + extra
-        guard units > 0 else { return }
-        let plan = try await plans.plan(forTenant: reader.tenantID, connection)
-        try rateLimiter.admit(tenant: reader.tenantID, limit: plan.apiRequestsPerMinute, cost: units)
-    }
-
     func symbols(_ reader: SignalReader) async throws -> [SymbolListing] {
         try await database.withTenant(reader.tenantID, readOnly: true) { connection in
-            try await charge(reader, extra: 0, connection)
+            try await rateLimiter.charge(reader, plans: plans, connection)
             let specs = try await SymbolRegistry.all(connection, logger: logger)
             let spans = try await MarketDataService.spans(
                 symbols: specs.map(\.symbol), timeframes: SignalTimeframe.all.map(\.label), connection, logger: logger)
@@ -65,11 +52,11 @@ struct MarketQueries: Sendable {
     func candles(_ reader: SignalReader, symbol: String, timeframe: SignalTimeframe, since: Date?, until: Date?, limit: Int,
                  cursor: String?, now: Date = Date()) async throws -> CandlePageRecord
     {
-        let scope = "candles|\(Self.normalise(symbol))|\(timeframe.label)|\(since.map { "\($0.timeIntervalSince1970)" } ?? "")|"
+        let scope = "candles|\(Watchlist.normalise(symbol))|\(timeframe.label)|\(since.map { "\($0.timeIntervalSince1970)" } ?? "")|"
             + (until.map { "\($0.timeIntervalSince1970)" } ?? "")
         let after = try cursor.map { try PageCursor.decode($0, scope: scope) }
         return try await database.withTenant(reader.tenantID, readOnly: true) { connection in
-            try await charge(reader, extra: (limit - 1) / Self.candlesPerCharge, connection)
+            try await rateLimiter.charge(reader, extra: (limit - 1) / Self.candlesPerCharge, plans: plans, connection)
             let spec = try await Self.require(symbol, connection, logger: logger)
             var rows = try await MarketDataService.page(
                 symbol: spec.symbol, timeframe: timeframe, since: since, until: until,

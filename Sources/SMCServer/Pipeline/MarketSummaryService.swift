@@ -70,14 +70,8 @@ struct MarketSummaryService: Sendable {
         -> MarketSummaryRecord
     {
         try await database.withTenant(reader.tenantID, readOnly: true) { connection in
-            if reader.viaAPIKey {
-                let plan = try await plans.plan(forTenant: reader.tenantID, connection)
-                try rateLimiter.admit(tenant: reader.tenantID, limit: plan.apiRequestsPerMinute)
-            }
-            guard let spec = try await SymbolRegistry.spec(symbol, connection, logger: logger) else {
-                throw Problem(.unknownSymbol, detail: "\(symbol) is not a symbol this server knows; GET /v1/symbols lists them",
-                              extensions: ["symbols": .string("/v1/symbols")])
-            }
+            try await rateLimiter.charge(reader, plans: plans, connection)
+            let spec = try await MarketQueries.require(symbol, connection, logger: logger)
             let (strategy, killzones) = try await settings(reader, connection)
             let own = DetectorParameters(timeframe: timeframe, strategy: strategy)
             let fallback = DetectorParameters(timeframe: timeframe, strategy: StrategySettings())
